@@ -1,0 +1,1 @@
+"""Pure rules of Hourglass: no I/O, no clock (time is a parameter), no framework."""

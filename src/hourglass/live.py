@@ -1,0 +1,190 @@
+"""The live bus: wake-ups for live readers, in-process or through Redis pub/sub.
+
+It carries *wake-ups, not data*: "job J has lines up to seq N" or "job J changed status". A reader
+woken up reads the store after the last sequence number it sent, so a lost or duplicated wake-up
+can never lose or duplicate a line. One Redis connection per process fans out to any number of
+local subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+log = logging.getLogger("hourglass.live")
+
+CHANNEL_PREFIX = "hourglass:job:"
+
+
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    job_id: str
+    last_seq: int | None = None  # set for new lines
+    status: str | None = None  # set for a status change
+
+
+class Subscription:
+    """A per-reader mailbox: `wait()` returns when something happened to the job (or times out)."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self._event = asyncio.Event()
+        self.last_seq = 0
+        self.status: str | None = None
+
+    def _deliver(self, wakeup: Wakeup) -> None:
+        if wakeup.last_seq is not None and wakeup.last_seq > self.last_seq:
+            self.last_seq = wakeup.last_seq
+        if wakeup.status is not None:
+            self.status = wakeup.status
+        self._event.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """True if woken up, False on timeout; either way the reader re-reads the store."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        self._event.clear()
+        return True
+
+
+class LiveBus(Protocol):
+    async def publish(self, wakeup: Wakeup) -> None: ...
+
+    def subscribe(self, job_id: str) -> contextlib.AbstractAsyncContextManager[Subscription]: ...
+
+    async def close(self) -> None: ...
+
+    def subscriber_count(self) -> int: ...
+
+
+class _Fanout:
+    """Local subscribers by job id."""
+
+    def __init__(self) -> None:
+        self.by_job: dict[str, set[Subscription]] = {}
+
+    def add(self, sub: Subscription) -> bool:
+        subs = self.by_job.setdefault(sub.job_id, set())
+        subs.add(sub)
+        return len(subs) == 1
+
+    def remove(self, sub: Subscription) -> bool:
+        subs = self.by_job.get(sub.job_id)
+        if subs is None:
+            return False
+        subs.discard(sub)
+        if not subs:
+            del self.by_job[sub.job_id]
+            return True
+        return False
+
+    def deliver(self, wakeup: Wakeup) -> None:
+        for sub in self.by_job.get(wakeup.job_id, ()):
+            sub._deliver(wakeup)
+
+    def count(self) -> int:
+        return sum(len(s) for s in self.by_job.values())
+
+
+class MemoryBus:
+    """For one process (`hourglass up`): publish delivers straight to local subscribers."""
+
+    def __init__(self) -> None:
+        self._fanout = _Fanout()
+
+    async def publish(self, wakeup: Wakeup) -> None:
+        self._fanout.deliver(wakeup)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, job_id: str) -> AsyncIterator[Subscription]:
+        sub = Subscription(job_id)
+        self._fanout.add(sub)
+        try:
+            yield sub
+        finally:
+            self._fanout.remove(sub)
+
+    async def close(self) -> None:
+        return None
+
+    def subscriber_count(self) -> int:
+        return self._fanout.count()
+
+
+class RedisBus:
+    """Across processes: Redis pub/sub, one channel per job, one connection per process."""
+
+    def __init__(self, url: str) -> None:
+        from redis.asyncio import Redis
+
+        self._redis: Any = Redis.from_url(url)
+        self._pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._fanout = _Fanout()
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def publish(self, wakeup: Wakeup) -> None:
+        message = json.dumps({"s": wakeup.last_seq, "st": wakeup.status})
+        try:
+            await self._redis.publish(CHANNEL_PREFIX + wakeup.job_id, message)
+        except Exception:  # a lost wake-up only delays readers until their next poll
+            log.warning("could not publish wake-up for job %s", wakeup.job_id, exc_info=True)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, job_id: str) -> AsyncIterator[Subscription]:
+        sub = Subscription(job_id)
+        async with self._lock:
+            if self._fanout.add(sub):
+                await self._pubsub.subscribe(CHANNEL_PREFIX + job_id)
+            if self._reader is None or self._reader.done():
+                self._reader = asyncio.create_task(self._read())
+        try:
+            yield sub
+        finally:
+            async with self._lock:
+                if self._fanout.remove(sub):
+                    with contextlib.suppress(Exception):
+                        await self._pubsub.unsubscribe(CHANNEL_PREFIX + job_id)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("redis pub/sub read failed; retrying", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            if message is None:
+                if not self._fanout.by_job:
+                    return
+                continue
+            channel = message["channel"].decode()
+            data = json.loads(message["data"])
+            job_id = channel.removeprefix(CHANNEL_PREFIX)
+            self._fanout.deliver(Wakeup(job_id, data.get("s"), data.get("st")))
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        with contextlib.suppress(Exception):
+            await self._pubsub.aclose()
+        await self._redis.aclose()
+
+    def subscriber_count(self) -> int:
+        return self._fanout.count()
+
+
+def make_bus(redis_url: str | None) -> LiveBus:
+    return RedisBus(redis_url) if redis_url else MemoryBus()

@@ -1,0 +1,1 @@
+"""Runs work: scheduler, workers and the workflow kinds."""

@@ -1,0 +1,234 @@
+"""COMMAND: run a program on the worker host, in its own process group and its own environment.
+
+The child sees only the payload's `env` and `secrets` plus a minimal PATH (a payload PATH wins),
+never the server's environment. stdout and stderr are read concurrently in big blocks, so a huge
+output on either pipe cannot deadlock. The job is the whole process group: when the program ends,
+whatever it left running in its group is killed; on timeout or cancel the group gets SIGTERM, and
+SIGKILL once `kill_grace_seconds` pass with any member still alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hourglass.domain.jobs import RunResult
+from hourglass.runtime.kinds.base import (
+    READ_BLOCK,
+    BuildError,
+    Ended,
+    OutputSink,
+    race,
+    signal_exit_code,
+    timeout_of,
+)
+
+MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
+DEFAULT_TIMEOUT = "30m"
+_POLL_SECONDS = 0.05
+# Output still buffered after the group is dead drains at once; a pipe held open by a process that
+# escaped the group (setsid) must not hold the job forever.
+_DRAIN_SECONDS = 5.0
+
+
+def child_env(payload: Mapping[str, Any]) -> dict[str, str]:
+    """The child's whole environment: minimal PATH, then `env`, then `secrets`."""
+    env = {"PATH": MINIMAL_PATH}
+    env.update({str(k): str(v) for k, v in (payload.get("env") or {}).items()})
+    env.update({str(k): str(v) for k, v in (payload.get("secrets") or {}).items()})
+    return env
+
+
+def resolve_program(name: str, path: str, working_dir: str | None = None) -> str | None:
+    """The executable `name` stands for: looked up on `path`, or as given when it has a slash."""
+    if "/" not in name:
+        return shutil.which(name, path=path)
+    candidate = Path(working_dir or ".", name) if not os.path.isabs(name) else Path(name)
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    return None
+
+
+class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Stream protocol that also tells when the program itself exited.
+
+    `Process.wait()` only returns once every pipe is closed too, which a background grandchild
+    holding stdout can delay forever; the job ends when the program ends.
+    """
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+class CommandKind:
+    """Runs `cmd` as a local subprocess group."""
+
+    def __init__(self, kill_grace_seconds: float = 10.0) -> None:
+        self.kill_grace_seconds = kill_grace_seconds
+
+    async def build(self, payload: Mapping[str, Any]) -> None:
+        cmd = payload.get("cmd") or []
+        if not cmd:
+            raise BuildError("cmd is empty")
+        path = child_env(payload)["PATH"]
+        if resolve_program(str(cmd[0]), path, payload.get("working_dir")) is None:
+            raise BuildError(f"program not found: {cmd[0]}")
+
+    async def run(
+        self, payload: Mapping[str, Any], sink: OutputSink, cancel: asyncio.Event
+    ) -> RunResult:
+        cmd = [str(arg) for arg in payload.get("cmd") or []]
+        timeout, timeout_label = timeout_of(payload, DEFAULT_TIMEOUT)
+        working_dir = payload.get("working_dir") or None
+        env = child_env(payload)
+        if cancel.is_set():
+            return RunResult.canceled()
+        if not cmd:
+            return RunResult.workload_failure("cmd is empty")
+        if working_dir is not None and not os.path.isdir(working_dir):
+            return RunResult.workload_failure(f"working directory not found: {working_dir}")
+        if resolve_program(cmd[0], env["PATH"], working_dir) is None:
+            return RunResult.workload_failure(f"program not found: {cmd[0]}")
+
+        loop = asyncio.get_running_loop()
+        try:
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _Protocol(READ_BLOCK, loop),
+                *cmd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,  # Popen looks the program up on this env's PATH
+                cwd=working_dir,
+                start_new_session=True,  # own session, so own process group: pgid == pid
+            )
+        except OSError as exc:
+            return RunResult.workload_failure(f"cannot start {cmd[0]}: {exc.strerror or exc}")
+        pgid = transport.get_pid()
+        pumps = [
+            asyncio.create_task(_pump(protocol.stdout, "stdout", sink)),
+            asyncio.create_task(_pump(protocol.stderr, "stderr", sink)),
+        ]
+        watch = asyncio.create_task(_watch(protocol.exited, pumps))
+        try:
+            ended = await race(watch, cancel, timeout)
+            if ended is Ended.DONE:
+                watch.result()  # a failing sink fails the run
+            else:
+                if ended is Ended.TIMED_OUT:
+                    await sink.write("system", f"timed out after {timeout_label}\n".encode())
+                await self._terminate(pgid, protocol.exited, sink)
+            _killpg(pgid, signal.SIGKILL)  # leftovers of the group die with the job
+            await _drain(pumps)
+        finally:
+            _killpg(pgid, signal.SIGKILL)
+            for task in (watch, *pumps):
+                task.cancel()
+            transport.close()
+        if ended is Ended.CANCELED:
+            return RunResult.canceled()
+        if ended is Ended.TIMED_OUT:
+            return RunResult.workload_failure(f"timed out after {timeout_label}")
+        return _result(transport.get_returncode())
+
+    async def _terminate(self, pgid: int, exited: asyncio.Future[None], sink: OutputSink) -> None:
+        """SIGTERM the group, then SIGKILL it if any member outlives the grace period."""
+        _killpg(pgid, signal.SIGTERM)
+        deadline = asyncio.get_running_loop().time() + self.kill_grace_seconds
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(exited), self.kill_grace_seconds)
+        while _group_alive(pgid):
+            if asyncio.get_running_loop().time() >= deadline:
+                grace = f"{self.kill_grace_seconds:g}s"
+                await sink.write("system", f"sent SIGKILL after {grace} grace\n".encode())
+                _killpg(pgid, signal.SIGKILL)
+                break
+            await asyncio.sleep(_POLL_SECONDS)
+
+
+def _result(returncode: int | None) -> RunResult:
+    if returncode is None:  # cannot happen once the exit was seen; be explicit anyway
+        return RunResult.system_failure("exit status of the process was lost")
+    if returncode == 0:
+        return RunResult.success(0)
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return RunResult.workload_failure(
+            f"killed by {name} (exit code {signal_exit_code(returncode)})",
+            signal_exit_code(returncode),
+        )
+    return RunResult.workload_failure(f"exited with code {returncode}", returncode)
+
+
+async def _pump(reader: asyncio.StreamReader | None, stream: str, sink: OutputSink) -> None:
+    assert reader is not None  # both pipes are PIPE
+    while block := await reader.read(READ_BLOCK):
+        await sink.write(stream, block)
+
+
+async def _watch(exited: asyncio.Future[None], pumps: list[asyncio.Task[None]]) -> None:
+    """Return when the program exits; raise as soon as a pump fails (the sink refused a block)."""
+    pending: set[asyncio.Future[None]] = {exited, *pumps}
+    while not exited.done():
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not exited and not task.cancelled() and (exc := task.exception()):
+                raise exc
+
+
+async def _drain(pumps: list[asyncio.Task[None]]) -> None:
+    """Let the pumps read what is left in the pipes, bounded in time."""
+    _done, pending = await asyncio.wait(pumps, timeout=_DRAIN_SECONDS)
+    for pump in pending:
+        pump.cancel()
+    for pump in pumps:
+        if pump.done() and not pump.cancelled() and (exc := pump.exception()):
+            raise exc
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a live (non-zombie) process is left in group `pgid`.
+
+    Zombies count as dead: orphans are reaped by PID 1, which some containers never do.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) >= 3 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False

@@ -1,0 +1,1 @@
+"""Use cases, one transaction each: accounts, workflows, jobs and logs."""

@@ -1,0 +1,162 @@
+"""The database handle: engines, transactions, SQLite pragmas and driver-error translation.
+
+`Database.read()` and `Database.write()` each give one connection inside one transaction.
+On SQLite, writes start with `BEGIN IMMEDIATE` and are serialised in-process so that writers queue
+instead of failing with "database is locked"; readers run concurrently thanks to WAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, event, text
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from hourglass.errors import HourglassError, StoreUnavailable
+
+Insert = PgInsert | SqliteInsert
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA cache_size=-65536",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA mmap_size=268435456",
+)
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain `postgresql://` and `sqlite://` URLs and pick our async drivers for them."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif parsed.drivername == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    return parsed.render_as_string(hide_password=False)
+
+
+class Database:
+    """One engine and the transaction helpers every store module uses."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @classmethod
+    def connect(cls, url: str, *, pool_size: int = 10) -> Database:
+        url = normalize_url(url)
+        parsed = make_url(url)
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
+        else:
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
+            kwargs["pool_pre_ping"] = True
+        engine = create_async_engine(url, **kwargs)
+        if engine.dialect.name == "sqlite":
+            _install_sqlite_hooks(engine)
+        return cls(engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a read transaction (deferred on SQLite)."""
+        async with translate_errors(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a write transaction; commits on success, rolls back on error."""
+        if self._write_lock is None:
+            async with translate_errors(), self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        async with self._write_lock, translate_errors(), self.engine.connect() as conn:
+            await conn.execution_options(hourglass_write=True)
+            async with conn.begin():
+                yield conn
+
+    def insert(self, table: Table) -> Insert:
+        """A dialect insert, so callers can say `.on_conflict_do_nothing(...)` on both engines."""
+        if self.is_postgres:
+            return pg_insert(table)
+        return sqlite_insert(table)
+
+    async def ping(self) -> None:
+        async with self.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+
+def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # let us issue BEGIN ourselves (pysqlite's implicit transactions get in the way)
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("hourglass_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+@asynccontextmanager
+async def translate_errors() -> AsyncIterator[None]:
+    """Turn driver failures into our error tree; constraint violations stay for callers."""
+    try:
+        yield
+    except HourglassError:
+        raise
+    except IntegrityError:
+        raise
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreUnavailable(f"store unavailable: {_short(exc)}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(f"store unavailable: {_short(exc)}") from exc
+        raise
+    except (OSError, ConnectionError) as exc:
+        raise StoreUnavailable(f"store unavailable: {exc}") from exc
+
+
+def _short(exc: DBAPIError) -> str:
+    return str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+
+
+Tx = AsyncConnection
+"""What store functions take: a connection inside a transaction opened by `Database`."""

@@ -1,0 +1,36 @@
+"""`create_app(...)`: the FastAPI app, built from the parts the composition root hands in."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from hourglass import __version__
+from hourglass.services.container import Services
+from hourglass.web import errors
+from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from hourglass.web.routes import auth, health, users
+
+DESCRIPTION = (
+    "Hourglass HTTP API: accounts, workflows, jobs and job logs. "
+    "Errors are application/problem+json (RFC 9457)."
+)
+
+
+def create_app(services: Services) -> FastAPI:
+    """A ready-to-serve app; it owns no resources (the caller opens and closes them)."""
+    app = FastAPI(
+        title="Hourglass",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    errors.install(app)
+    for module in (health, auth, users):
+        app.include_router(module.router)
+    settings = services.settings
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, enabled=settings.access_log)
+    return app

@@ -1,0 +1,146 @@
+"""The one error → HTTP table, and problem+json (RFC 9457) rendering.
+
+Routes and services raise `HourglassError` subclasses; this module alone decides the status code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from hourglass import errors
+
+log = logging.getLogger("hourglass.web")
+
+PROBLEM = "application/problem+json"
+
+# the first matching class (in MRO order of the raised error) decides the status
+STATUS: dict[type[errors.HourglassError], int] = {
+    errors.BadRequest: 400,
+    errors.ValidationError: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
+    errors.PayloadTooLarge: 413,
+    errors.RateLimited: 429,
+    errors.StoreUnavailable: 503,
+}
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def status_for(exc: errors.HourglassError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def problem_body(status: int, detail: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return Response(
+        content=json.dumps(problem_body(status, detail, extra)),
+        status_code=status,
+        media_type=PROBLEM,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def error_response(exc: errors.HourglassError) -> Response:
+    status = status_for(exc)
+    extra: dict[str, Any] | None = None
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.ValidationError):
+        extra = {"errors": [{"field": e.field, "message": e.message} for e in exc.errors]}
+    if isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, errors.Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="hourglass"'
+    return problem(status, exc.message, extra=extra, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_response(exc: RequestValidationError) -> Response:
+    field_errors = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return problem(
+                400,
+                "request body is not valid JSON",
+                extra={"errors": [{"field": "body", "message": "malformed JSON"}]},
+            )
+        field_errors.append(
+            {"field": _field_name(err.get("loc", ())), "message": err.get("msg", "")}
+        )
+    first = field_errors[0] if field_errors else {"field": "body", "message": "invalid"}
+    detail = f"{first['field']}: {first['message']}"
+    return problem(400, detail, extra={"errors": field_errors})
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+
+    async def on_hourglass(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, errors.HourglassError)
+        return error_response(exc)
+
+    async def on_validation(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return _validation_response(exc)
+
+    async def on_http(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        return problem(exc.status_code, str(exc.detail), headers=headers)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(500, "internal server error")
+
+    app.add_exception_handler(errors.HourglassError, on_hourglass)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

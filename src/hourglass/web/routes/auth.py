@@ -1,0 +1,82 @@
+"""Sign-up, login, logout and session validation; sets and expires the cookies."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, StrictStr
+
+from hourglass.domain.common import format_ts
+from hourglass.services.accounts import NewSession
+from hourglass.web.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, ServicesDep
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class Credentials(BaseModel):
+    email: StrictStr
+    password: StrictStr
+
+
+def _client_addr(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _set_cookies(response: Response, request: Request, token: str) -> str:
+    settings = request.app.state.services.settings
+    csrf = secrets.token_urlsafe(32)
+    common: dict[str, Any] = {
+        "max_age": settings.session_absolute_seconds,
+        "path": "/",
+        "secure": settings.cookie_secure,
+        "samesite": "lax",
+    }
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, **common)
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, **common)
+    return csrf
+
+
+def _session_body(new: NewSession, csrf: str) -> dict[str, Any]:
+    return {
+        "id": new.user.id,
+        "email": new.user.email,
+        "created_at": format_ts(new.user.created_at),
+        "csrf_token": csrf,
+    }
+
+
+@router.post("/register", status_code=201)
+async def register(
+    body: Credentials, request: Request, response: Response, services: ServicesDep
+) -> dict[str, Any]:
+    """Create an account and log in (sets the `session` and `csrf` cookies)."""
+    new = await services.accounts.register(body.email, body.password)
+    return _session_body(new, _set_cookies(response, request, new.token))
+
+
+@router.post("/login", status_code=201)
+async def login(
+    body: Credentials, request: Request, response: Response, services: ServicesDep
+) -> dict[str, Any]:
+    """Log in (sets the cookies); 401 on a wrong email or password, 429 when rate limited."""
+    new = await services.accounts.login(body.email, body.password, _client_addr(request))
+    return _session_body(new, _set_cookies(response, request, new.token))
+
+
+@router.post("/logout", status_code=204)
+async def logout(principal: CurrentUser, request: Request, services: ServicesDep) -> Response:
+    """End the session server-side and expire both cookies."""
+    await services.accounts.logout(principal)
+    response = Response(status_code=204)
+    secure = services.settings.cookie_secure
+    for name in (SESSION_COOKIE, CSRF_COOKIE):
+        response.delete_cookie(name, path="/", secure=secure, samesite="lax")
+    return response
+
+
+@router.post("/validate")
+async def validate(principal: CurrentUser) -> dict[str, Any]:
+    """200 while the session (and the CSRF header) are valid."""
+    return {"status": "valid", "user_id": principal.user_id, "via": principal.via}
