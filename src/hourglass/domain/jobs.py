@@ -264,3 +264,51 @@ def log_expiry(completed_at: datetime, retention: bool, days: int | None) -> dat
     if days < 0:
         raise ValueError("log retention days cannot be negative")
     return completed_at + timedelta(days=days)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One execution of a workflow, as stored."""
+
+    id: str
+    workflow_id: str
+    user_id: str
+    status: JobStatus
+    trigger: Trigger
+    slot_at: datetime | None
+    generation: int
+    attempts: int
+    exit_code: int | None
+    failure_reason: str | None
+    scheduled_at: datetime
+    available_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    lease_token: str | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    cancel_requested_at: datetime | None
+    log_state: LogState
+    log_lines: int
+    log_bytes: int
+    log_expires_at: datetime | None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """What a worker needs of a workflow to run one of its jobs (or to build it)."""
+
+    workflow_id: str
+    user_id: str
+    kind: Kind
+    payload: Mapping[str, object]
+    generation: int
+    log_retention: bool
+    log_retention_days: int | None
+    terminated: bool

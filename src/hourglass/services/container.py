@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hourglass.domain.common import Clock, IdFactory, SystemClock, new_id
+from hourglass.live import LiveBus, MemoryBus
 from hourglass.services.accounts import AccountService
+from hourglass.services.engine import Engine
+from hourglass.services.jobs import JobService
 from hourglass.settings import Settings
 from hourglass.store.db import Database
 
@@ -15,7 +18,10 @@ class Services:
     settings: Settings
     db: Database
     clock: Clock
+    bus: LiveBus
     accounts: AccountService
+    engine: Engine
+    jobs: JobService
 
     @classmethod
     def build(
@@ -25,11 +31,17 @@ class Services:
         *,
         clock: Clock | None = None,
         ids: IdFactory = new_id,
+        bus: LiveBus | None = None,
     ) -> Services:
         clock = clock or SystemClock()
+        bus = bus or MemoryBus()
+        engine = Engine(db, settings, clock, ids, bus)
         return cls(
             settings=settings,
             db=db,
             clock=clock,
+            bus=bus,
             accounts=AccountService(db, settings, clock, ids),
+            engine=engine,
+            jobs=JobService(db, clock, engine),
         )

@@ -25,15 +25,19 @@ from hourglass.domain.jobs import Outcome, RunResult
 from hourglass.errors import HourglassError
 
 __all__ = [
+    "READ_BLOCK",
     "BuildError",
     "Ended",
     "Kind",
     "Outcome",
     "OutputSink",
     "RunResult",
+    "drain",
     "parse_duration",
     "race",
+    "signal_exit_code",
     "timeout_of",
+    "watch",
 ]
 
 STREAMS = ("stdout", "stderr", "system")
@@ -125,6 +129,26 @@ async def race(work: asyncio.Future[Any], cancel: asyncio.Event, timeout: float)
     if work.done():
         return Ended.DONE
     return Ended.CANCELED if cancel.is_set() else Ended.TIMED_OUT
+
+
+async def watch(main: asyncio.Future[Any], helpers: list[asyncio.Task[None]]) -> None:
+    """Wait for `main`; raise at once if a helper (an output pump) fails first."""
+    pending: set[asyncio.Future[Any]] = {main, *helpers}
+    while not main.done():
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not main and not task.cancelled() and (exc := task.exception()):
+                raise exc
+
+
+async def drain(pumps: list[asyncio.Task[None]], timeout: float) -> None:
+    """Let output pumps reach the end of their streams, at most `timeout` seconds; re-raise."""
+    _done, pending = await asyncio.wait(pumps, timeout=timeout)
+    for pump in pending:
+        pump.cancel()
+    for pump in pumps:
+        if pump.done() and not pump.cancelled() and (exc := pump.exception()):
+            raise exc
 
 
 def signal_exit_code(returncode: int) -> int:

@@ -24,9 +24,11 @@ from hourglass.runtime.kinds.base import (
     BuildError,
     Ended,
     OutputSink,
+    drain,
     race,
     signal_exit_code,
     timeout_of,
+    watch,
 )
 
 MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -95,12 +97,8 @@ class CommandKind:
         env = child_env(payload)
         if cancel.is_set():
             return RunResult.canceled()
-        if not cmd:
-            return RunResult.workload_failure("cmd is empty")
-        if working_dir is not None and not os.path.isdir(working_dir):
-            return RunResult.workload_failure(f"working directory not found: {working_dir}")
-        if resolve_program(cmd[0], env["PATH"], working_dir) is None:
-            return RunResult.workload_failure(f"program not found: {cmd[0]}")
+        if (problem := _precheck(cmd, env["PATH"], working_dir)) is not None:
+            return RunResult.workload_failure(problem)
 
         loop = asyncio.get_running_loop()
         try:
@@ -121,20 +119,20 @@ class CommandKind:
             asyncio.create_task(_pump(protocol.stdout, "stdout", sink)),
             asyncio.create_task(_pump(protocol.stderr, "stderr", sink)),
         ]
-        watch = asyncio.create_task(_watch(protocol.exited, pumps))
+        watcher = asyncio.create_task(watch(protocol.exited, pumps))
         try:
-            ended = await race(watch, cancel, timeout)
+            ended = await race(watcher, cancel, timeout)
             if ended is Ended.DONE:
-                watch.result()  # a failing sink fails the run
+                watcher.result()  # a failing sink fails the run
             else:
                 if ended is Ended.TIMED_OUT:
                     await sink.write("system", f"timed out after {timeout_label}\n".encode())
                 await self._terminate(pgid, protocol.exited, sink)
             _killpg(pgid, signal.SIGKILL)  # leftovers of the group die with the job
-            await _drain(pumps)
+            await drain(pumps, _DRAIN_SECONDS)
         finally:
             _killpg(pgid, signal.SIGKILL)
-            for task in (watch, *pumps):
+            for task in (watcher, *pumps):
                 task.cancel()
             transport.close()
         if ended is Ended.CANCELED:
@@ -158,6 +156,17 @@ class CommandKind:
             await asyncio.sleep(_POLL_SECONDS)
 
 
+def _precheck(cmd: list[str], path: str, working_dir: str | None) -> str | None:
+    """Why `cmd` cannot start here, or None; a clearer reason than the one exec would give."""
+    if not cmd:
+        return "cmd is empty"
+    if working_dir is not None and not os.path.isdir(working_dir):
+        return f"working directory not found: {working_dir}"
+    if resolve_program(cmd[0], path, working_dir) is None:
+        return f"program not found: {cmd[0]}"
+    return None
+
+
 def _result(returncode: int | None) -> RunResult:
     if returncode is None:  # cannot happen once the exit was seen; be explicit anyway
         return RunResult.system_failure("exit status of the process was lost")
@@ -179,26 +188,6 @@ async def _pump(reader: asyncio.StreamReader | None, stream: str, sink: OutputSi
     assert reader is not None  # both pipes are PIPE
     while block := await reader.read(READ_BLOCK):
         await sink.write(stream, block)
-
-
-async def _watch(exited: asyncio.Future[None], pumps: list[asyncio.Task[None]]) -> None:
-    """Return when the program exits; raise as soon as a pump fails (the sink refused a block)."""
-    pending: set[asyncio.Future[None]] = {exited, *pumps}
-    while not exited.done():
-        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not exited and not task.cancelled() and (exc := task.exception()):
-                raise exc
-
-
-async def _drain(pumps: list[asyncio.Task[None]]) -> None:
-    """Let the pumps read what is left in the pipes, bounded in time."""
-    _done, pending = await asyncio.wait(pumps, timeout=_DRAIN_SECONDS)
-    for pump in pending:
-        pump.cancel()
-    for pump in pumps:
-        if pump.done() and not pump.cancelled() and (exc := pump.exception()):
-            raise exc
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:

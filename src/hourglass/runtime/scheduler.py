@@ -1,0 +1,57 @@
+"""The scheduler loop: turn due slots into jobs, queue what may run, recover dead workers' jobs,
+and sweep what has expired. Any number of schedulers may run against one PostgreSQL: every step
+is safe to run twice at once (unique slot keys, compare-and-set, fenced updates)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from hourglass.services.engine import WORK_CHANNEL, Engine
+
+log = logging.getLogger("hourglass.scheduler")
+
+Housekeeping = Callable[[], Awaitable[object]]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        housekeeping: list[Housekeeping] | None = None,
+        housekeeping_every: float = 60.0,
+    ) -> None:
+        self.engine = engine
+        self.housekeeping = housekeeping or []
+        self.housekeeping_every = housekeeping_every
+
+    async def tick(self) -> None:
+        """One pass over everything due; safe to call from tests with a frozen clock."""
+        await self.engine.recover_expired()
+        await self.engine.schedule_due()
+        await self.engine.promote_due()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        interval = self.engine.settings.poll_interval_seconds
+        loop = asyncio.get_running_loop()
+        next_housekeeping = loop.time()
+        async with self.engine.bus.subscribe(WORK_CHANNEL) as wakeups:
+            while not stop.is_set():
+                try:
+                    await self.tick()
+                    if loop.time() >= next_housekeeping:
+                        next_housekeeping = loop.time() + self.housekeeping_every
+                        for job in self.housekeeping:
+                            await job()
+                except Exception:
+                    log.exception("scheduler pass failed; retrying")
+                waiter = asyncio.ensure_future(wakeups.wait(interval))
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+                for task in (waiter, stopper):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task

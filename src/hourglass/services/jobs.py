@@ -1,0 +1,112 @@
+"""Jobs as users see them: list, get, schedule a manual run, cancel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hourglass.domain.common import Clock, is_valid_id
+from hourglass.domain.cursors import decode_cursor, encode_cursor
+from hourglass.domain.jobs import BuildStatus, Job, JobStatus, Trigger
+from hourglass.errors import Conflict, NotFound, PreconditionFailed, ValidationError
+from hourglass.services.engine import CANCEL_SIGNAL, Engine
+from hourglass.store import jobs as job_store
+from hourglass.store import schedules as schedule_store
+from hourglass.store.db import Database, Tx
+from hourglass.store.schedules import WorkflowState
+
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: list[Job]
+    cursor: str | None
+
+
+def _enum(field: str, value: str | None, allowed: type[JobStatus] | type[Trigger]) -> str | None:
+    if value is None:
+        return None
+    try:
+        return allowed(value.upper()).value
+    except ValueError as exc:
+        names = ", ".join(m.value for m in allowed)
+        raise ValidationError.field(field, f"must be one of {names}") from exc
+
+
+class JobService:
+    def __init__(self, db: Database, clock: Clock, engine: Engine) -> None:
+        self.db = db
+        self.clock = clock
+        self.engine = engine
+
+    async def _workflow(self, tx: Tx, user_id: str, workflow_id: str) -> WorkflowState:
+        state = None
+        if is_valid_id(workflow_id):
+            state = await schedule_store.owned_state(tx, user_id, workflow_id)
+        if state is None:
+            raise NotFound("workflow not found")
+        return state
+
+    async def list(
+        self,
+        user_id: str,
+        workflow_id: str,
+        *,
+        cursor: str | None,
+        limit: int,
+        status: str | None,
+        trigger: str | None,
+    ) -> JobPage:
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError.field("limit", f"must be between 1 and {MAX_LIMIT}")
+        status = _enum("status", status, JobStatus)
+        trigger = _enum("trigger", trigger, Trigger)
+        filters = {"workflow": workflow_id, "status": status, "trigger": trigger}
+        before = decode_cursor(cursor, filters)
+        if before is not None and not isinstance(before, str):
+            raise ValidationError.field("cursor", "malformed cursor")
+        async with self.db.read() as tx:
+            await self._workflow(tx, user_id, workflow_id)
+            rows = await job_store.list_for_workflow(
+                tx, workflow_id, before_id=before, limit=limit + 1, status=status, trigger=trigger
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return JobPage(rows, encode_cursor(rows[-1].id, filters) if more else None)
+
+    async def get(self, user_id: str, workflow_id: str, job_id: str) -> Job:
+        job = None
+        if is_valid_id(workflow_id) and is_valid_id(job_id):
+            async with self.db.read() as tx:
+                job = await job_store.get_owned(tx, user_id, workflow_id, job_id)
+        if job is None:
+            raise NotFound("job not found")
+        return job
+
+    async def schedule_manual(self, tx: Tx, user_id: str, workflow_id: str) -> str:
+        """A MANUAL job due now, inside the caller's (idempotent) transaction."""
+        state = await self._workflow(tx, user_id, workflow_id)
+        if state.terminated:
+            raise PreconditionFailed("workflow is terminated")
+        if state.build_status != BuildStatus.COMPLETED:
+            raise PreconditionFailed(f"workflow build is {state.build_status.value}, not COMPLETED")
+        return await self.engine.create_manual(tx, user_id, workflow_id, state.generation)
+
+    async def cancel(self, user_id: str, workflow_id: str, job_id: str) -> Job:
+        """PENDING/QUEUED jobs are canceled at once; a RUNNING one is stopped by its worker."""
+        now = self.clock.now()
+        job = await self.get(user_id, workflow_id, job_id)
+        async with self.db.write() as tx:
+            canceled = await job_store.cancel_waiting(tx, job.id, now)
+            if canceled is not None:
+                await job_store.promote_next(tx, workflow_id, now)
+            elif not await job_store.request_cancel(tx, job.id, now):
+                raise Conflict(
+                    f"job is already {(await job_store.get(tx, job.id) or job).status.value}"
+                )
+        if canceled is not None:
+            await self.engine.publish_status(job.id, JobStatus.CANCELED.value)
+            await self.engine.wake_workers()
+            return canceled
+        await self.engine.publish_status(job.id, CANCEL_SIGNAL)
+        return job

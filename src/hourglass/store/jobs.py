@@ -1,0 +1,374 @@
+"""Queries for jobs: creation, listing, promotion, claiming with leases, fenced finishing.
+
+Every write a worker makes after claiming is fenced by its lease token: the `WHERE` clause names
+the token, so a worker that lost its lease changes nothing. At most one job per workflow is QUEUED
+or RUNNING — a partial unique index enforces it; promotion runs inside a savepoint so that losing
+that race on PostgreSQL only skips one promotion.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hourglass.domain.jobs import ACTIVE, Job, JobStatus, LogState, Trigger
+from hourglass.store.db import Database, Tx
+from hourglass.store.schema import jobs
+
+_ACTIVE = [s.value for s in ACTIVE]
+
+
+def to_job(row: Any) -> Job:
+    m = row._mapping
+    return Job(
+        id=m["id"],
+        workflow_id=m["workflow_id"],
+        user_id=m["user_id"],
+        status=JobStatus(m["status"]),
+        trigger=Trigger(m["trigger"]),
+        slot_at=m["slot_at"],
+        generation=m["generation"],
+        attempts=m["attempts"],
+        exit_code=m["exit_code"],
+        failure_reason=m["failure_reason"],
+        scheduled_at=m["scheduled_at"],
+        available_at=m["available_at"],
+        started_at=m["started_at"],
+        completed_at=m["completed_at"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        lease_token=m["lease_token"],
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
+        cancel_requested_at=m["cancel_requested_at"],
+        log_state=LogState(m["log_state"]),
+        log_lines=m["log_lines"],
+        log_bytes=m["log_bytes"],
+        log_expires_at=m["log_expires_at"],
+    )
+
+
+async def insert_pending(
+    db: Database,
+    tx: Tx,
+    *,
+    id: str,
+    workflow_id: str,
+    user_id: str,
+    trigger: Trigger,
+    slot_at: datetime | None,
+    generation: int,
+    scheduled_at: datetime,
+    now: datetime,
+    log_state: LogState = LogState.PENDING,
+) -> bool:
+    """Insert a PENDING job; False if its (workflow, slot) already exists (another scheduler)."""
+    stmt = (
+        db.insert(jobs)
+        .values(
+            id=id,
+            workflow_id=workflow_id,
+            user_id=user_id,
+            status=JobStatus.PENDING.value,
+            trigger=trigger.value,
+            slot_at=slot_at,
+            generation=generation,
+            attempts=0,
+            scheduled_at=scheduled_at,
+            available_at=scheduled_at,
+            created_at=now,
+            updated_at=now,
+            log_state=log_state.value,
+        )
+        .on_conflict_do_nothing()
+        .returning(jobs.c.id)
+    )
+    return (await tx.execute(stmt)).first() is not None
+
+
+async def promote_next(tx: Tx, workflow_id: str, now: datetime) -> str | None:
+    """Move the workflow's earliest due PENDING job to QUEUED if nothing of it is active."""
+    first_pending = (
+        select(jobs.c.id)
+        .where(
+            jobs.c.workflow_id == workflow_id,
+            jobs.c.status == JobStatus.PENDING.value,
+            jobs.c.scheduled_at <= now,
+        )
+        .order_by(jobs.c.scheduled_at, jobs.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    active = exists().where(jobs.c.workflow_id == workflow_id, jobs.c.status.in_(_ACTIVE))
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id == first_pending, ~active)
+        .values(status=JobStatus.QUEUED.value, available_at=now, updated_at=now)
+        .returning(jobs.c.id)
+    )
+    try:
+        async with tx.begin_nested():
+            row = (await tx.execute(stmt)).first()
+    except IntegrityError:
+        return None  # another process promoted a job of this workflow first
+    return row[0] if row else None
+
+
+async def workflows_with_due_pending(tx: Tx, now: datetime, limit: int = 500) -> list[str]:
+    """Workflows that have a due PENDING job and nothing QUEUED or RUNNING."""
+    p = jobs.alias("pending")
+    a = jobs.alias("active")
+    stmt = (
+        select(p.c.workflow_id)
+        .where(
+            p.c.status == JobStatus.PENDING.value,
+            p.c.scheduled_at <= now,
+            ~exists().where(a.c.workflow_id == p.c.workflow_id, a.c.status.in_(_ACTIVE)),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return [r[0] for r in await tx.execute(stmt)]
+
+
+async def get(tx: Tx, job_id: str) -> Job | None:
+    row = (await tx.execute(select(jobs).where(jobs.c.id == job_id))).first()
+    return to_job(row) if row else None
+
+
+async def get_owned(tx: Tx, user_id: str, workflow_id: str, job_id: str) -> Job | None:
+    row = (
+        await tx.execute(
+            select(jobs).where(
+                jobs.c.id == job_id, jobs.c.workflow_id == workflow_id, jobs.c.user_id == user_id
+            )
+        )
+    ).first()
+    return to_job(row) if row else None
+
+
+async def list_for_workflow(
+    tx: Tx,
+    workflow_id: str,
+    *,
+    before_id: str | None,
+    limit: int,
+    status: str | None,
+    trigger: str | None,
+) -> list[Job]:
+    conditions = [jobs.c.workflow_id == workflow_id]
+    if before_id is not None:
+        conditions.append(jobs.c.id < before_id)
+    if status is not None:
+        conditions.append(jobs.c.status == status)
+    if trigger is not None:
+        conditions.append(jobs.c.trigger == trigger)
+    stmt = select(jobs).where(and_(*conditions)).order_by(jobs.c.id.desc()).limit(limit)
+    return [to_job(r) for r in await tx.execute(stmt)]
+
+
+async def claim(
+    db: Database, tx: Tx, *, owner: str, token: str, now: datetime, lease_until: datetime
+) -> Job | None:
+    """Take the oldest due QUEUED job: RUNNING, attempts + 1, leased to `owner` with `token`."""
+    candidate = (
+        select(jobs.c.id)
+        .where(jobs.c.status == JobStatus.QUEUED.value, jobs.c.available_at <= now)
+        .order_by(jobs.c.available_at, jobs.c.id)
+        .limit(1)
+    )
+    if db.is_postgres:
+        candidate = candidate.with_for_update(skip_locked=True)
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id == candidate.scalar_subquery(), jobs.c.status == JobStatus.QUEUED.value)
+        .values(
+            status=JobStatus.RUNNING.value,
+            attempts=jobs.c.attempts + 1,
+            lease_token=token,
+            lease_owner=owner,
+            lease_expires_at=lease_until,
+            started_at=func.coalesce(jobs.c.started_at, now),
+            updated_at=now,
+            log_state=LogState.STREAMING.value,
+        )
+        .returning(*jobs.c)
+    )
+    row = (await tx.execute(stmt)).first()
+    return to_job(row) if row else None
+
+
+async def renew_lease(
+    tx: Tx, job_id: str, token: str, now: datetime, lease_until: datetime
+) -> tuple[bool, datetime | None]:
+    """Extend a held lease. Returns (still held, cancel requested at)."""
+    stmt = (
+        update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.lease_token == token,
+            jobs.c.status == JobStatus.RUNNING.value,
+        )
+        .values(lease_expires_at=lease_until)
+        .returning(jobs.c.cancel_requested_at)
+    )
+    row = (await tx.execute(stmt)).first()
+    if row is None:
+        return False, None
+    return True, row[0]
+
+
+async def finish(
+    tx: Tx,
+    job_id: str,
+    token: str | None,
+    *,
+    status: JobStatus,
+    now: datetime,
+    exit_code: int | None,
+    failure_reason: str | None,
+    available_at: datetime | None = None,
+    log_state: LogState | None = None,
+    log_expires_at: datetime | None = None,
+) -> Job | None:
+    """Fenced end of an attempt: only the lease holder (or, with token None, nobody's) may write.
+
+    `status` QUEUED re-queues for another attempt at `available_at`; terminal statuses set
+    `completed_at`. Returns the updated job, or None when the lease was lost.
+    """
+    values: dict[str, Any] = {
+        "status": status.value,
+        "exit_code": exit_code,
+        "failure_reason": failure_reason,
+        "lease_token": None,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+    if status == JobStatus.QUEUED:
+        values["available_at"] = available_at or now
+    else:
+        values["completed_at"] = now
+        values["log_expires_at"] = log_expires_at
+    if log_state is not None:
+        values["log_state"] = log_state.value
+    fence = jobs.c.lease_token == token if token is not None else jobs.c.lease_token.is_(None)
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id == job_id, fence, jobs.c.status == JobStatus.RUNNING.value)
+        .values(**values)
+        .returning(*jobs.c)
+    )
+    row = (await tx.execute(stmt)).first()
+    return to_job(row) if row else None
+
+
+async def cancel_waiting(tx: Tx, job_id: str, now: datetime) -> Job | None:
+    """PENDING or QUEUED → CANCELED at once (nothing runs yet)."""
+    stmt = (
+        update(jobs)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.status.in_([JobStatus.PENDING.value, JobStatus.QUEUED.value]),
+        )
+        .values(
+            status=JobStatus.CANCELED.value,
+            completed_at=now,
+            updated_at=now,
+            failure_reason="canceled",
+            log_state=LogState.COMPLETE.value,
+        )
+        .returning(*jobs.c)
+    )
+    row = (await tx.execute(stmt)).first()
+    return to_job(row) if row else None
+
+
+async def request_cancel(tx: Tx, job_id: str, now: datetime) -> bool:
+    """Ask the worker running the job to stop it; it finishes the job as CANCELED."""
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+        .values(cancel_requested_at=func.coalesce(jobs.c.cancel_requested_at, now), updated_at=now)
+    )
+    return bool((await tx.execute(stmt)).rowcount)
+
+
+async def expired_leases(db: Database, tx: Tx, now: datetime, limit: int = 100) -> list[Job]:
+    stmt = (
+        select(jobs)
+        .where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_expires_at < now)
+        .order_by(jobs.c.lease_expires_at)
+        .limit(limit)
+    )
+    if db.is_postgres:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [to_job(r) for r in await tx.execute(stmt)]
+
+
+async def expire_lease(tx: Tx, job: Job, now: datetime) -> bool:
+    """Take the lease away from a dead worker (fenced on the token it had)."""
+    stmt = (
+        update(jobs)
+        .where(
+            jobs.c.id == job.id,
+            jobs.c.lease_token == job.lease_token,
+            jobs.c.status == JobStatus.RUNNING.value,
+        )
+        .values(lease_token=None, lease_owner=None, lease_expires_at=None, updated_at=now)
+    )
+    return bool((await tx.execute(stmt)).rowcount)
+
+
+async def cancel_workflow_jobs(
+    tx: Tx, workflow_id: str, now: datetime, *, automatic_only: bool = False
+) -> list[str]:
+    """Cancel the workflow's PENDING/QUEUED jobs; returns their ids."""
+    conditions = [
+        jobs.c.workflow_id == workflow_id,
+        jobs.c.status.in_([JobStatus.PENDING.value, JobStatus.QUEUED.value]),
+    ]
+    if automatic_only:
+        conditions.append(jobs.c.trigger == Trigger.AUTOMATIC.value)
+    stmt = (
+        update(jobs)
+        .where(*conditions)
+        .values(
+            status=JobStatus.CANCELED.value,
+            completed_at=now,
+            updated_at=now,
+            failure_reason="canceled",
+            log_state=LogState.COMPLETE.value,
+        )
+        .returning(jobs.c.id)
+    )
+    return [r[0] for r in await tx.execute(stmt)]
+
+
+async def request_cancel_workflow(tx: Tx, workflow_id: str, now: datetime) -> list[str]:
+    stmt = (
+        update(jobs)
+        .where(jobs.c.workflow_id == workflow_id, jobs.c.status == JobStatus.RUNNING.value)
+        .values(cancel_requested_at=func.coalesce(jobs.c.cancel_requested_at, now), updated_at=now)
+        .returning(jobs.c.id)
+    )
+    return [r[0] for r in await tx.execute(stmt)]
+
+
+async def has_pending_automatic(tx: Tx, workflow_id: str) -> bool:
+    stmt = select(
+        exists().where(
+            jobs.c.workflow_id == workflow_id,
+            jobs.c.status == JobStatus.PENDING.value,
+            jobs.c.trigger == Trigger.AUTOMATIC.value,
+        )
+    )
+    return bool((await tx.execute(stmt)).scalar())
+
+
+async def count_by_status(tx: Tx) -> dict[str, int]:
+    rows = await tx.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
+    return {r[0]: int(r[1]) for r in rows}

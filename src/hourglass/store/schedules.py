@@ -1,0 +1,210 @@
+"""Queries the engine makes on workflows: due schedules, builds (leased, generation-guarded),
+run specs for workers, and the consecutive-failure count."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from hourglass.domain.jobs import BuildStatus, JobStatus, Kind, RunSpec
+from hourglass.domain.schedule import Schedule
+from hourglass.store.db import Database, Tx
+from hourglass.store.schema import workflows
+
+
+@dataclass(frozen=True, slots=True)
+class DueWorkflow:
+    id: str
+    user_id: str
+    schedule: Schedule
+    next_run_at: datetime | None
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuildTask:
+    workflow_id: str
+    kind: Kind
+    payload: dict[str, Any]
+    generation: int
+    token: str
+
+
+def _spec(row: Any) -> RunSpec:
+    return RunSpec(
+        workflow_id=row.id,
+        user_id=row.user_id,
+        kind=Kind(row.kind),
+        payload=json.loads(row.payload),
+        generation=row.generation,
+        log_retention=bool(row.log_retention),
+        log_retention_days=row.log_retention_days,
+        terminated=row.terminated_at is not None,
+    )
+
+
+async def due_workflows(tx: Tx, now: datetime, limit: int = 500) -> list[DueWorkflow]:
+    """Built, active workflows whose next slot has come (or was never computed)."""
+    stmt = (
+        select(
+            workflows.c.id,
+            workflows.c.user_id,
+            workflows.c.interval_minutes,
+            workflows.c.cron,
+            workflows.c.next_run_at,
+            workflows.c.generation,
+        )
+        .where(
+            workflows.c.build_status == BuildStatus.COMPLETED.value,
+            workflows.c.terminated_at.is_(None),
+            or_(workflows.c.next_run_at.is_(None), workflows.c.next_run_at <= now),
+        )
+        .limit(limit)
+    )
+    return [
+        DueWorkflow(
+            r.id, r.user_id, Schedule(r.interval_minutes, r.cron), r.next_run_at, r.generation
+        )
+        for r in await tx.execute(stmt)
+    ]
+
+
+async def advance_next_run(
+    tx: Tx, workflow_id: str, expected: datetime | None, new: datetime
+) -> bool:
+    """Compare-and-set `next_run_at`: False when another scheduler moved it first."""
+    current = (
+        workflows.c.next_run_at.is_(None)
+        if expected is None
+        else workflows.c.next_run_at == expected
+    )
+    stmt = update(workflows).where(workflows.c.id == workflow_id, current).values(next_run_at=new)
+    return bool((await tx.execute(stmt)).rowcount)
+
+
+async def run_spec(tx: Tx, workflow_id: str) -> RunSpec | None:
+    row = (await tx.execute(select(workflows).where(workflows.c.id == workflow_id))).first()
+    return _spec(row) if row else None
+
+
+async def claim_build(
+    db: Database, tx: Tx, *, token: str, now: datetime, lease_until: datetime
+) -> BuildTask | None:
+    """Take a QUEUED build (or one whose builder died): STARTED, leased with `token`."""
+    candidate = (
+        select(workflows.c.id)
+        .where(
+            or_(
+                workflows.c.build_status == BuildStatus.QUEUED.value,
+                (workflows.c.build_status == BuildStatus.STARTED.value)
+                & (workflows.c.build_lease_expires_at < now),
+            )
+        )
+        .order_by(workflows.c.updated_at)
+        .limit(1)
+    )
+    if db.is_postgres:
+        candidate = candidate.with_for_update(skip_locked=True)
+    stmt = (
+        update(workflows)
+        .where(workflows.c.id == candidate.scalar_subquery())
+        .values(
+            build_status=BuildStatus.STARTED.value,
+            build_lease_token=token,
+            build_lease_expires_at=lease_until,
+            build_reason=None,
+        )
+        .returning(workflows.c.id, workflows.c.kind, workflows.c.payload, workflows.c.generation)
+    )
+    row = (await tx.execute(stmt)).first()
+    if row is None:
+        return None
+    return BuildTask(row.id, Kind(row.kind), json.loads(row.payload), row.generation, token)
+
+
+async def finish_build(
+    tx: Tx,
+    task: BuildTask,
+    *,
+    status: BuildStatus,
+    reason: str | None,
+    now: datetime,
+) -> bool:
+    """Record a build's end unless a newer generation (or another builder) superseded it."""
+    stmt = (
+        update(workflows)
+        .where(
+            workflows.c.id == task.workflow_id,
+            workflows.c.generation == task.generation,
+            workflows.c.build_lease_token == task.token,
+            workflows.c.build_status == BuildStatus.STARTED.value,
+        )
+        .values(
+            build_status=status.value,
+            build_reason=reason,
+            build_lease_token=None,
+            build_lease_expires_at=None,
+            next_run_at=None,
+            updated_at=now,
+        )
+    )
+    return bool((await tx.execute(stmt)).rowcount)
+
+
+async def record_outcome(tx: Tx, workflow_id: str, final: JobStatus) -> tuple[int, int]:
+    """Update the consecutive-failure count after a job ended; returns (count, max allowed)."""
+    if final == JobStatus.FAILED:
+        value: Any = workflows.c.consecutive_job_failures_count + 1
+    elif final == JobStatus.COMPLETED:
+        value = 0
+    else:
+        value = workflows.c.consecutive_job_failures_count
+    stmt = (
+        update(workflows)
+        .where(workflows.c.id == workflow_id)
+        .values(consecutive_job_failures_count=value)
+        .returning(
+            workflows.c.consecutive_job_failures_count,
+            workflows.c.max_consecutive_job_failures_allowed,
+        )
+    )
+    row = (await tx.execute(stmt)).first()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def terminate(tx: Tx, workflow_id: str, now: datetime) -> bool:
+    stmt = (
+        update(workflows)
+        .where(workflows.c.id == workflow_id, workflows.c.terminated_at.is_(None))
+        .values(terminated_at=now, updated_at=now, next_run_at=None)
+    )
+    return bool((await tx.execute(stmt)).rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowState:
+    """What the jobs API checks of a workflow before acting on its jobs."""
+
+    id: str
+    generation: int
+    build_status: BuildStatus
+    terminated: bool
+
+
+async def owned_state(tx: Tx, user_id: str, workflow_id: str) -> WorkflowState | None:
+    stmt = select(
+        workflows.c.id,
+        workflows.c.generation,
+        workflows.c.build_status,
+        workflows.c.terminated_at,
+    ).where(workflows.c.id == workflow_id, workflows.c.user_id == user_id)
+    row = (await tx.execute(stmt)).first()
+    if row is None:
+        return None
+    return WorkflowState(
+        row.id, row.generation, BuildStatus(row.build_status), row.terminated_at is not None
+    )

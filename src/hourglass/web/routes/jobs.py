@@ -1,0 +1,68 @@
+"""Jobs of a workflow: list, get, schedule a manual run, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from hourglass.domain.common import format_ts
+from hourglass.domain.jobs import Job
+from hourglass.web.deps import CurrentUser, ServicesDep
+
+router = APIRouter(prefix="/workflows/{workflow_id}/jobs", tags=["jobs"])
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "workflow_id": job.workflow_id,
+        "status": job.status.value,
+        "trigger": job.trigger.value,
+        "attempts": job.attempts,
+        "exit_code": job.exit_code,
+        "failure_reason": job.failure_reason,
+        "scheduled_at": format_ts(job.scheduled_at),
+        "started_at": format_ts(job.started_at),
+        "completed_at": format_ts(job.completed_at),
+        "created_at": format_ts(job.created_at),
+        "updated_at": format_ts(job.updated_at),
+        "log_state": job.log_state.value,
+        "log_lines": job.log_lines,
+        "log_bytes": job.log_bytes,
+    }
+
+
+@router.get("")
+async def list_jobs(
+    workflow_id: str,
+    principal: CurrentUser,
+    services: ServicesDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query()] = 20,
+    status: str | None = None,
+    trigger: str | None = None,
+) -> dict[str, Any]:
+    """The workflow's jobs, newest first."""
+    page = await services.jobs.list(
+        principal.user_id, workflow_id, cursor=cursor, limit=limit, status=status, trigger=trigger
+    )
+    return {"jobs": [job_json(j) for j in page.jobs], "cursor": page.cursor}
+
+
+@router.get("/{job_id}")
+async def get_job(
+    workflow_id: str, job_id: str, principal: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    """One job."""
+    return job_json(await services.jobs.get(principal.user_id, workflow_id, job_id))
+
+
+@router.post("/{job_id}/cancel", status_code=202, response_model=None)
+async def cancel_job(
+    workflow_id: str, job_id: str, principal: CurrentUser, services: ServicesDep
+) -> JSONResponse:
+    """Cancel a job: waiting ones at once, a running one is stopped by its worker (409 if final)."""
+    job = await services.jobs.cancel(principal.user_id, workflow_id, job_id)
+    return JSONResponse(job_json(job), status_code=202)
