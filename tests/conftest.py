@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 
+from hourglass.domain.common import Clock
+from hourglass.services.accounts import AccountService
 from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database
@@ -20,6 +26,17 @@ from tests.support import (
 )
 
 ENGINES = ["sqlite", "postgres"]
+
+# still argon2id, at the smallest cost: production's (~0.3 s a hash) would dominate the suite
+TEST_PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def build_services(settings: Settings, db: Database, clock: Clock | None = None) -> Services:
+    services = Services.build(settings, db, clock=clock)
+    accounts = AccountService(
+        db, settings, services.clock, services.accounts.new_id, password_hasher=TEST_PASSWORD_HASHER
+    )
+    return dataclasses.replace(services, accounts=accounts)
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +97,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def services(settings: Settings, db: Database) -> Services:
-    return Services.build(settings, db)
+    return build_services(settings, db)
 
 
 @pytest.fixture
@@ -88,6 +105,18 @@ async def base_url(services: Services) -> AsyncIterator[str]:
     """A real uvicorn server on a loopback port, serving the app over `services`."""
     async with running_server(services) as url:
         yield url
+
+
+@pytest.fixture
+async def serve(settings: Settings, db: Database) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Starts more real servers: `await serve(clock=…, db=…, **settings_overrides)` → base URL."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(*, clock: Clock | None = None, db: Database = db, **overrides: Any) -> str:
+            services = build_services(dataclasses.replace(settings, **overrides), db, clock)
+            return await stack.enter_async_context(running_server(services))
+
+        yield start
 
 
 @pytest.fixture

@@ -192,7 +192,7 @@ async def test_build_resolves_programs_on_the_minimal_path():
 
 async def test_build_rejects_a_missing_program():
     """Build fails with "program not found: X" for a program that is not on the PATH."""
-    with pytest.raises(BuildError, match="^program not found: no-such-program-hg$"):
+    with pytest.raises(BuildError, match=r"^program not found: no-such-program-hg$"):
         await CommandKind().build({"cmd": ["no-such-program-hg"]})
 
 

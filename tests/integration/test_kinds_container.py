@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import uuid
 from typing import Any
@@ -19,7 +20,7 @@ from hourglass.domain.jobs import Outcome
 from hourglass.runtime.kinds import BuildError, ContainerKind
 from hourglass.runtime.kinds.container import LABEL
 
-DOCKER_HOST = "unix:///var/run/docker.sock"
+DOCKER_HOST = os.environ.get("HOURGLASS_DOCKER_HOST") or "unix:///var/run/docker.sock"
 SOCKET = DOCKER_HOST.removeprefix("unix://")
 IMAGE = "local/busybox"
 UNREACHABLE = "unix:///nonexistent/hourglass/docker.sock"
@@ -132,7 +133,10 @@ async def test_many_lines_on_both_streams_arrive_complete(engine: str):
 async def test_memory_limit_is_applied(engine: str):
     """`memory: 64m` becomes the container's cgroup memory limit."""
     sink = Sink()
-    script = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"
+    script = (
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null"
+        " || cat /sys/fs/cgroup/memory/memory.limit_in_bytes"
+    )
     payload = {"image": IMAGE, "cmd": ["sh", "-c", script], "memory": "64m", "cpus": 0.5}
     result = await kind(engine).run(payload, sink, asyncio.Event())
     assert result.outcome is Outcome.SUCCESS, sink.text("stderr")
@@ -197,7 +201,8 @@ async def test_build_rejects_an_image_that_cannot_be_pulled(engine: str):
 
 async def test_build_without_a_runtime_fails_with_the_address():
     """Build against a socket that does not exist fails as runtime unreachable."""
-    with pytest.raises(BuildError, match=f"^container runtime unreachable at {UNREACHABLE}"):
+    expected = f"^container runtime unreachable at {re.escape(UNREACHABLE)}"
+    with pytest.raises(BuildError, match=expected):
         await kind(UNREACHABLE).build({"image": IMAGE})
 
 

@@ -1,8 +1,11 @@
-"""Account rules: email and password validation, notification preferences, token hashing."""
+"""Account rules: emails, passwords, preferences, token hashing, CSRF binding, login rate keys."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,9 +18,11 @@ PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 TOKEN_NAME_MAX = 100
 TOKEN_MAX_DAYS = 3650
+CLIENT_ADDR_MAX = 200
 
 # deliberately loose: one @, something on both sides, a dot in the domain, no spaces
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CSRF_CONTEXT = b"hourglass csrf v1"
 
 
 class NotificationPreference(StrEnum):
@@ -26,14 +31,19 @@ class NotificationPreference(StrEnum):
     NONE = "NONE"
 
 
+def login_email(raw: str) -> str:
+    """The form an email is stored and looked up in: trimmed and lower-cased."""
+    return raw.strip().lower()
+
+
 def normalize_email(raw: str) -> str:
     """Trimmed, lower-cased and checked; raises `ValidationError` on `email`."""
-    email = raw.strip().lower()
+    email = login_email(raw)
     if not email:
         raise ValidationError.field("email", "is required")
     if len(email) > EMAIL_MAX:
         raise ValidationError.field("email", f"must be at most {EMAIL_MAX} characters")
-    if not _EMAIL.match(email):
+    if not _EMAIL.fullmatch(email):
         raise ValidationError.field("email", "is not a valid email address")
     return email
 
@@ -52,9 +62,62 @@ def check_password(password: str, field: str = "password") -> None:
         raise ValidationError(problem)
 
 
+def parse_preference(raw: str) -> NotificationPreference:
+    """A notification preference; raises `ValidationError` on `notification_preference`."""
+    try:
+        return NotificationPreference(raw)
+    except ValueError as exc:
+        allowed = ", ".join(p.value for p in NotificationPreference)
+        raise ValidationError.field("notification_preference", f"must be one of {allowed}") from exc
+
+
+def token_name(raw: str) -> str:
+    """A personal API token's name: trimmed, 1 to `TOKEN_NAME_MAX` characters."""
+    name = raw.strip()
+    if not name or len(name) > TOKEN_NAME_MAX:
+        raise ValidationError.field("name", f"must be 1 to {TOKEN_NAME_MAX} characters")
+    return name
+
+
+def token_expiry(now: datetime, expires_in_days: int | None) -> datetime | None:
+    """When a token made at `now` expires; `None` (never) when no lifetime is given."""
+    if expires_in_days is None:
+        return None
+    if not 1 <= expires_in_days <= TOKEN_MAX_DAYS:
+        raise ValidationError.field("expires_in_days", f"must be between 1 and {TOKEN_MAX_DAYS}")
+    return now + timedelta(days=expires_in_days)
+
+
 def token_hash(token: str) -> str:
     """What the store keeps of a session or API token: its SHA-256, hex."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def csrf_token_for(session_token: str) -> str:
+    """The CSRF token that belongs to one session (an HMAC keyed by the session token).
+
+    Binding it to the session means a `csrf` cookie planted by someone else (a sibling
+    subdomain, a man in the middle on plain http) never matches, even when the header copies it.
+    """
+    digest = hmac.new(session_token.encode(), _CSRF_CONTEXT, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def login_limit_keys(email: str, client_addr: str) -> list[str]:
+    """The rate-limit buckets one login attempt counts against: its email and its address.
+
+    The email is hashed so the key has a fixed size whatever the client sends, and so the
+    table of failures holds no addresses of people who never had an account.
+    """
+    return [
+        f"email:{token_hash(login_email(email))}",
+        f"addr:{client_addr[:CLIENT_ADDR_MAX]}",
+    ]
+
+
+def retry_after_seconds(limiting_failure_at: datetime, window: timedelta, now: datetime) -> int:
+    """Whole seconds until the failure that keeps a key at its limit leaves the window (≥ 1)."""
+    return max(1, math.ceil((limiting_failure_at + window - now).total_seconds()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """Capture: raw output blocks in, clean numbered-to-be lines out (`LineSplitter`, `SecretMasker`).
 
-Rules (API.md "Job logs"): split on `\\n`; drop one trailing `\\r`; keep empty lines; a final line
-without `\\n` is emitted by `flush()`; a line longer than the limit keeps its first `limit` bytes (cut
-on a UTF-8 character boundary) plus a marker, the rest of that line is skipped and the stream goes
-on after its `\\n`; secret values become `***`; the stored text is always valid UTF-8.
+Rules (API.md "Job logs"): split on `\\n`; drop one trailing `\\r`; keep empty lines; a final
+line without `\\n` is emitted by `flush()`; a line longer than the limit keeps its first `limit`
+bytes (cut on a UTF-8 character boundary) plus a marker, the rest of that line is skipped and the
+stream goes on after its `\\n`; secret values become `***`; the stored text is always valid UTF-8.
 
 Everything works on whole blocks with `bytes` methods (`rfind`, `replace`, `count`), never per
 character and never per line, so a 64 KiB read costs a handful of C calls. Bytes stay bytes: text is
@@ -128,7 +128,7 @@ def cut_long_line(line: bytes, total: int, limit: int, masker: SecretMasker | No
 
 
 def clean_lines(region: bytes, limit: int, masker: SecretMasker | None) -> bytes:
-    """Whole lines (`region` ends with `\\n`) with `\\r\\n` → `\\n`, long lines cut, secrets masked."""
+    """Whole lines (`region` ends with `\\n`): CRLF → LF, long lines cut, secrets masked."""
     if b"\r" in region:
         region = region.replace(b"\r\n", b"\n")
     if len(region) > limit + 1:
@@ -257,10 +257,10 @@ class LineSplitter:
 
     def lines(self, stream: Stream, messages: Iterable[str], ts_us: int) -> LineBatch | None:
         """Whole messages (e.g. the runtime's `system` lines) under the same rules as output."""
-        body = "\n".join(messages)
-        if not body and not isinstance(messages, list | tuple):
+        items = list(messages)
+        if not items:
             return None
-        region = body.encode("utf-8", "replace") + b"\n"
+        region = "\n".join(items).encode("utf-8", "replace") + b"\n"
         return self._batch(stream, [clean_lines(region, self.line_limit, self._masker)], ts_us)
 
     def _batch(self, stream: Stream, out: list[bytes], ts_us: int) -> LineBatch | None:

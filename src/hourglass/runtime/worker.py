@@ -23,6 +23,7 @@ from hourglass.services.engine import CANCEL_SIGNAL, WORK_CHANNEL, Claim, Engine
 
 log = logging.getLogger("hourglass.worker")
 
+
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -203,5 +204,3 @@ def _describe(result: RunResult) -> str:
         return f"canceled: {result.reason or 'by request'}"
     code = f" (exit code {result.exit_code})" if result.exit_code is not None else ""
     return f"{result.reason or result.outcome.value.lower()}{code}"
-
-

@@ -2,6 +2,11 @@
 
 Only hashes of session and API tokens are stored. Passwords are argon2id; hashing runs in a
 thread so it never blocks the event loop.
+
+Login rate limiting lives in the database so every API process on it shares one count. An
+attempt first *reserves* a failure row per key (email, client address) in a transaction that
+serialises attempts on those keys; a successful login takes its rows back. So parallel guesses
+cannot slip past the limit while the slow password check runs.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ import contextlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from hourglass.domain import accounts as rules
-from hourglass.domain.accounts import ApiToken, NotificationPreference, Session, User
+from hourglass.domain.accounts import ApiToken, Session, User
 from hourglass.domain.common import Clock, IdFactory
 from hourglass.errors import (
     BadRequest,
@@ -33,7 +39,14 @@ from hourglass.store.db import Database, Tx
 
 # a session is only re-stamped when this much time passed, so reads stay reads
 _TOUCH_EVERY = timedelta(seconds=60)
+# how often one process sweeps expired sessions and old login failures
+_HOUSEKEEPING_EVERY = timedelta(minutes=10)
 _BAD_LOGIN = "invalid email or password"
+
+
+def default_password_hasher() -> PasswordHasher:
+    """argon2id with RFC 9106's second recommended parameters (t=3, m=64 MiB, p=4)."""
+    return PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +54,7 @@ class Principal:
     """Who is calling: the user, and how they proved it."""
 
     user_id: str
-    via: str  # "session" | "token"
+    via: Literal["session", "token"]
     session_hash: str | None = None
 
 
@@ -49,6 +62,7 @@ class Principal:
 class NewSession:
     user: User
     token: str  # the cookie value; shown to the client once, never stored
+    csrf: str  # the CSRF token bound to this session
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +72,30 @@ class NewToken:
 
 
 class AccountService:
-    def __init__(self, db: Database, settings: Settings, clock: Clock, new_id: IdFactory) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        new_id: IdFactory,
+        *,
+        password_hasher: PasswordHasher | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
         self.new_id = new_id
-        self._hasher = PasswordHasher()  # argon2id with the library's current parameters
+        self._hasher = password_hasher or default_password_hasher()
         self._dummy_hash: str | None = None
+        self._last_housekeeping: datetime | None = None
 
     @property
     def idle(self) -> timedelta:
         return timedelta(seconds=self.settings.session_idle_seconds)
+
+    @property
+    def rate_window(self) -> timedelta:
+        return timedelta(seconds=self.settings.login_rate_window_seconds)
 
     # sign-up and login
 
@@ -92,54 +119,76 @@ class AccountService:
                 self.db, tx, id=self.new_id(), email=email, password_hash=password_hash, now=now
             )
             token = await self._open_session(tx, user.id, now)
-        return NewSession(user, token)
+        return NewSession(user, token, rules.csrf_token_for(token))
 
     async def login(self, email: str, password: str, client_addr: str) -> NewSession:
-        email = email.strip().lower()
-        now = self.clock.now()
-        keys = [f"email:{email}", f"addr:{client_addr}"]
-        await self._check_rate_limit(keys, now)
+        keys = rules.login_limit_keys(email, client_addr)
+        attempt = await self._reserve_attempt(keys)
         async with self.db.read() as tx:
-            user = await store.get_user_by_email(tx, email)
+            user = await store.get_user_by_email(tx, rules.login_email(email))
         ok = await asyncio.to_thread(self._verify, user.password_hash if user else None, password)
         if user is None or not ok:
-            async with self.db.write() as tx:
-                await store.record_login_failure(tx, keys, now)
-            raise Unauthorized(_BAD_LOGIN)
+            raise Unauthorized(_BAD_LOGIN)  # the reserved failure rows stay: they count
+        new_hash = await self._rehash_if_needed(user.password_hash, password)
+        now = self.clock.now()
         async with self.db.write() as tx:
+            await store.forget_login_failures(tx, attempt)
             await store.clear_login_failures(tx, keys[0])
+            if new_hash is not None:
+                await store.update_user(tx, user.id, now, password_hash=new_hash)
             token = await self._open_session(tx, user.id, now)
-        return NewSession(user, token)
+        return NewSession(user, token, rules.csrf_token_for(token))
+
+    async def _reserve_attempt(self, keys: list[str]) -> list[int]:
+        """Count one attempt against every key, or raise `RateLimited` if any key is full."""
+        limit = self.settings.login_rate_limit
+        async with self.db.write() as tx:
+            await store.lock_login_keys(self.db, tx, keys)
+            now = self.clock.now()
+            since = now - self.rate_window
+            await store.prune_login_failures(tx, since, keys)
+            for key in keys:
+                limiting = await store.nth_newest_failure(tx, key, since, limit)
+                if limiting is not None:
+                    retry_after = rules.retry_after_seconds(limiting, self.rate_window, now)
+                    raise RateLimited(retry_after, "too many failed logins; try again later")
+            return await store.record_login_failure(tx, keys, now)
 
     def _verify(self, password_hash: str | None, password: str) -> bool:
         # an unknown email costs the same as a wrong password: no user enumeration by timing
         if password_hash is None:
             if self._dummy_hash is None:
                 self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
-            password_hash = self._dummy_hash
             with contextlib.suppress(VerificationError, InvalidHashError):
-                self._hasher.verify(password_hash, password)
+                self._hasher.verify(self._dummy_hash, password)
             return False
         try:
             return self._hasher.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
 
-    async def _check_rate_limit(self, keys: list[str], now: datetime) -> None:
-        window = timedelta(seconds=self.settings.login_rate_window_seconds)
-        async with self.db.read() as tx:
-            for key in keys:
-                count, oldest = await store.login_failures_since(tx, key, now - window)
-                if count >= self.settings.login_rate_limit and oldest is not None:
-                    retry_after = (oldest + window - now).total_seconds()
-                    raise RateLimited(int(retry_after) + 1, "too many failed logins; try later")
+    async def _rehash_if_needed(self, password_hash: str, password: str) -> str | None:
+        """A new hash when the stored one was made with other parameters (e.g. a raised cost)."""
+        if not self._hasher.check_needs_rehash(password_hash):
+            return None
+        return await asyncio.to_thread(self._hasher.hash, password)
 
     async def _open_session(self, tx: Tx, user_id: str, now: datetime) -> str:
         token = secrets.token_urlsafe(32)
         absolute = timedelta(seconds=self.settings.session_absolute_seconds)
         session = Session(rules.token_hash(token), user_id, now, now, now + absolute)
         await store.insert_session(tx, session)
+        await self._housekeeping(tx, now)
         return token
+
+    async def _housekeeping(self, tx: Tx, now: datetime) -> None:
+        """Now and then, drop expired sessions and failures older than the rate window."""
+        last = self._last_housekeeping
+        if last is not None and now - last < _HOUSEKEEPING_EVERY:
+            return
+        self._last_housekeeping = now
+        await store.delete_expired_sessions(tx, now, now - self.idle)
+        await store.prune_login_failures(tx, now - self.rate_window)
 
     # authentication of requests
 
@@ -191,14 +240,9 @@ class AccountService:
     ) -> None:
         values: dict[str, str] = {}
         if notification_preference is not None:
-            try:
-                values["notification_preference"] = NotificationPreference(
-                    notification_preference
-                ).value
-            except ValueError as exc:
-                raise ValidationError.field(
-                    "notification_preference", "must be one of ALL, ALERTS, NONE"
-                ) from exc
+            values["notification_preference"] = rules.parse_preference(
+                notification_preference
+            ).value
         if (current_password is None) != (new_password is None):
             field = "new_password" if new_password is None else "current_password"
             raise ValidationError.field(field, "current_password and new_password go together")
@@ -209,7 +253,7 @@ class AccountService:
                 raise ValidationError.field("current_password", "is wrong")
             values["password_hash"] = await asyncio.to_thread(self._hasher.hash, new_password)
         if not values:
-            raise BadRequest("nothing to update")
+            raise BadRequest("nothing to update: send notification_preference or a password pair")
         async with self.db.write() as tx:
             await store.update_user(tx, principal.user_id, self.clock.now(), **values)
             if "password_hash" in values:
@@ -221,16 +265,10 @@ class AccountService:
     async def create_token(
         self, principal: Principal, name: str, expires_in_days: int | None
     ) -> NewToken:
-        name = name.strip()
-        if not name or len(name) > rules.TOKEN_NAME_MAX:
-            raise ValidationError.field("name", f"must be 1 to {rules.TOKEN_NAME_MAX} characters")
-        if expires_in_days is not None and not 1 <= expires_in_days <= rules.TOKEN_MAX_DAYS:
-            raise ValidationError.field(
-                "expires_in_days", f"must be between 1 and {rules.TOKEN_MAX_DAYS}"
-            )
+        name = rules.token_name(name)
         now = self.clock.now()
+        expires = rules.token_expiry(now, expires_in_days)
         secret = "hg_" + secrets.token_urlsafe(32)
-        expires = now + timedelta(days=expires_in_days) if expires_in_days else None
         token = ApiToken(self.new_id(), principal.user_id, name, now, expires, None)
         async with self.db.write() as tx:
             await store.insert_token(tx, token, rules.token_hash(secret))

@@ -8,7 +8,9 @@ from hourglass.domain.common import Clock, IdFactory, SystemClock, new_id
 from hourglass.live import LiveBus, MemoryBus
 from hourglass.services.accounts import AccountService
 from hourglass.services.engine import Engine
+from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
+from hourglass.services.workflows import WorkflowService
 from hourglass.settings import Settings
 from hourglass.store.db import Database
 
@@ -22,6 +24,8 @@ class Services:
     accounts: AccountService
     engine: Engine
     jobs: JobService
+    idempotency: IdempotencyService
+    workflows: WorkflowService
 
     @classmethod
     def build(
@@ -36,6 +40,7 @@ class Services:
         clock = clock or SystemClock()
         bus = bus or MemoryBus()
         engine = Engine(db, settings, clock, ids, bus)
+        idempotency = IdempotencyService(db, settings, clock)
         return cls(
             settings=settings,
             db=db,
@@ -44,4 +49,6 @@ class Services:
             accounts=AccountService(db, settings, clock, ids),
             engine=engine,
             jobs=JobService(db, clock, engine),
+            idempotency=idempotency,
+            workflows=WorkflowService(db, settings, clock, ids, idempotency),
         )

@@ -159,25 +159,53 @@ async def delete_token(tx: Tx, user_id: str, token_id: str) -> bool:
 # login failures (rate limiting shared by every API process on one database)
 
 
-async def record_login_failure(tx: Tx, keys: list[str], now: datetime) -> None:
-    await tx.execute(login_failures.insert(), [{"key": k, "at": now} for k in keys])
+async def lock_login_keys(db: Database, tx: Tx, keys: list[str]) -> None:
+    """Serialise attempts on the same keys until `tx` ends, across every process.
+
+    SQLite needs nothing more: write transactions start with `BEGIN IMMEDIATE`, one at a time.
+    On PostgreSQL, transaction-scoped advisory locks, taken in sorted order so two attempts
+    sharing keys cannot deadlock.
+    """
+    if not db.is_postgres:
+        return
+    for key in sorted(set(keys)):
+        await tx.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
-async def login_failures_since(tx: Tx, key: str, since: datetime) -> tuple[int, datetime | None]:
-    """How many failures `key` had since `since`, and the oldest of them."""
-    row = (
+async def nth_newest_failure(tx: Tx, key: str, since: datetime, n: int) -> datetime | None:
+    """The time of the `n`-th most recent failure of `key` after `since`, if it had that many."""
+    return (
         await tx.execute(
-            select(func.count(), func.min(login_failures.c.at)).where(
-                login_failures.c.key == key, login_failures.c.at > since
-            )
+            select(login_failures.c.at)
+            .where(login_failures.c.key == key, login_failures.c.at > since)
+            .order_by(login_failures.c.at.desc(), login_failures.c.id.desc())
+            .offset(n - 1)
+            .limit(1)
         )
-    ).one()
-    return int(row[0]), row[1]
+    ).scalar_one_or_none()
+
+
+async def record_login_failure(tx: Tx, keys: list[str], now: datetime) -> list[int]:
+    """One failure row per key; returns their ids (so a success can take them back)."""
+    rows = await tx.execute(
+        login_failures.insert()
+        .values([{"key": k, "at": now} for k in keys])
+        .returning(login_failures.c.id)
+    )
+    return [int(r[0]) for r in rows]
+
+
+async def forget_login_failures(tx: Tx, ids: list[int]) -> None:
+    await tx.execute(delete(login_failures).where(login_failures.c.id.in_(ids)))
 
 
 async def clear_login_failures(tx: Tx, key: str) -> None:
     await tx.execute(delete(login_failures).where(login_failures.c.key == key))
 
 
-async def prune_login_failures(tx: Tx, before: datetime) -> None:
-    await tx.execute(delete(login_failures).where(login_failures.c.at <= before))
+async def prune_login_failures(tx: Tx, before: datetime, keys: list[str] | None = None) -> None:
+    """Forget failures at or before `before` (only those of `keys` when given)."""
+    stmt = delete(login_failures).where(login_failures.c.at <= before)
+    if keys is not None:
+        stmt = stmt.where(login_failures.c.key.in_(keys))
+    await tx.execute(stmt)

@@ -8,7 +8,7 @@ from hourglass import __version__
 from hourglass.services.container import Services
 from hourglass.web import errors
 from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from hourglass.web.routes import auth, health, jobs, users
+from hourglass.web.routes import auth, health, jobs, users, workflows
 
 DESCRIPTION = (
     "Hourglass HTTP API: accounts, workflows, jobs and job logs. "
@@ -28,7 +28,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    for module in (health, auth, users, jobs):
+    for module in (health, auth, users, workflows, jobs):
         app.include_router(module.router)
     settings = services.settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from hourglass.domain.accounts import csrf_token_for
 from hourglass.errors import Forbidden, Unauthorized
 from hourglass.services.accounts import Principal
 from hourglass.services.container import Services
@@ -26,11 +27,18 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def check_csrf(request: Request) -> None:
-    """Double-submit: the `X-CSRF-Token` header must equal the `csrf` cookie."""
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    header = request.headers.get(CSRF_HEADER, "")
-    if not cookie or not header or not secrets.compare_digest(cookie, header):
+def check_csrf(request: Request, session_token: str) -> None:
+    """Double-submit: the `X-CSRF-Token` header must equal the `csrf` cookie.
+
+    The cookie must also be the one issued with this session, so a planted `csrf` cookie
+    (from a sibling subdomain, or injected over plain http) is worthless.
+    """
+    # compared as bytes: `compare_digest` refuses non-ASCII str, and headers may carry any byte
+    cookie = request.cookies.get(CSRF_COOKIE, "").encode()
+    header = request.headers.get(CSRF_HEADER, "").encode()
+    expected = csrf_token_for(session_token).encode()
+    matches = secrets.compare_digest(cookie, header) & secrets.compare_digest(cookie, expected)
+    if not cookie or not matches:
         raise Forbidden("CSRF token missing or does not match")
 
 
@@ -46,7 +54,7 @@ async def get_principal(request: Request) -> Principal:
         raise Unauthorized()
     principal = await services.accounts.authenticate_session(token)
     if request.method not in SAFE_METHODS:
-        check_csrf(request)
+        check_csrf(request, token)
     return principal
 
 

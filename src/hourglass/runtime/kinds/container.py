@@ -124,7 +124,7 @@ class ContainerKind:
             return await self._attached(docker, container, payload, sink, cancel)
         finally:
             with contextlib.suppress(DockerError, DockerUnreachable):
-                await asyncio.shield(docker.remove(container))
+                await docker.remove(container)
 
     async def _attached(
         self,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,6 +9,7 @@ from pydantic import BaseModel, StrictStr
 
 from hourglass.domain.common import format_ts
 from hourglass.services.accounts import NewSession
+from hourglass.settings import Settings
 from hourglass.web.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, ServicesDep
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -24,36 +24,33 @@ def _client_addr(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _set_cookies(response: Response, request: Request, token: str) -> str:
-    settings = request.app.state.services.settings
-    csrf = secrets.token_urlsafe(32)
+def _set_cookies(response: Response, settings: Settings, new: NewSession) -> None:
     common: dict[str, Any] = {
         "max_age": settings.session_absolute_seconds,
         "path": "/",
         "secure": settings.cookie_secure,
         "samesite": "lax",
     }
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, **common)
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=False, **common)
-    return csrf
+    response.set_cookie(SESSION_COOKIE, new.token, httponly=True, **common)
+    # readable by the dashboard's JavaScript, which echoes it in X-CSRF-Token
+    response.set_cookie(CSRF_COOKIE, new.csrf, httponly=False, **common)
 
 
-def _session_body(new: NewSession, csrf: str) -> dict[str, Any]:
+def _session_body(new: NewSession) -> dict[str, Any]:
     return {
         "id": new.user.id,
         "email": new.user.email,
         "created_at": format_ts(new.user.created_at),
-        "csrf_token": csrf,
+        "csrf_token": new.csrf,
     }
 
 
 @router.post("/register", status_code=201)
-async def register(
-    body: Credentials, request: Request, response: Response, services: ServicesDep
-) -> dict[str, Any]:
-    """Create an account and log in (sets the `session` and `csrf` cookies)."""
+async def register(body: Credentials, response: Response, services: ServicesDep) -> dict[str, Any]:
+    """Create an account and log in (sets the `session` and `csrf` cookies); 403 if closed."""
     new = await services.accounts.register(body.email, body.password)
-    return _session_body(new, _set_cookies(response, request, new.token))
+    _set_cookies(response, services.settings, new)
+    return _session_body(new)
 
 
 @router.post("/login", status_code=201)
@@ -62,17 +59,18 @@ async def login(
 ) -> dict[str, Any]:
     """Log in (sets the cookies); 401 on a wrong email or password, 429 when rate limited."""
     new = await services.accounts.login(body.email, body.password, _client_addr(request))
-    return _session_body(new, _set_cookies(response, request, new.token))
+    _set_cookies(response, services.settings, new)
+    return _session_body(new)
 
 
 @router.post("/logout", status_code=204)
-async def logout(principal: CurrentUser, request: Request, services: ServicesDep) -> Response:
+async def logout(principal: CurrentUser, services: ServicesDep) -> Response:
     """End the session server-side and expire both cookies."""
     await services.accounts.logout(principal)
     response = Response(status_code=204)
     secure = services.settings.cookie_secure
-    for name in (SESSION_COOKIE, CSRF_COOKIE):
-        response.delete_cookie(name, path="/", secure=secure, samesite="lax")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
+    response.delete_cookie(CSRF_COOKIE, path="/", secure=secure, samesite="lax")
     return response
 
 

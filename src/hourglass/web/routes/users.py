@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, StrictInt, StrictStr
 
 from hourglass.domain.accounts import ApiToken
 from hourglass.domain.common import format_ts, is_valid_id
@@ -22,7 +22,7 @@ class UserUpdate(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    name: StrictStr = Field(max_length=1000)
+    name: StrictStr  # length is the domain's rule, so the message is the same everywhere
     expires_in_days: StrictInt | None = None
 
 

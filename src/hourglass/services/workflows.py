@@ -1,0 +1,218 @@
+"""Workflows as their owners manage them: create, read, replace, terminate, delete, list.
+
+One transaction per use case. Create and replace run under an idempotency key (see
+`idempotency.py`); replacing, terminating and deleting lock the workflow's row, and cancel or stop
+its jobs in the same transaction. Another user's workflow, or a malformed id, is `NotFound`: its
+existence is never leaked.
+
+The engine hooks in through `on_changed(workflow_id)`, called after each committed change (not on
+replays), so a scheduler or builder can wake up at once instead of at its next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hourglass.domain.common import Clock, IdFactory, is_valid_id
+from hourglass.domain.cursors import decode_cursor, encode_cursor
+from hourglass.domain.workflows import (
+    Workflow,
+    apply_update,
+    new_workflow,
+    parse_list_params,
+    spec_for_create,
+    spec_for_update,
+)
+from hourglass.errors import NotFound, PreconditionFailed, ValidationError
+from hourglass.services.accounts import Principal
+from hourglass.services.idempotency import IdempotencyService, Reply, check_key
+from hourglass.settings import Settings
+from hourglass.store import jobs as job_store
+from hourglass.store import workflows as store
+from hourglass.store.db import Database, Tx
+
+log = logging.getLogger("hourglass.workflows")
+
+OnChanged = Callable[[str], Awaitable[None]]
+_NOT_FOUND = "workflow not found"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowPage:
+    workflows: list[Workflow]
+    cursor: str | None  # the next page's cursor; None on the last page
+
+
+class WorkflowService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        new_id: IdFactory,
+        idempotency: IdempotencyService,
+        on_changed: OnChanged | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.new_id = new_id
+        self.idempotency = idempotency
+        self.on_changed = on_changed  # assignable: the composition root wires the engine here
+
+    async def create(
+        self, principal: Principal, body: Mapping[str, Any], *, idempotency_key: str | None
+    ) -> Reply:
+        """Create a workflow (build QUEUED, generation 1): `Reply(201, {"id"})`, or its replay."""
+        check_key(idempotency_key)
+        spec = spec_for_create(
+            body,
+            allow_command=self.settings.command_kind_enabled,
+            default_log_retention_days=self.settings.default_log_retention_days,
+        )
+
+        async def effect(tx: Tx) -> Reply:
+            workflow = new_workflow(self.new_id(), principal.user_id, spec, self.clock.now())
+            await store.insert(tx, workflow)
+            return Reply(201, {"id": workflow.id})
+
+        reply = await self.idempotency.run(
+            user_id=principal.user_id,
+            key=idempotency_key,
+            method="POST",
+            path="/workflows",
+            body=dict(body),
+            effect=effect,
+        )
+        if not reply.replayed:
+            await self._changed(reply.body["id"])
+        return reply
+
+    async def get(self, principal: Principal, workflow_id: str) -> Workflow:
+        _check_id(workflow_id)
+        async with self.db.read() as tx:
+            workflow = await store.get_owned(self.db, tx, principal.user_id, workflow_id)
+        if workflow is None:
+            raise NotFound(_NOT_FOUND)
+        return workflow
+
+    async def update(
+        self,
+        principal: Principal,
+        workflow_id: str,
+        body: Mapping[str, Any],
+        *,
+        idempotency_key: str | None,
+    ) -> Reply:
+        """Replace the workflow's definition: `Reply(204)`, or its replay.
+
+        Re-activates it and resets its failure count; a changed kind or payload starts a new
+        generation (build QUEUED); a changed schedule cancels its PENDING/QUEUED automatic jobs
+        and leaves the next run to the scheduler.
+        """
+        _check_id(workflow_id)
+        check_key(idempotency_key)
+
+        async def effect(tx: Tx) -> Reply:
+            current = await store.get_owned(self.db, tx, principal.user_id, workflow_id, lock=True)
+            if current is None:
+                raise NotFound(_NOT_FOUND)
+            spec = spec_for_update(body, current, allow_command=self.settings.command_kind_enabled)
+            now = self.clock.now()
+            updated, change = apply_update(current, spec, now)
+            await store.replace(tx, updated, change)
+            if change.schedule_changed:
+                await job_store.cancel_workflow_jobs(tx, workflow_id, now, automatic_only=True)
+            return Reply(204)
+
+        reply = await self.idempotency.run(
+            user_id=principal.user_id,
+            key=idempotency_key,
+            method="PUT",
+            path=f"/workflows/{workflow_id}",
+            body=dict(body),
+            effect=effect,
+        )
+        if not reply.replayed:
+            await self._changed(workflow_id)
+        return reply
+
+    async def terminate(self, principal: Principal, workflow_id: str) -> None:
+        """Terminate (idempotent: the first `terminated_at` stays): cancel its PENDING/QUEUED jobs
+        and ask the workers running its RUNNING ones to stop them."""
+        _check_id(workflow_id)
+        now = self.clock.now()
+        async with self.db.write() as tx:
+            terminated = await store.terminate(tx, principal.user_id, workflow_id, now)
+            if not terminated and not await store.exists_owned(tx, principal.user_id, workflow_id):
+                raise NotFound(_NOT_FOUND)
+            await job_store.cancel_workflow_jobs(tx, workflow_id, now)
+            await job_store.request_cancel_workflow(tx, workflow_id, now)
+        await self._changed(workflow_id)
+
+    async def delete(self, principal: Principal, workflow_id: str) -> None:
+        """Delete a terminated workflow without running jobs, with its jobs and their logs."""
+        _check_id(workflow_id)
+        async with self.db.write() as tx:
+            workflow = await store.get_owned(self.db, tx, principal.user_id, workflow_id, lock=True)
+            if workflow is None:
+                raise NotFound(_NOT_FOUND)
+            if not workflow.terminated:
+                raise PreconditionFailed("terminate the workflow (PATCH) before deleting it")
+            if await store.has_running_job(tx, workflow_id):
+                raise PreconditionFailed(
+                    "the workflow still has a running job; delete it once the job has stopped"
+                )
+            await store.delete_workflow(tx, workflow_id)
+        await self._changed(workflow_id)
+
+    async def list(
+        self,
+        principal: Principal,
+        *,
+        cursor: str | None = None,
+        limit: str | None = None,
+        query: str | None = None,
+        kind: str | None = None,
+        build_status: str | None = None,
+        terminated: str | None = None,
+        interval_min: str | None = None,
+        interval_max: str | None = None,
+    ) -> WorkflowPage:
+        """One page of the caller's workflows, newest first; parameters as raw query strings."""
+        where, size = parse_list_params(
+            limit=limit,
+            query=query,
+            kind=kind,
+            build_status=build_status,
+            terminated=terminated,
+            interval_min=interval_min,
+            interval_max=interval_max,
+        )
+        bound_to = {"user_id": principal.user_id, **where.as_dict()}
+        position = decode_cursor(cursor, bound_to)
+        if position is not None and not (isinstance(position, str) and is_valid_id(position)):
+            raise ValidationError.field("cursor", "malformed cursor")
+        async with self.db.read() as tx:
+            rows = await store.list_page(
+                tx, principal.user_id, where, before_id=position, limit=size + 1
+            )
+        page = rows[:size]
+        more = len(rows) > size
+        return WorkflowPage(page, encode_cursor(page[-1].id, bound_to) if more else None)
+
+    async def _changed(self, workflow_id: str) -> None:
+        if self.on_changed is None:
+            return
+        try:
+            await self.on_changed(workflow_id)
+        except Exception:  # a failed wake-up must not turn a committed change into an error
+            log.exception("on_changed hook failed for workflow %s", workflow_id)
+
+
+def _check_id(workflow_id: str) -> None:
+    if not is_valid_id(workflow_id):
+        raise NotFound(_NOT_FOUND)

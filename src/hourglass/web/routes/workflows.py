@@ -1,0 +1,201 @@
+"""Workflows: create, get, replace, terminate, delete and list the caller's workflows.
+
+Bodies are type-checked here (so a wrong JSON type is a 400 naming the field); every rule beyond
+the type lives in `domain/workflows.py`. Query parameters reach the service as raw strings, so
+their errors name the parameter too.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
+
+from hourglass.domain.common import format_ts
+from hourglass.domain.workflows import Workflow
+from hourglass.services.idempotency import Reply
+from hourglass.web.deps import CurrentUser, ServicesDep
+
+router = APIRouter(prefix="/workflows", tags=["workflows"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Required. The same key with the same body replays the first response; "
+        "with another body it is 409. Kept 24 h, per user.",
+    ),
+]
+
+_PAYLOAD = (
+    "A JSON object, sent as a string, validated per kind. Secret values read back as "
+    '"***"; sending "***" for a secret on PUT keeps its stored value.'
+)
+
+
+class _Definition(BaseModel):
+    name: StrictStr = Field(description="1 to 200 characters")
+    payload: StrictStr = Field(description=_PAYLOAD)
+    interval: StrictInt | None = Field(None, description="minutes, 1-10080; or give cron")
+    cron: StrictStr | None = Field(None, description="5-field cron expression, UTC")
+    max_consecutive_job_failures_allowed: StrictInt | None = Field(None, description="1-100, 3")
+
+
+class WorkflowCreate(_Definition):
+    kind: StrictStr = Field(description="HEARTBEAT | CONTAINER | COMMAND")
+    log_retention: StrictBool | None = Field(None, description="default true")
+    log_retention_days: StrictInt | None = Field(
+        None, description="1-3650, null = forever; default from the server settings"
+    )
+
+
+class WorkflowReplace(_Definition):
+    kind: StrictStr | None = Field(None, description="left out: the workflow keeps its kind")
+    log_retention: StrictBool | None = Field(None, description="left out: unchanged")
+    log_retention_days: StrictInt | None = Field(None, description="left out: unchanged")
+
+
+class WorkflowOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    payload: str
+    interval: int | None
+    cron: str | None
+    build_status: str
+    generation: int
+    consecutive_job_failures_count: int
+    max_consecutive_job_failures_allowed: int
+    log_retention: bool
+    log_retention_days: int | None
+    next_run_at: str | None
+    created_at: str
+    updated_at: str
+    terminated_at: str | None
+
+
+class WorkflowList(BaseModel):
+    workflows: list[WorkflowOut]
+    cursor: str | None
+
+
+class CreatedId(BaseModel):
+    id: str
+
+
+def workflow_json(workflow: Workflow) -> dict[str, Any]:
+    """A workflow as the API shows it: every field present, secrets masked."""
+    return {
+        "id": workflow.id,
+        "name": workflow.name,
+        "kind": workflow.kind.value,
+        "payload": workflow.public_payload,
+        "interval": workflow.interval_minutes,
+        "cron": workflow.cron,
+        "build_status": workflow.build_status.value,
+        "generation": workflow.generation,
+        "consecutive_job_failures_count": workflow.consecutive_job_failures_count,
+        "max_consecutive_job_failures_allowed": workflow.max_consecutive_job_failures_allowed,
+        "log_retention": workflow.log_retention,
+        "log_retention_days": workflow.log_retention_days,
+        "next_run_at": format_ts(workflow.next_run_at),
+        "created_at": format_ts(workflow.created_at),
+        "updated_at": format_ts(workflow.updated_at),
+        "terminated_at": format_ts(workflow.terminated_at),
+    }
+
+
+def _reply(reply: Reply) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if reply.replayed else {}
+    if reply.body is None:
+        return Response(status_code=reply.status, headers=headers)
+    return JSONResponse(reply.body, status_code=reply.status, headers=headers)
+
+
+@router.get("", response_model=WorkflowList)
+async def list_workflows(
+    principal: CurrentUser,
+    services: ServicesDep,
+    cursor: str | None = None,
+    limit: Annotated[str | None, Query(description="1-1000, default 20")] = None,
+    query: Annotated[str | None, Query(description="substring of the name, any case")] = None,
+    kind: str | None = None,
+    build_status: str | None = None,
+    terminated: Annotated[str | None, Query(description="true | false")] = None,
+    interval_min: str | None = None,
+    interval_max: str | None = None,
+) -> dict[str, Any]:
+    """The caller's workflows, newest first, filtered; `cursor` is null on the last page."""
+    page = await services.workflows.list(
+        principal,
+        cursor=cursor,
+        limit=limit,
+        query=query,
+        kind=kind,
+        build_status=build_status,
+        terminated=terminated,
+        interval_min=interval_min,
+        interval_max=interval_max,
+    )
+    return {"workflows": [workflow_json(w) for w in page.workflows], "cursor": page.cursor}
+
+
+@router.post("", status_code=201, response_model=CreatedId, responses={201: {"model": CreatedId}})
+async def create_workflow(
+    body: WorkflowCreate,
+    principal: CurrentUser,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Create a workflow; its build starts QUEUED and scheduling starts once it is COMPLETED."""
+    reply = await services.workflows.create(
+        principal, body.model_dump(exclude_unset=True), idempotency_key=idempotency_key
+    )
+    return _reply(reply)
+
+
+@router.get("/{workflow_id}", response_model=WorkflowOut)
+async def get_workflow(
+    workflow_id: str, principal: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    """One workflow, secrets shown as "***"."""
+    return workflow_json(await services.workflows.get(principal, workflow_id))
+
+
+@router.put("/{workflow_id}", status_code=204, response_class=Response)
+async def replace_workflow(
+    workflow_id: str,
+    body: WorkflowReplace,
+    principal: CurrentUser,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Replace the definition: re-activates, resets the failure count, rebuilds when the payload
+    changed, and cancels pending automatic jobs when the schedule changed."""
+    reply = await services.workflows.update(
+        principal,
+        workflow_id,
+        body.model_dump(exclude_unset=True),
+        idempotency_key=idempotency_key,
+    )
+    return _reply(reply)
+
+
+@router.patch("/{workflow_id}", status_code=204, response_class=Response)
+async def terminate_workflow(
+    workflow_id: str, principal: CurrentUser, services: ServicesDep
+) -> Response:
+    """Terminate (idempotent): pending and queued jobs are canceled, running ones stopped."""
+    await services.workflows.terminate(principal, workflow_id)
+    return Response(status_code=204)
+
+
+@router.delete("/{workflow_id}", status_code=204, response_class=Response)
+async def delete_workflow(
+    workflow_id: str, principal: CurrentUser, services: ServicesDep
+) -> Response:
+    """Delete a terminated workflow without running jobs, with its jobs and logs (else 412)."""
+    await services.workflows.delete(principal, workflow_id)
+    return Response(status_code=204)
