@@ -1,4 +1,4 @@
-"""The composition root: `hourglass up | api | migrate` wire settings, store, services and web.
+"""The composition root: `hourglass up | api | worker | scheduler | migrate` wire the parts.
 
 Nothing else builds concrete parts; everything below receives them.
 """
@@ -18,6 +18,10 @@ import uvicorn
 
 from hourglass import __version__
 from hourglass.errors import ConfigError
+from hourglass.live import make_bus
+from hourglass.runtime.kinds import kinds_for
+from hourglass.runtime.scheduler import Scheduler
+from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database
@@ -48,12 +52,6 @@ def _settings(**overrides: Any) -> Settings:
         return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
         raise click.ClickException(exc.message) from exc
-
-
-async def _open(settings: Settings) -> tuple[Database, Services]:
-    db = Database.connect(settings.effective_database_url)
-    await migrate(db)
-    return db, Services.build(settings, db)
 
 
 async def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -94,41 +92,83 @@ def main() -> None:
     """Hourglass: a self-hosted job scheduler whose job logs people enjoy using."""
 
 
+async def _run_components(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    api: bool = False,
+    scheduler: bool = False,
+    worker: bool = False,
+) -> None:
+    """Open the store and the bus, run the chosen components until `stop`, then close all."""
+    db = Database.connect(settings.effective_database_url)
+    bus = make_bus(settings.redis_url)
+    try:
+        await migrate(db)
+        services = Services.build(settings, db, bus=bus)
+        async with asyncio.TaskGroup() as tg:
+            if worker:
+                runner = Worker(
+                    services.engine,
+                    kinds_for(settings),
+                    services.logs.outputs,
+                    concurrency=settings.worker_concurrency,
+                )
+                tg.create_task(runner.run(stop))
+            if scheduler:
+                tg.create_task(
+                    Scheduler(services.engine, housekeeping=services.housekeeping()).run(stop)
+                )
+            if api:
+                log.info("hourglass API on http://%s:%d", settings.host, settings.port)
+                tg.create_task(serve_api(services, stop))
+    finally:
+        await bus.close()
+        await db.close()
+
+
+def _start(settings: Settings, **components: bool) -> None:
+    _setup_logging(settings.log_level)
+
+    async def run(stop: asyncio.Event) -> None:
+        await _run_components(settings, stop, **components)
+
+    asyncio.run(_run_until_signal(run))
+
+
+_host = click.option("--host", default=None, help="Address to listen on (HOURGLASS_HOST).")
+_port = click.option("--port", type=int, default=None, help="Port to listen on (HOURGLASS_PORT).")
+
+
 @main.command()
-@click.option("--host", default=None, help="Address to listen on (HOURGLASS_HOST).")
-@click.option("--port", type=int, default=None, help="Port to listen on (HOURGLASS_PORT).")
-def up(host: str | None, port: int | None) -> None:
+@_host
+@_port
+@click.option("--concurrency", type=int, default=None, help="Worker slots (default 4).")
+def up(host: str | None, port: int | None, concurrency: int | None) -> None:
     """Run everything in one process: API, scheduler and workers (SQLite by default)."""
-    settings = _settings(host=host, port=port)
-    _setup_logging(settings.log_level)
-
-    async def run(stop: asyncio.Event) -> None:
-        db, services = await _open(settings)
-        try:
-            log.info("hourglass up on http://%s:%d", settings.host, settings.port)
-            await serve_api(services, stop)
-        finally:
-            await db.close()
-
-    asyncio.run(_run_until_signal(run))
+    settings = _settings(host=host, port=port, worker_concurrency=concurrency)
+    _start(settings, api=True, scheduler=True, worker=True)
 
 
 @main.command()
-@click.option("--host", default=None, help="Address to listen on (HOURGLASS_HOST).")
-@click.option("--port", type=int, default=None, help="Port to listen on (HOURGLASS_PORT).")
+@_host
+@_port
 def api(host: str | None, port: int | None) -> None:
-    """Run only the HTTP API (scale out: point several at one PostgreSQL)."""
-    settings = _settings(host=host, port=port)
-    _setup_logging(settings.log_level)
+    """Run only the HTTP API (scale out: several against one PostgreSQL)."""
+    _start(_settings(host=host, port=port), api=True)
 
-    async def run(stop: asyncio.Event) -> None:
-        db, services = await _open(settings)
-        try:
-            await serve_api(services, stop)
-        finally:
-            await db.close()
 
-    asyncio.run(_run_until_signal(run))
+@main.command()
+@click.option("--concurrency", type=int, default=None, help="Parallel job slots (default 4).")
+def worker(concurrency: int | None) -> None:
+    """Run only a worker: claims jobs and builds, runs them under leases."""
+    _start(_settings(worker_concurrency=concurrency), worker=True)
+
+
+@main.command()
+def scheduler() -> None:
+    """Run only a scheduler: turns schedules into jobs and recovers dead workers' jobs."""
+    _start(_settings(), scheduler=True)
 
 
 @main.command(name="migrate")

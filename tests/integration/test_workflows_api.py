@@ -137,7 +137,7 @@ async def test_masked_secret_sent_back_keeps_the_stored_value(
 
 
 async def test_masked_secret_without_a_stored_one_is_refused(alice: UserClient) -> None:
-    """"***" for a secret the workflow does not have is a 400 naming that secret."""
+    """ "***" for a secret the workflow does not have is a 400 naming that secret."""
     payload = {**PAYLOADS["COMMAND"], "secrets": {"OTHER": "***"}}
     response = await alice.post("/workflows", json=body("COMMAND", payload=payload), headers=key())
     assert fields_of(response) == ["payload.secrets.OTHER"]

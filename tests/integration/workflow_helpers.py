@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,21 +32,32 @@ COMMAND_PAYLOAD: dict[str, Any] = {
     "working_dir": "/tmp",
 }
 _SLOTS = itertools.count()  # distinct slots: (workflow_id, slot_at) is unique
-PAYLOADS = {"HEARTBEAT": HEARTBEAT_PAYLOAD, "CONTAINER": CONTAINER_PAYLOAD, "COMMAND": COMMAND_PAYLOAD}
+PAYLOADS = {
+    "HEARTBEAT": HEARTBEAT_PAYLOAD,
+    "CONTAINER": CONTAINER_PAYLOAD,
+    "COMMAND": COMMAND_PAYLOAD,
+}
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A body value sent as is (not JSON-encoded into a string, as `payload` dicts are)."""
+
+    value: Any
 
 
 def body(kind: str = "HEARTBEAT", **overrides: Any) -> dict[str, Any]:
-    """A valid create body of `kind` (interval 5 minutes); `payload` may be given as a dict."""
+    """A valid create body of `kind` (interval 5 minutes); a `payload` dict is sent as a string."""
     result: dict[str, Any] = {
-        "name": f"{kind.lower()} workflow",
+        "name": f"{str(kind).lower()} workflow",
         "kind": kind,
-        "payload": PAYLOADS[kind],
+        "payload": PAYLOADS.get(kind, HEARTBEAT_PAYLOAD),
         "interval": 5,
     }
     result.update(overrides)
     if isinstance(result.get("payload"), dict):
         result["payload"] = json.dumps(result["payload"])
-    return result
+    return {k: v.value if isinstance(v, Raw) else v for k, v in result.items()}
 
 
 def key() -> dict[str, str]:

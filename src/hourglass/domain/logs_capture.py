@@ -206,6 +206,8 @@ class LineSplitter:
 
     def feed(self, stream: Stream, data: bytes, ts_us: int) -> LineBatch | None:
         """The lines `data` completes on `stream` (None if it completes none)."""
+        if not data:
+            return None
         part = self._partials.get(stream)
         if part is None:
             part = self._partials[stream] = _Partial()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from hourglass.domain.common import format_ts
 
@@ -86,9 +86,12 @@ class LineBatch:
         return self.text.decode("utf-8", "replace").split("\n")[:-1]
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    """One decoded log line, as the read routes present it."""
+class LogLine(NamedTuple):
+    """One decoded log line, as the read routes present it.
+
+    A `NamedTuple` rather than a frozen dataclass: just as immutable, and about 2.5x cheaper to
+    build, which matters because decoding makes one per line read (pages, SSE, JSON downloads).
+    """
 
     sequence_num: int
     timestamp: str

@@ -9,19 +9,24 @@ the original message. Offsets are in characters (Unicode code points, as Python 
 browser should index `Array.from(message)`, not UTF-16 units). Empty regex matches count for
 matching but are not highlighted.
 
-Whole-chunk scans find matching line indexes without making a Python object per line: literal
-queries run on the chunk's UTF-8 bytes (`bytes.find`/`count`: UTF-8 is self-synchronizing, so a
-byte match is a character match); case-insensitive ASCII queries run on `bytes.lower()` of the
-chunk (exact unless the chunk holds one of the four non-ASCII letters IGNORECASE pairs with ASCII
-ones); everything else decodes the chunk once and jumps from match to match with `re`.
+Whole-chunk scans find matching line indexes without making a Python object per line, jumping
+from hit to hit (and splitting into lines only where hits are dense):
+- literal queries run on the chunk's UTF-8 bytes (`bytes.find`: UTF-8 is self-synchronizing, so a
+  byte match is a character match); case-insensitive ASCII ones on `bytes.lower()` of the chunk,
+  which is exact unless the chunk holds one of the four non-ASCII letters IGNORECASE pairs with
+  ASCII ones; other case-insensitive literals on the case-folded text, confirmed line by line;
+- a regex first looks for the plain strings every match must contain (read from its parse tree,
+  e.g. `error` in `\berror\b`, `error`/`warn` in `error|warn`) and runs `re` only on the lines
+  holding one; without such strings it scans the decoded chunk with `re` from match to match.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import AnyStr, Final
+from typing import Any, AnyStr, Final
 
 from hourglass.errors import ValidationError
 
@@ -30,8 +35,8 @@ from hourglass.errors import ValidationError
 _ASCII_FOLD_TRAPS: Final = (b"\xc4\xb0", b"\xc4\xb1", b"\xc5\xbf", b"\xe2\x84\xaa")
 # Patterns that can see past the edges of a line behave differently inside a whole chunk.
 _CONTEXT_SENSITIVE: Final = ("(?=", "(?!", "(?<=", "(?<!", "\\A", "\\Z")
-# Literal hits per line above which splitting the chunk beats jumping from hit to hit.
-_DENSE: Final = 8
+# Hits per line above which splitting the rest of a chunk into lines beats jumping hit to hit.
+_DENSE: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +47,11 @@ class LogQuery:
     regex: bool
     case_sensitive: bool
     pattern: re.Pattern[str] = field(repr=False)
-    _needle: bytes | None = field(repr=False)  # bytes to find, when matching is a byte search
-    _lower: bool = field(repr=False)  # whether `_needle` is to be found in the lowered bytes
+    # Every matching line contains one of these (after ASCII lowering if `_lower`); for a literal
+    # query (`_exact`) containing it is matching, for a regex it only picks the lines to check.
+    _needles: tuple[bytes, ...] = field(repr=False)
+    _lower: bool = field(repr=False)
+    _exact: bool = field(repr=False)
     _folded: str | None = field(repr=False)  # case-folded literal, to pre-filter folded text
     _scan: bool = field(repr=False)  # whether a whole-chunk regex scan agrees with per-line search
 
@@ -57,9 +65,10 @@ class LogQuery:
 
     def chunk_may_match(self, text: bytes) -> bool:
         """Whether any line of the chunk text may match (one C-speed scan, no false negatives)."""
-        needle = self._byte_needle(text)
-        if needle is not None:
-            return needle in (text.lower() if self._lower else text)
+        needles = self._byte_needles(text)
+        if needles:
+            hay = text.lower() if self._lower else text
+            return any(n in hay for n in needles)
         decoded = text.decode("utf-8", "replace")
         if self._folded is not None:
             return self._folded in _fold(decoded)
@@ -69,26 +78,35 @@ class LogQuery:
 
     def matching_lines(self, text: bytes) -> list[int]:
         """0-based indexes of the matching lines in `text` (whole lines, each ending `\\n`)."""
-        needle = self._byte_needle(text)
-        if needle is not None:
-            return _literal_lines(text.lower() if self._lower else text, needle, b"\n")
+        needles = self._byte_needles(text)
+        if needles:
+            hay = text.lower() if self._lower else text
+            if len(needles) == 1:
+                found = _literal_lines(hay, needles[0], b"\n")
+            else:
+                found = sorted({i for n in needles for i in _literal_lines(hay, n, b"\n")})
+            if self._exact or not found:
+                return found
+            return self._confirm(text.decode("utf-8", "replace"), found)
         decoded = text.decode("utf-8", "replace")
         if self._folded is not None:
             # Folding can change lengths (ß → ss) but never the line count: find candidate lines
             # in the folded text, then confirm each with the exact pattern.
-            candidates = _literal_lines(_fold(decoded), self._folded, "\n")
-            if not candidates:
-                return []
-            lines = decoded.split("\n")
-            return [i for i in candidates if self.pattern.search(lines[i])]
+            found = _literal_lines(_fold(decoded), self._folded, "\n")
+            return self._confirm(decoded, found) if found else []
         if not self._scan:
             return [i for i, m in enumerate(decoded.split("\n")[:-1]) if self.pattern.search(m)]
         return _scan_lines(self.pattern, decoded)
 
-    def _byte_needle(self, text: bytes) -> bytes | None:
+    def _confirm(self, decoded: str, candidates: list[int]) -> list[int]:
+        lines = decoded.split("\n")
+        search = self.pattern.search
+        return [i for i in candidates if search(lines[i])]
+
+    def _byte_needles(self, text: bytes) -> tuple[bytes, ...]:
         if self._lower and not text.isascii() and any(t in text for t in _ASCII_FOLD_TRAPS):
-            return None
-        return self._needle
+            return ()
+        return self._needles
 
 
 def compile_query(q: str, *, regex: bool = False, case_sensitive: bool = False) -> LogQuery:
@@ -100,18 +118,64 @@ def compile_query(q: str, *, regex: bool = False, case_sensitive: bool = False) 
         pattern = re.compile(q if regex else re.escape(q), flags)
     except (re.error, OverflowError, RecursionError) as exc:
         raise ValidationError.field("q", f"invalid regular expression: {exc}") from exc
-    needle: bytes | None = None
+    folds = bool(pattern.flags & re.IGNORECASE)
+    literals = _required_literals(q, flags) if regex else [q]
+    needles: tuple[bytes, ...] = ()
     lower = False
-    folded: str | None = None
-    if not regex and "\n" not in q:
-        if case_sensitive:
-            needle = q.encode("utf-8", "surrogatepass")
-        else:
-            folded = _fold(q)
-            if q.isascii():
-                needle, lower = q.lower().encode("ascii"), True
+    if literals and not any("\n" in x for x in literals):
+        if not folds:
+            needles = tuple(x.encode("utf-8", "surrogatepass") for x in literals)
+        elif all(x.isascii() for x in literals):
+            # Needles without letters have no case: search them as they are, without lowering.
+            lower = any(x.lower() != x.upper() for x in literals)
+            needles = tuple(x.lower().encode("ascii") for x in literals)
+    folded = _fold(q) if folds and not regex and "\n" not in q else None
     scan = not (regex and any(c in q for c in _CONTEXT_SENSITIVE))
-    return LogQuery(q, regex, case_sensitive, pattern, needle, lower, folded, scan)
+    return LogQuery(q, regex, case_sensitive, pattern, needles, lower, not regex, folded, scan)
+
+
+def _required_literals(q: str, flags: int) -> list[str] | None:
+    """Strings (>= 2 characters, at most 16) one of which every match of regex `q` contains.
+
+    Read from the parse tree: literals at the top level of a pattern, or of a group at the top
+    level, are in every match; a top-level alternation needs one string from each branch. Optional
+    and repeated parts are skipped. The parser is CPython's private `re._parser`; if it is missing
+    or changes shape, there is simply no pre-filter.
+    """
+    try:
+        parser: Any = importlib.import_module("re._parser")
+        ops: Any = importlib.import_module("re._constants")
+        found = _alternatives(parser.parse(q, flags), ops)
+    except Exception:
+        return None
+    if not found or len(found) > 16 or min(map(len, found)) < 2:
+        return None
+    return found
+
+
+def _alternatives(items: Any, ops: Any) -> list[str] | None:
+    best: list[str] | None = None
+    run = ""
+    for op, arg in items:
+        found: list[str] | None = None
+        if op is ops.LITERAL:
+            run += chr(arg)
+            found = [run]
+        else:
+            run = ""
+            if op is ops.BRANCH:
+                found = []
+                for branch in arg[1]:
+                    sub = _alternatives(branch, ops)
+                    if not sub:
+                        found = None
+                        break
+                    found += sub
+            elif op is ops.SUBPATTERN and not arg[1] and not arg[2]:  # no scoped flags
+                found = _alternatives(arg[3], ops)
+        if found and (best is None or min(map(len, found)) > min(map(len, best))):
+            best = found
+    return best
 
 
 def find_highlights(
@@ -131,11 +195,8 @@ def _fold(text: str) -> str:
 
 
 def _literal_lines(text: AnyStr, needle: AnyStr, newline: AnyStr) -> list[int]:
-    hits = text.count(needle)
-    if not hits:
-        return []
-    if hits * _DENSE > text.count(newline):
-        return [i for i, line in enumerate(text.split(newline)) if needle in line]
+    # Jump from hit to hit, counting newlines in between; once hits turn out dense, splitting the
+    # rest into lines is cheaper than a few C calls per hit.
     out: list[int] = []
     index = done = 0
     at = text.find(needle)
@@ -146,6 +207,10 @@ def _literal_lines(text: AnyStr, needle: AnyStr, newline: AnyStr) -> list[int]:
         if end < 0:
             break
         done, index = end + 1, index + 1
+        if not len(out) % 64 and len(out) * _DENSE > index:
+            rest = text[done:].split(newline)
+            out += [index + i for i, line in enumerate(rest) if needle in line]
+            break
         at = text.find(needle, done)
     return out
 
@@ -169,6 +234,10 @@ def _scan_lines(pattern: re.Pattern[str], text: str) -> list[int]:
         if m.end() <= end or pattern.search(text, start, end) is not None:
             out.append(index)
         done, index = end + 1, index + 1
+        if not len(out) % 64 and len(out) * _DENSE > index:
+            rest = text[done:].split("\n")[:-1]
+            out += [index + i for i, line in enumerate(rest) if pattern.search(line)]
+            break
     return out
 
 

@@ -41,6 +41,8 @@ class Services:
         bus = bus or MemoryBus()
         engine = Engine(db, settings, clock, ids, bus)
         idempotency = IdempotencyService(db, settings, clock)
+        workflows = WorkflowService(db, settings, clock, ids, idempotency)
+        workflows.on_changed = engine.on_workflow_changed
         return cls(
             settings=settings,
             db=db,
@@ -48,7 +50,7 @@ class Services:
             bus=bus,
             accounts=AccountService(db, settings, clock, ids),
             engine=engine,
-            jobs=JobService(db, clock, engine),
+            jobs=JobService(db, clock, engine, idempotency),
             idempotency=idempotency,
-            workflows=WorkflowService(db, settings, clock, ids, idempotency),
+            workflows=workflows,
         )

@@ -84,6 +84,14 @@ class Engine:
     async def wake_workers(self) -> None:
         await self.bus.publish(Wakeup(WORK_CHANNEL))
 
+    async def on_workflow_changed(self, workflow_id: str) -> None:
+        """A workflow was created, changed or terminated: builders and running jobs must know."""
+        async with self.db.read() as tx:
+            running = await job_store.running_ids(tx, workflow_id, cancel_requested=True)
+        for job_id in running:
+            await self.publish_status(job_id, CANCEL_SIGNAL)
+        await self.wake_workers()
+
     async def publish_status(self, job_id: str, status: str) -> None:
         await self.bus.publish(Wakeup(job_id, status=status))
 

@@ -9,6 +9,7 @@ from hourglass.domain.cursors import decode_cursor, encode_cursor
 from hourglass.domain.jobs import BuildStatus, Job, JobStatus, Trigger
 from hourglass.errors import Conflict, NotFound, PreconditionFailed, ValidationError
 from hourglass.services.engine import CANCEL_SIGNAL, Engine
+from hourglass.services.idempotency import IdempotencyService, Reply, check_key
 from hourglass.store import jobs as job_store
 from hourglass.store import schedules as schedule_store
 from hourglass.store.db import Database, Tx
@@ -34,10 +35,13 @@ def _enum(field: str, value: str | None, allowed: type[JobStatus] | type[Trigger
 
 
 class JobService:
-    def __init__(self, db: Database, clock: Clock, engine: Engine) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, engine: Engine, idempotency: IdempotencyService
+    ) -> None:
         self.db = db
         self.clock = clock
         self.engine = engine
+        self.idempotency = idempotency
 
     async def _workflow(self, tx: Tx, user_id: str, workflow_id: str) -> WorkflowState:
         state = None
@@ -83,14 +87,34 @@ class JobService:
             raise NotFound("job not found")
         return job
 
-    async def schedule_manual(self, tx: Tx, user_id: str, workflow_id: str) -> str:
-        """A MANUAL job due now, inside the caller's (idempotent) transaction."""
-        state = await self._workflow(tx, user_id, workflow_id)
-        if state.terminated:
-            raise PreconditionFailed("workflow is terminated")
-        if state.build_status != BuildStatus.COMPLETED:
-            raise PreconditionFailed(f"workflow build is {state.build_status.value}, not COMPLETED")
-        return await self.engine.create_manual(tx, user_id, workflow_id, state.generation)
+    async def schedule(
+        self, user_id: str, workflow_id: str, *, idempotency_key: str | None
+    ) -> Reply:
+        """A MANUAL job due now: `Reply(201, {"id"})`, or the replay of an earlier request."""
+        check_key(idempotency_key)
+
+        async def effect(tx: Tx) -> Reply:
+            state = await self._workflow(tx, user_id, workflow_id)
+            if state.terminated:
+                raise PreconditionFailed("workflow is terminated")
+            if state.build_status != BuildStatus.COMPLETED:
+                raise PreconditionFailed(
+                    f"workflow build is {state.build_status.value}, not COMPLETED"
+                )
+            job_id = await self.engine.create_manual(tx, user_id, workflow_id, state.generation)
+            return Reply(201, {"id": job_id})
+
+        reply = await self.idempotency.run(
+            user_id=user_id,
+            key=idempotency_key,
+            method="POST",
+            path=f"/workflows/{workflow_id}/jobs/schedule",
+            body=None,
+            effect=effect,
+        )
+        if not reply.replayed:
+            await self.engine.wake_workers()
+        return reply
 
     async def cancel(self, user_id: str, workflow_id: str, job_id: str) -> Job:
         """PENDING/QUEUED jobs are canceled at once; a RUNNING one is stopped by its worker."""

@@ -372,3 +372,13 @@ async def has_pending_automatic(tx: Tx, workflow_id: str) -> bool:
 async def count_by_status(tx: Tx) -> dict[str, int]:
     rows = await tx.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
     return {r[0]: int(r[1]) for r in rows}
+
+
+async def running_ids(tx: Tx, workflow_id: str, *, cancel_requested: bool) -> list[str]:
+    """The workflow's RUNNING jobs (only those asked to stop, with `cancel_requested`)."""
+    stmt = select(jobs.c.id).where(
+        jobs.c.workflow_id == workflow_id, jobs.c.status == JobStatus.RUNNING.value
+    )
+    if cancel_requested:
+        stmt = stmt.where(jobs.c.cancel_requested_at.is_not(None))
+    return [r[0] for r in await tx.execute(stmt)]

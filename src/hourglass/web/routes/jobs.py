@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from hourglass.domain.common import format_ts
@@ -49,6 +49,20 @@ async def list_jobs(
         principal.user_id, workflow_id, cursor=cursor, limit=limit, status=status, trigger=trigger
     )
     return {"jobs": [job_json(j) for j in page.jobs], "cursor": page.cursor}
+
+
+@router.post("/schedule", status_code=201, response_model=None)
+async def schedule_job(
+    workflow_id: str,
+    principal: CurrentUser,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Run the workflow now (a MANUAL job); 412 if it is terminated or not built."""
+    reply = await services.jobs.schedule(
+        principal.user_id, workflow_id, idempotency_key=idempotency_key
+    )
+    return JSONResponse(reply.body, status_code=reply.status)
 
 
 @router.get("/{job_id}")

@@ -1,0 +1,311 @@
+"""The engine's rules on a real store with a frozen clock: builds, slots, one active job per
+workflow, leases and fencing, retries, failure threshold, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hourglass.domain.common import FrozenClock
+from hourglass.domain.jobs import BuildStatus, JobStatus, RunResult, Trigger
+from hourglass.services.container import Services
+from hourglass.settings import Settings
+from hourglass.store.db import Database
+from tests.integration.engine_helpers import (
+    build_all,
+    built_workflow,
+    create_workflow,
+    jobs_of,
+    principal,
+    workflow_row,
+)
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(T0)
+
+
+@pytest.fixture
+def services(settings: Settings, db: Database, clock: FrozenClock) -> Services:
+    return Services.build(settings, db, clock=clock)
+
+
+async def test_build_completes_and_first_slot_follows(
+    services: Services, clock: FrozenClock
+) -> None:
+    """A new workflow builds QUEUED → STARTED → COMPLETED, then gets its first slot after now."""
+    who = await principal(services)
+    wid = await create_workflow(services, who, interval=5)
+    task = await services.engine.claim_build()
+    assert task is not None
+    assert (await workflow_row(services, wid)).build_status == BuildStatus.STARTED
+    assert await services.engine.finish_build(task, None)
+    assert (await workflow_row(services, wid)).build_status == BuildStatus.COMPLETED
+    await services.engine.schedule_due()
+    assert (await workflow_row(services, wid)).next_run_at == T0 + timedelta(minutes=5)
+
+
+async def test_failed_build_records_reason(services: Services) -> None:
+    """A build that fails leaves FAILED with its reason, and nothing is scheduled."""
+    who = await principal(services)
+    wid = await create_workflow(services, who)
+    await build_all(services, error="program not found: nope")
+    row = await workflow_row(services, wid)
+    assert (row.build_status, row.build_reason) == (BuildStatus.FAILED, "program not found: nope")
+    assert await services.engine.schedule_due() == 0
+
+
+async def test_stale_build_never_overwrites_newer_generation(services: Services) -> None:
+    """A build that finishes after the payload changed is discarded; the new one is QUEUED."""
+    who = await principal(services)
+    wid = await create_workflow(services, who)
+    task = await services.engine.claim_build()
+    assert task is not None
+    body = {
+        "name": "changed",
+        "kind": "COMMAND",
+        "payload": '{"cmd": ["echo", "changed"]}',
+        "interval": 1,
+    }
+    await services.workflows.update(who, wid, body, idempotency_key="k-update")
+    assert not await services.engine.finish_build(task, None)
+    row = await workflow_row(services, wid)
+    assert (row.build_status, row.generation) == (BuildStatus.QUEUED, 2)
+
+
+async def test_due_slot_creates_one_queued_automatic_job(
+    services: Services, clock: FrozenClock
+) -> None:
+    """When the slot comes, one AUTOMATIC job for exactly that slot is created and queued."""
+    who = await principal(services)
+    wid = await built_workflow(services, who, interval=5)
+    await services.engine.schedule_due()
+    clock.advance(minutes=5)
+    assert await services.engine.schedule_due() == 1
+    [job] = await jobs_of(services, wid)
+    assert (job.status, job.trigger, job.slot_at) == (
+        JobStatus.QUEUED,
+        Trigger.AUTOMATIC,
+        T0 + timedelta(minutes=5),
+    )
+    assert (await workflow_row(services, wid)).next_run_at == T0 + timedelta(minutes=10)
+
+
+async def test_missed_slots_coalesce_into_one_catch_up(
+    services: Services, clock: FrozenClock
+) -> None:
+    """After three days down, a 1-minute schedule runs once, for the latest missed slot."""
+    who = await principal(services)
+    wid = await built_workflow(services, who, interval=1)
+    await services.engine.schedule_due()
+    clock.advance(days=3, seconds=30)
+    assert await services.engine.schedule_due() == 1
+    assert await services.engine.schedule_due() == 0
+    [job] = await jobs_of(services, wid)
+    assert job.slot_at == T0 + timedelta(days=3)
+
+
+async def test_cron_schedule_slots(services: Services, clock: FrozenClock) -> None:
+    """A cron workflow's slots follow the expression in UTC."""
+    who = await principal(services)
+    wid = await built_workflow(services, who, interval=None, cron="30 * * * *")
+    await services.engine.schedule_due()
+    assert (await workflow_row(services, wid)).next_run_at == T0.replace(minute=30)
+    clock.set(T0.replace(minute=31))
+    await services.engine.schedule_due()
+    [job] = await jobs_of(services, wid)
+    assert job.slot_at == T0.replace(minute=30)
+
+
+async def test_one_active_job_per_workflow_and_fifo(services: Services) -> None:
+    """A second run waits PENDING behind the first and is queued when the first ends."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    first = (await services.jobs.schedule(who.user_id, wid, idempotency_key="a")).body["id"]
+    second = (await services.jobs.schedule(who.user_id, wid, idempotency_key="b")).body["id"]
+    by_id = {j.id: j for j in await jobs_of(services, wid)}
+    assert (by_id[first].status, by_id[second].status) == (JobStatus.QUEUED, JobStatus.PENDING)
+    claim = await services.engine.claim_job("w1")
+    assert claim is not None
+    assert claim.job.id == first
+    assert await services.engine.claim_job("w2") is None
+    await services.engine.finish(claim, RunResult.success())
+    by_id = {j.id: j for j in await jobs_of(services, wid)}
+    assert (by_id[first].status, by_id[second].status) == (JobStatus.COMPLETED, JobStatus.QUEUED)
+
+
+async def test_stale_worker_cannot_finish_after_lease_expired(
+    services: Services, clock: FrozenClock
+) -> None:
+    """Once a lease expired and the job was recovered, the old worker's finish is rejected."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    stale = await services.engine.claim_job("w1")
+    assert stale is not None
+    clock.advance(seconds=services.settings.lease_seconds + 1)
+    assert await services.engine.recover_expired() == 1
+    [job] = await jobs_of(services, wid)
+    assert (job.status, job.attempts) == (JobStatus.QUEUED, 1)
+    assert await services.engine.finish(stale, RunResult.success()) is None
+    assert not (await services.engine.renew(stale)).held
+    clock.advance(seconds=60)
+    fresh = await services.engine.claim_job("w2")
+    assert fresh is not None
+    assert fresh.job.attempts == 2
+    done = await services.engine.finish(fresh, RunResult.success())
+    assert done is not None
+    assert done.status == JobStatus.COMPLETED
+
+
+async def test_system_failures_retry_three_attempts_then_fail(
+    services: Services, clock: FrozenClock
+) -> None:
+    """System failures re-queue with backoff; the third one fails the job for good."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    for attempt in (1, 2, 3):
+        claim = await services.engine.claim_job("w")
+        assert claim is not None
+        assert claim.job.attempts == attempt
+        job = await services.engine.finish(claim, RunResult.system_failure("runtime unavailable"))
+        assert job is not None
+        if attempt < 3:
+            assert job.status == JobStatus.QUEUED
+            assert await services.engine.claim_job("w") is None  # backoff: not yet due
+            clock.advance(seconds=61)
+    assert job.status == JobStatus.FAILED
+    assert job.failure_reason == "system failure: runtime unavailable (attempt 3 of 3)"
+
+
+async def test_workload_failure_is_not_retried(services: Services) -> None:
+    """A non-zero exit fails the job at once, with its exit code and reason."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    claim = await services.engine.claim_job("w")
+    assert claim is not None
+    job = await services.engine.finish(claim, RunResult.workload_failure("exited with code 3", 3))
+    assert job is not None
+    assert (job.status, job.attempts, job.exit_code) == (JobStatus.FAILED, 1, 3)
+    assert job.failure_reason == "exited with code 3"
+
+
+async def test_consecutive_failures_terminate_the_workflow(services: Services) -> None:
+    """`max_consecutive_job_failures_allowed` failures in a row terminate the workflow."""
+    who = await principal(services)
+    wid = await built_workflow(services, who, max_consecutive_job_failures_allowed=2)
+    for n in range(2):
+        await services.jobs.schedule(who.user_id, wid, idempotency_key=f"k{n}")
+        claim = await services.engine.claim_job("w")
+        assert claim is not None
+        await services.engine.finish(claim, RunResult.workload_failure("exited with code 1", 1))
+    row = await workflow_row(services, wid)
+    assert row.consecutive_job_failures_count == 2
+    assert row.terminated_at is not None
+
+
+async def test_success_resets_the_failure_count(services: Services) -> None:
+    """A completed job resets the consecutive-failure count to zero."""
+    who = await principal(services)
+    wid = await built_workflow(services, who, max_consecutive_job_failures_allowed=3)
+    for n, result in enumerate([RunResult.workload_failure("x", 1), RunResult.success()]):
+        await services.jobs.schedule(who.user_id, wid, idempotency_key=f"k{n}")
+        claim = await services.engine.claim_job("w")
+        assert claim is not None
+        await services.engine.finish(claim, result)
+    assert (await workflow_row(services, wid)).consecutive_job_failures_count == 0
+
+
+async def test_cancel_queued_job_is_immediate(services: Services) -> None:
+    """Canceling a QUEUED job makes it CANCELED at once; a second cancel is a conflict."""
+    from hourglass.errors import Conflict
+
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    jid = (await services.jobs.schedule(who.user_id, wid, idempotency_key="a")).body["id"]
+    job = await services.jobs.cancel(who.user_id, wid, jid)
+    assert job.status == JobStatus.CANCELED
+    with pytest.raises(Conflict):
+        await services.jobs.cancel(who.user_id, wid, jid)
+
+
+async def test_cancel_running_job_reaches_its_worker(services: Services) -> None:
+    """Canceling a RUNNING job asks its worker to stop; the worker's lease renewal sees it."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    jid = (await services.jobs.schedule(who.user_id, wid, idempotency_key="a")).body["id"]
+    claim = await services.engine.claim_job("w")
+    assert claim is not None
+    await services.jobs.cancel(who.user_id, wid, jid)
+    assert (await services.engine.renew(claim)).cancel_requested
+    job = await services.engine.finish(claim, RunResult.canceled())
+    assert job is not None
+    assert job.status == JobStatus.CANCELED
+
+
+async def test_expired_lease_of_canceled_job_ends_canceled(
+    services: Services, clock: FrozenClock
+) -> None:
+    """A job asked to stop whose worker died ends CANCELED, not retried."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    jid = (await services.jobs.schedule(who.user_id, wid, idempotency_key="a")).body["id"]
+    assert await services.engine.claim_job("w") is not None
+    await services.jobs.cancel(who.user_id, wid, jid)
+    clock.advance(seconds=services.settings.lease_seconds + 1)
+    await services.engine.recover_expired()
+    [job] = await jobs_of(services, wid)
+    assert job.status == JobStatus.CANCELED
+
+
+async def test_terminate_cancels_waiting_jobs_and_stops_scheduling(
+    services: Services, clock: FrozenClock
+) -> None:
+    """Terminating a workflow cancels its waiting jobs and no new slot is scheduled."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    await services.workflows.terminate(who, wid)
+    [job] = await jobs_of(services, wid)
+    assert job.status == JobStatus.CANCELED
+    clock.advance(hours=1)
+    assert await services.engine.schedule_due() == 0
+
+
+async def test_manual_run_needs_a_completed_build(services: Services) -> None:
+    """A manual run of an unbuilt or terminated workflow is a precondition failure."""
+    from hourglass.errors import PreconditionFailed
+
+    who = await principal(services)
+    wid = await create_workflow(services, who)
+    with pytest.raises(PreconditionFailed):
+        await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    await build_all(services)
+    await services.workflows.terminate(who, wid)
+    with pytest.raises(PreconditionFailed):
+        await services.jobs.schedule(who.user_id, wid, idempotency_key="b")
+
+
+async def test_two_schedulers_never_create_a_slot_twice(
+    services: Services, settings: Settings, database_url: str, clock: FrozenClock
+) -> None:
+    """Two schedulers (own connections) racing on the same due slots create each job once."""
+    who = await principal(services)
+    ids = [await built_workflow(services, who) for _ in range(5)]
+    await services.engine.schedule_due()
+    clock.advance(minutes=1)
+    other_db = Database.connect(database_url)
+    try:
+        other = Services.build(settings, other_db, clock=clock)
+        await asyncio.gather(*(s.engine.schedule_due() for s in (services, other, services, other)))
+    finally:
+        await other_db.close()
+    for wid in ids:
+        assert len(await jobs_of(services, wid)) == 1

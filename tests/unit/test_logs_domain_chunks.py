@@ -1,0 +1,306 @@
+"""Chunks of numbered lines (text, run-length meta, offsets) and the head+tail size cap."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import struct
+from datetime import UTC, datetime
+
+import pytest
+
+from hourglass.domain.logs import (
+    Chunk,
+    ChunkBuilder,
+    LineBatch,
+    LogChunkCorrupt,
+    LogLine,
+    Phase,
+    Stream,
+    TruncationPolicy,
+    decode_chunk,
+    encode_meta,
+    format_epoch_us,
+    from_epoch_us,
+    omission_message,
+    stream_text,
+    to_epoch_us,
+)
+
+OUT, ERR, SYS = Stream.STDOUT, Stream.STDERR, Stream.SYSTEM
+T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in epoch microseconds
+
+
+def batch(stream: Stream, *messages: str, ts: int = T0, attempt: int = 1) -> LineBatch:
+    text = "".join(m + "\n" for m in messages).encode()
+    return LineBatch(stream, text, len(messages), ts, attempt)
+
+
+def build(batches: list[LineBatch], **kwargs: int) -> list[Chunk]:
+    builder = ChunkBuilder(**kwargs)
+    chunks = [c for b in batches for c in builder.add(b)]
+    last = builder.flush()
+    return chunks + ([last] if last else [])
+
+
+def decode_all(chunks: list[Chunk]) -> list[LogLine]:
+    return [line for c in chunks for line in decode_chunk(c.first_seq, c.text, c.meta)]
+
+
+def mixed_batches(rng: random.Random, n: int = 60) -> list[LineBatch]:
+    out = []
+    for i in range(n):
+        stream = rng.choice([OUT, OUT, ERR, SYS])
+        msgs = [
+            f"{i}-{k} " + "é" * rng.randint(0, 3) * rng.randint(0, 1)
+            for k in range(rng.randint(1, 9))
+        ]
+        out.append(batch(stream, *msgs, ts=T0 + i // 3, attempt=1 + i // 40))
+    return out
+
+
+# --- building chunks ---------------------------------------------------------------------------
+
+
+def test_chunk_text_is_the_plain_text_download() -> None:
+    """A chunk's text is exactly its messages, each followed by `\\n`, in order."""
+    [chunk] = build([batch(OUT, "a", ""), batch(ERR, "ß")])
+    assert chunk.text == "a\n\nß\n".encode()
+    assert (chunk.first_seq, chunk.last_seq, chunk.byte_offset) == (1, 3, 0)
+
+
+def test_chunks_stay_within_the_target_and_split_on_line_ends() -> None:
+    """Chunks close at the target size on a line boundary; sequence numbers stay contiguous."""
+    chunks = build([batch(OUT, *[f"line {i:03d}" for i in range(100)])], target_bytes=50)
+    assert all(len(c.text) <= 50 and c.text.endswith(b"\n") for c in chunks)
+    assert chunks[0].first_seq == 1
+    assert chunks[-1].last_seq == 100
+    assert all(a.last_seq + 1 == b.first_seq for a, b in itertools.pairwise(chunks))
+    assert [m.message for m in decode_all(chunks)] == [f"line {i:03d}" for i in range(100)]
+
+
+def test_byte_offset_is_the_text_before_the_chunk() -> None:
+    """Each chunk's byte_offset is the total text size of the job before it."""
+    rng = random.Random(1)
+    chunks = build(mixed_batches(rng), target_bytes=64)
+    total = 0
+    for chunk in chunks:
+        assert chunk.byte_offset == total
+        total += len(chunk.text)
+        assert chunk.end_offset == total
+
+
+def test_a_line_longer_than_the_target_gets_a_chunk_of_its_own() -> None:
+    """One line bigger than the target is never split; it fills a chunk alone."""
+    chunks = build([batch(OUT, "a", "b" * 30, "c")], target_bytes=8)
+    assert [c.text for c in chunks] == [b"a\n", b"b" * 30 + b"\n", b"c\n"]
+
+
+def test_builder_resumes_from_the_stored_position() -> None:
+    """A builder started at next_seq/byte_offset continues numbering and offsets from there."""
+    [chunk] = build([batch(OUT, "x")], next_seq=41, byte_offset=1000)
+    assert (chunk.first_seq, chunk.last_seq, chunk.byte_offset) == (41, 41, 1000)
+
+
+def test_flush_with_nothing_pending_returns_none() -> None:
+    """`flush()` on an empty builder makes no chunk."""
+    builder = ChunkBuilder()
+    assert builder.flush() is None
+    assert builder.add(None) == []
+    assert builder.pending_lines == 0
+
+
+# --- meta codec --------------------------------------------------------------------------------
+
+
+def test_meta_round_trips_time_stream_and_attempt_of_every_line() -> None:
+    """Decoding gives each line's own sequence number, time stamp, stream and attempt."""
+    rng = random.Random(2)
+    batches = mixed_batches(rng)
+    expected = [(b.ts_us, b.stream, b.attempt, m) for b in batches for m in b.messages()]
+    lines = decode_all(build(batches, target_bytes=100))
+    assert [(x.ts_us, x.stream, x.attempt, x.message) for x in lines] == expected
+    assert [x.sequence_num for x in lines] == list(range(1, len(expected) + 1))
+
+
+def test_meta_is_run_length_encoded() -> None:
+    """Consecutive lines with equal time, stream and attempt share one 20-byte run."""
+    meta = encode_meta(
+        [batch(OUT, "a", "b"), batch(OUT, "c"), batch(ERR, "d"), batch(ERR, "e", ts=T0 + 1)]
+    )
+    assert meta[0] == 1
+    runs = [struct.unpack_from("<IIqI", meta, 1 + 20 * i) for i in range((len(meta) - 1) // 20)]
+    assert runs == [(3, 6, T0, 1 << 2 | 0), (1, 2, T0, 1 << 2 | 1), (1, 2, T0 + 1, 1 << 2 | 1)]
+
+
+def test_sub_range_decode_equals_slicing_the_full_decode() -> None:
+    """Decoding any [lo, hi] of a multi-run chunk gives exactly that slice of the full decode."""
+    rng = random.Random(3)
+    [chunk] = build(mixed_batches(rng, 12), target_bytes=10**6)
+    full = decode_chunk(chunk.first_seq, chunk.text, chunk.meta)
+    first, last = chunk.first_seq, chunk.last_seq
+    for lo in range(first - 1, last + 2):
+        for hi in range(lo - 1, last + 2):
+            got = decode_chunk(first, chunk.text, chunk.meta, lo=lo, hi=hi)
+            assert got == [x for x in full if lo <= x.sequence_num <= hi]
+
+
+def test_decode_filters_by_stream_and_by_sequence_numbers() -> None:
+    """`stream` keeps one stream's lines; `only` keeps the given sequence numbers."""
+    [chunk] = build([batch(OUT, "o1", "o2"), batch(ERR, "e1"), batch(OUT, "o3")])
+    err = decode_chunk(1, chunk.text, chunk.meta, stream=ERR)
+    assert [(x.sequence_num, x.message) for x in err] == [(3, "e1")]
+    picked = decode_chunk(1, chunk.text, chunk.meta, only={2, 4})
+    assert [x.message for x in picked] == ["o2", "o3"]
+
+
+def test_stream_text_is_the_concatenation_of_one_streams_lines() -> None:
+    """`stream_text` returns the download bytes of one stream's lines only."""
+    [chunk] = build([batch(OUT, "o1"), batch(ERR, "e1", "e2"), batch(OUT, "o2"), batch(ERR, "e3")])
+    assert stream_text(chunk.text, chunk.meta, ERR) == b"e1\ne2\ne3\n"
+    assert stream_text(chunk.text, chunk.meta, SYS) == b""
+
+
+@pytest.mark.parametrize(
+    ("meta", "text"),
+    [
+        (b"", b""),
+        (b"\x02" + struct.pack("<IIqI", 1, 2, 0, 4), b"a\n"),
+        (b"\x01" + struct.pack("<IIqI", 1, 2, 0, 4)[:-1], b"a\n"),
+        (b"\x01" + struct.pack("<IIqI", 1, 3, 0, 4), b"a\n"),
+        (b"\x01" + struct.pack("<IIqI", 1, 2, 0, 7), b"a\n"),
+    ],
+)
+def test_damaged_meta_is_refused(meta: bytes, text: bytes) -> None:
+    """Unknown versions, truncated runs, wrong sizes and unknown streams raise LogChunkCorrupt."""
+    with pytest.raises(LogChunkCorrupt):
+        decode_chunk(1, text, meta)
+
+
+def test_decoded_line_carries_rfc3339_time_and_api_record() -> None:
+    """A decoded line formats its time as RFC 3339 and renders the API's line object."""
+    moment = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    [chunk] = build([batch(ERR, "boom", ts=to_epoch_us(moment), attempt=2)], next_seq=7)
+    [line] = decode_chunk(7, chunk.text, chunk.meta)
+    assert line.timestamp == "2026-03-04T05:06:07.890123Z"
+    assert line.moment == moment
+    assert line.record("J1") == {
+        "sequence_num": 7,
+        "timestamp": "2026-03-04T05:06:07.890123Z",
+        "stream": "stderr",
+        "message": "boom",
+        "attempt": 2,
+        "event_id": "J1:7",
+    }
+
+
+def test_epoch_microseconds_convert_exactly() -> None:
+    """Time stamps convert to and from epoch microseconds without float rounding."""
+    moment = datetime(2262, 4, 11, 23, 47, 16, 854775, tzinfo=UTC)
+    assert from_epoch_us(to_epoch_us(moment)) == moment
+    assert to_epoch_us(datetime(1970, 1, 1, 0, 0, 0, 1)) == 1
+    assert format_epoch_us(0) == "1970-01-01T00:00:00.000000Z"
+
+
+# --- head + tail truncation --------------------------------------------------------------------
+
+
+def run_policy(
+    policy: TruncationPolicy, batches: list[LineBatch]
+) -> tuple[list[LineBatch], list[LineBatch]]:
+    now = [b for b in (policy.admit(x) for x in batches) if b is not None]
+    return now, policy.finish()
+
+
+def test_log_within_the_cap_is_stored_whole_without_omission_line() -> None:
+    """Under the cap every line is kept, in order, and no omission line is added."""
+    batches = [batch(OUT, f"l{i}") for i in range(10)]  # 30 bytes
+    now, later = run_policy(policy := TruncationPolicy(40), batches)
+    assert [m for b in now + later for m in b.messages()] == [f"l{i}" for i in range(10)]
+    assert sum(b.nbytes for b in now) <= 20
+    assert not policy.truncated
+    assert policy.phase is Phase.DONE
+
+
+def test_log_over_the_cap_keeps_head_and_tail_around_one_omission_line() -> None:
+    """Past the cap: first half stored at once, last half at the end, one system line between."""
+    lines = [f"{i:03d}" for i in range(100)]  # 4 bytes per line, 400 bytes in all
+    batches = [batch(OUT, *lines[i : i + 7], ts=T0 + i) for i in range(0, 100, 7)]
+    policy = TruncationPolicy(100)
+    now, later = run_policy(policy, batches)
+    assert [m for b in now for m in b.messages()] == lines[:12]
+    omission, *tail = later
+    assert [m for b in tail for m in b.messages()] == lines[-12:]
+    assert omission.stream is SYS
+    assert omission.count == 1
+    assert omission.messages() == ["… 76 lines (304 bytes) omitted …"]
+    assert omission.ts_us == T0 + 84  # stamped like the last omitted line
+    assert policy.truncated
+    assert (policy.omitted_lines, policy.omitted_bytes) == (76, 304)
+
+
+def test_stored_sequence_numbers_have_no_gap_after_truncation() -> None:
+    """Head, omission line and tail are numbered 1..N with no gap through the chunk builder."""
+    policy = TruncationPolicy(60)
+    builder = ChunkBuilder(target_bytes=16)
+    chunks: list[Chunk] = []
+    for i in range(50):
+        chunks += builder.add(policy.admit(batch(OUT, f"{i:02d}", ts=T0 + i)))
+    for b in policy.finish():
+        chunks += builder.add(b)
+    chunks += [c for c in [builder.flush()] if c]
+    lines = decode_all(chunks)
+    assert [x.sequence_num for x in lines] == list(range(1, len(lines) + 1))
+    messages = [x.message for x in lines]
+    assert messages[:10] == [f"{i:02d}" for i in range(10)]
+    assert messages[10] == "… 30 lines (90 bytes) omitted …"
+    assert messages[11:] == [f"{i:02d}" for i in range(40, 50)]
+
+
+def test_truncation_keeps_a_prefix_and_a_suffix_for_any_batching() -> None:
+    """For random batch sizes the kept lines are a head ≤ cap/2 and a tail ≤ cap/2, rest omitted."""
+    rng = random.Random(5)
+    for _ in range(200):
+        cap = rng.randint(2, 300)
+        lines = ["x" * rng.randint(0, 9) for _ in range(rng.randint(0, 80))]
+        batches, at = [], 0
+        while at < len(lines):
+            step = rng.randint(1, 10)
+            batches.append(batch(OUT, *lines[at : at + step]))
+            at += step
+        policy = TruncationPolicy(cap)
+        now, later = run_policy(policy, batches)
+        head = [m for b in now for m in b.messages()]
+        rest = later[1:] if policy.truncated else later
+        tail = [m for b in rest for m in b.messages()]
+        assert sum(len(m) + 1 for m in head) <= cap // 2
+        assert sum(len(m) + 1 for m in tail) <= cap - cap // 2
+        assert lines[: len(head)] == head
+        assert lines[len(lines) - len(tail) :] == tail
+        assert policy.omitted_lines == len(lines) - len(head) - len(tail)
+        assert policy.omitted_bytes == sum(len(m) + 1 for m in lines) - sum(
+            len(m) + 1 for m in head + tail
+        )
+
+
+def test_policy_started_past_the_head_buffers_from_the_first_line() -> None:
+    """A policy told the store already holds a full head sends every new line to the tail."""
+    policy = TruncationPolicy(10, stored_bytes=5)
+    assert policy.phase is Phase.TAIL
+    assert policy.admit(batch(OUT, "a")) is None
+    assert policy.buffered_bytes == 2
+
+
+def test_finish_is_final() -> None:
+    """After `finish()` nothing more is admitted and a second finish returns nothing."""
+    policy = TruncationPolicy(10)
+    policy.finish()
+    assert policy.finish() == []
+    with pytest.raises(RuntimeError):
+        policy.admit(batch(OUT, "late"))
+
+
+def test_omission_message_counts_lines_and_bytes() -> None:
+    """The omission line states how many lines and bytes were dropped."""
+    assert omission_message(1, 5) == "… 1 line (5 bytes) omitted …"
+    assert omission_message(1200, 98765) == "… 1200 lines (98765 bytes) omitted …"
