@@ -126,7 +126,9 @@ async def test_session_token_has_at_least_32_bytes_of_entropy(alice: UserClient)
     assert len(alice.client.cookies["session"]) >= 43
 
 
-async def test_email_is_trimmed_and_lower_cased(make_user: MakeUser, anon: httpx.AsyncClient) -> None:
+async def test_email_is_trimmed_and_lower_cased(
+    make_user: MakeUser, anon: httpx.AsyncClient
+) -> None:
     """` Carol@Example.COM ` registers as `carol@example.com`."""
     response = await anon.post("/auth/register", json=credentials("  Carol@Example.COM "))
     assert response.status_code == 201
@@ -418,7 +420,9 @@ async def test_reads_need_no_csrf_header(alice: UserClient, path: str) -> None:
 async def test_a_planted_csrf_cookie_is_refused(alice: UserClient) -> None:
     """A csrf cookie not issued with this session fails even when the header matches it."""
     alice.client.cookies.set("csrf", "planted-by-someone-else")
-    response = await alice.post("/auth/validate", headers={"X-CSRF-Token": "planted-by-someone-else"})
+    response = await alice.post(
+        "/auth/validate", headers={"X-CSRF-Token": "planted-by-someone-else"}
+    )
     assert response.status_code == 403
 
 

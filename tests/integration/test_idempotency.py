@@ -202,7 +202,7 @@ async def test_a_racing_request_waits_for_the_first_and_replays_it(
     alice: UserClient, services: Services
 ) -> None:
     """While the first request with a key is in flight, a second one waits, then replays it."""
-    gate, calls = asyncio.Event(), []
+    gate, calls = asyncio.Event(), list[str]()
     first = asyncio.create_task(_hold(services, alice.user_id, gate, fail=False))
     await asyncio.sleep(0.05)
     second = asyncio.create_task(_second(services, alice.user_id, calls))
@@ -218,7 +218,7 @@ async def test_a_racing_request_runs_when_the_first_fails(
     alice: UserClient, services: Services
 ) -> None:
     """If the first request with a key fails, the waiting one applies its own effect."""
-    gate, calls = asyncio.Event(), []
+    gate, calls = asyncio.Event(), list[str]()
     first = asyncio.create_task(_hold(services, alice.user_id, gate, fail=True))
     await asyncio.sleep(0.05)
     second = asyncio.create_task(_second(services, alice.user_id, calls))

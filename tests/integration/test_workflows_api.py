@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from hourglass.services.container import Services
@@ -21,6 +22,7 @@ from tests.integration.workflow_helpers import (
     fields_of,
     key,
     put,
+    workflow_row,
 )
 from tests.support import UserClient, register, running_server
 
@@ -123,8 +125,6 @@ async def test_masked_secret_sent_back_keeps_the_stored_value(
     alice: UserClient, db: Database
 ) -> None:
     """A GET -> PUT round trip with "***" keeps the secret; a new value replaces it."""
-    from tests.integration.workflow_helpers import workflow_row
-
     workflow_id = await create(alice, "COMMAND")
     got = await fetch(alice, workflow_id)
     assert await put(alice, workflow_id, kind="COMMAND", payload=got["payload"]) == 204
@@ -180,8 +180,6 @@ async def test_missing_idempotency_key_is_400(alice: UserClient) -> None:
 
 async def test_unauthenticated_requests_are_401(base_url: str) -> None:
     """Every workflow route needs a session or a token."""
-    import httpx
-
     async with httpx.AsyncClient(base_url=base_url) as anonymous:
         for method, path in [
             ("GET", "/workflows"),
@@ -245,8 +243,6 @@ async def test_responses_are_not_cacheable_by_shared_caches(alice: UserClient) -
 
 async def test_bearer_token_needs_no_csrf(alice: UserClient, base_url: str) -> None:
     """A personal API token creates and reads workflows without any cookie or CSRF header."""
-    import httpx
-
     token = (await alice.post("/tokens", json={"name": "ci"})).json()["token"]
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers) as script:

@@ -88,7 +88,7 @@ async def test_put_can_change_the_kind(alice: UserClient) -> None:
 async def test_put_with_a_new_schedule_cancels_pending_automatic_jobs(
     alice: UserClient, db: Database
 ) -> None:
-    """A new schedule cancels PENDING/QUEUED automatic jobs, keeps manual ones, clears next_run_at."""
+    """A new schedule cancels waiting automatic jobs, keeps manual ones and clears next_run_at."""
     workflow_id = await create(alice)
     await set_workflow(db, workflow_id, next_run_at=EARLIER)
     pending = await insert_job(db, workflow_id, alice.user_id, "PENDING")

@@ -3,6 +3,7 @@ changes, and the list filters."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -310,12 +311,11 @@ def test_new_workflow_starts_queued_at_generation_one() -> None:
     workflow = make()
     assert workflow.build_status is BuildStatus.QUEUED
     assert (workflow.generation, workflow.consecutive_job_failures_count) == (1, 0)
-    assert workflow.terminated_at is None and workflow.next_run_at is None
+    assert workflow.terminated_at is None
+    assert workflow.next_run_at is None
 
 
 def _replace(workflow: Workflow, **changes: Any) -> Workflow:
-    import dataclasses
-
     return dataclasses.replace(workflow, **changes)
 
 
@@ -326,7 +326,8 @@ def test_update_without_payload_change_keeps_the_build() -> None:
     updated, change = apply_update(
         current, spec_for_update(body, current, allow_command=True), LATER
     )
-    assert not change.payload_changed and not change.schedule_changed
+    assert not change.payload_changed
+    assert not change.schedule_changed
     assert (updated.generation, updated.build_status) == (1, BuildStatus.COMPLETED)
     assert updated.next_run_at == NOW
     assert (updated.name, updated.updated_at) == ("renamed", LATER)
@@ -362,7 +363,8 @@ def test_schedule_change_clears_the_next_run() -> None:
     updated, change = apply_update(
         current, spec_for_update(body, current, allow_command=True), LATER
     )
-    assert change.schedule_changed and not change.payload_changed
+    assert change.schedule_changed
+    assert not change.payload_changed
     assert updated.next_run_at is None
 
 

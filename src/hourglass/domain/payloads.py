@@ -15,7 +15,6 @@ A payload sent back with `SECRET_MASK` as a secret's value keeps the stored valu
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -133,7 +132,8 @@ def _status_code(value: object, path: str) -> int:
 def _cpus(value: object, path: str) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(path, "must be a number")
-    if not math.isfinite(value) or not 0 < value <= MAX_CPUS:
+    # NaN and infinities fail the comparison too; a huge int is compared without overflowing
+    if not 0 < value <= MAX_CPUS:
         raise _fail(path, f"must be greater than 0 and at most {MAX_CPUS}")
     return value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from hourglass.domain.common import Clock, IdFactory, SystemClock, new_id
@@ -10,6 +11,7 @@ from hourglass.services.accounts import AccountService
 from hourglass.services.engine import Engine
 from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
+from hourglass.services.logs import LogService
 from hourglass.services.workflows import WorkflowService
 from hourglass.settings import Settings
 from hourglass.store.db import Database
@@ -26,6 +28,7 @@ class Services:
     jobs: JobService
     idempotency: IdempotencyService
     workflows: WorkflowService
+    logs: LogService
 
     @classmethod
     def build(
@@ -53,4 +56,9 @@ class Services:
             jobs=JobService(db, clock, engine, idempotency),
             idempotency=idempotency,
             workflows=workflows,
+            logs=LogService(db, settings, clock, bus),
         )
+
+    def housekeeping(self) -> list[Callable[[], Awaitable[object]]]:
+        """What the scheduler runs every minute: prune idempotency keys, sweep expired logs."""
+        return [self.idempotency.prune, self.logs.sweep_expired]

@@ -32,6 +32,7 @@ from hourglass.domain.schedule import due_slot, first_slot
 from hourglass.live import LiveBus, Wakeup
 from hourglass.settings import Settings
 from hourglass.store import jobs as job_store
+from hourglass.store import logs as log_store
 from hourglass.store import schedules as schedule_store
 from hourglass.store.db import Database, Tx
 from hourglass.store.schedules import BuildTask
@@ -239,13 +240,14 @@ class Engine:
         )
         if updated is None or retry:
             return updated
+        if final_log == LogState.DISABLED:
+            # lines are kept only while the job runs: gone with the job's end, atomically
+            await log_store.delete_job_logs(tx, job.id)
         count, allowed = await schedule_store.record_outcome(tx, job.workflow_id, decision.status)
-        if decision.status == JobStatus.FAILED and should_terminate(count, allowed):
-            if await schedule_store.terminate(tx, job.workflow_id, now):
-                log.info(
-                    "workflow %s terminated after %d failures in a row", job.workflow_id, count
-                )
-                await job_store.cancel_workflow_jobs(tx, job.workflow_id, now)
+        failed_too_often = decision.status == JobStatus.FAILED and should_terminate(count, allowed)
+        if failed_too_often and await schedule_store.terminate(tx, job.workflow_id, now):
+            log.info("workflow %s terminated after %d failures in a row", job.workflow_id, count)
+            await job_store.cancel_workflow_jobs(tx, job.workflow_id, now)
         await job_store.promote_next(tx, job.workflow_id, now)
         return updated
 

@@ -1,21 +1,42 @@
-"""Job logs as readers see them: who may read which job's log, and in what state it is.
+"""Job logs as readers see them, and how long they are kept: `LogService`.
 
 The four log routes check, in this order and before any byte of the body: 401 (done by the web
 layer) → 404 workflow or job not found / not the caller's → 412 retained-log route while the
-workflow keeps no logs, or the job's logs expired → 400 bad parameters (checked by each route).
+workflow keeps no logs, or the job's logs expired → 400 bad parameters. So the routes hand their
+query parameters over as raw strings and `LogService` parses them after `log_target`.
+
+Pages and searches read only the chunks they need (see `store/logs.py`): a page of an unfiltered
+log is found by arithmetic on sequence numbers (lines are numbered 1..N with no gap), a stream
+filter plans from the chunks' meta alone, and a search scans chunk texts with the domain's
+C-speed matchers, decoding only the lines it returns. Retention deletes expired logs in small
+batches, one transaction each, after marking the job `expired` so readers see 412 at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from hourglass.domain.common import is_valid_id
+from hourglass.domain.common import Clock, is_valid_id
+from hourglass.domain.cursors import decode_cursor, encode_cursor
 from hourglass.domain.jobs import Job, LogState
+from hourglass.domain.logs import LogLine, LogQuery, Stream, compile_query
 from hourglass.domain.workflows import Workflow
-from hourglass.errors import NotFound, PreconditionFailed
+from hourglass.errors import NotFound, PreconditionFailed, ValidationError
+from hourglass.live import LiveBus
+from hourglass.services import logscan
+from hourglass.services.logwriter import LogOutputs
+from hourglass.settings import Settings
 from hourglass.store import jobs as job_store
+from hourglass.store import logs as log_store
 from hourglass.store import workflows as workflow_store
 from hourglass.store.db import Database
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+SWEEP_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +63,218 @@ async def log_target(
     if retained and (not workflow.log_retention or job.log_state == LogState.DISABLED):
         raise PreconditionFailed("log retention is disabled for this workflow")
     return LogTarget(job, workflow)
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    """One page of a job's log (or of search hits), in the order asked for."""
+
+    job: Job
+    lines: list[LogLine]
+    cursor: str | None
+    total_lines: int
+    query: LogQuery | None = None
+    total_matches: int | None = None
+
+    def records(self) -> list[dict[str, Any]]:
+        """The API's line objects; search hits carry `highlights` (character offsets)."""
+        job_id = self.job.id
+        if self.query is None:
+            return [line.record(job_id) for line in self.lines]
+        out = []
+        for line in self.lines:
+            record = line.record(job_id)
+            record["highlights"] = [list(span) for span in self.query.highlights(line.message)]
+            out.append(record)
+        return out
+
+
+# parameters (raw strings from the query string, parsed after the 404/412 checks)
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LIMIT:
+        raise ValidationError.field("limit", f"must be an integer between 1 and {MAX_LIMIT}")
+    return value
+
+
+def parse_order(raw: str | None) -> bool:
+    """True for descending (the default)."""
+    if raw is None or raw == "" or raw.lower() == "desc":
+        return True
+    if raw.lower() == "asc":
+        return False
+    raise ValidationError.field("order", "must be asc or desc")
+
+
+def parse_seq(name: str, raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise ValidationError.field(name, "must be a sequence number (an integer >= 0)")
+    return int(raw)
+
+
+def parse_stream(raw: str | None) -> Stream | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return Stream(raw.lower())
+    except ValueError as exc:
+        raise ValidationError.field("stream", "must be stdout, stderr or system") from exc
+
+
+def parse_flag(name: str, raw: str | None) -> bool:
+    if raw is None or raw == "":
+        return False
+    low = raw.lower()
+    if low in ("true", "1"):
+        return True
+    if low in ("false", "0"):
+        return False
+    raise ValidationError.field(name, "must be true or false")
+
+
+def _position(cursor: str | None, filters: Mapping[str, Any]) -> int | None:
+    position = decode_cursor(cursor, filters)
+    if position is not None and (not isinstance(position, int) or position < 0):
+        raise ValidationError.field("cursor", "malformed cursor")
+    return position
+
+
+class LogService:
+    """Reading job logs (page, search), keeping them (retention), and writing them (`outputs`)."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Clock, bus: LiveBus) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.outputs = LogOutputs(db, settings, clock, bus)
+
+    async def target(
+        self, user_id: str, workflow_id: str, job_id: str, *, retained: bool = True
+    ) -> LogTarget:
+        """The 404 → 412 preconditions shared by the four log routes."""
+        return await log_target(self.db, user_id, workflow_id, job_id, retained=retained)
+
+    async def page(
+        self,
+        user_id: str,
+        workflow_id: str,
+        job_id: str,
+        *,
+        cursor: str | None = None,
+        limit: str | None = None,
+        order: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        stream: str | None = None,
+    ) -> LogPage:
+        """`GET …/logs`: lines with `after < seq < before` (of `stream`), keyset-paged."""
+        target = await self.target(user_id, workflow_id, job_id)
+        size = parse_limit(limit)
+        descending = parse_order(order)
+        low = parse_seq("after", after) or 0
+        high = parse_seq("before", before)
+        only = parse_stream(stream)
+        filters = {
+            "route": "logs",
+            "job": job_id,
+            "order": "desc" if descending else "asc",
+            "after": low,
+            "before": high,
+            "stream": only,
+        }
+        position = _position(cursor, filters)
+        if position is not None:
+            if descending:
+                high = position if high is None else min(high, position)
+            else:
+                low = max(low, position)
+        async with self.db.read() as tx:
+            total, _ = await log_store.log_end(tx, job_id)
+            end = total + 1 if high is None else min(high, total + 1)
+            window = logscan.Window(low, end, descending)
+            lines, more = await logscan.read_page(tx, job_id, window, size, only)
+        next_cursor = encode_cursor(lines[-1].sequence_num, filters) if more and lines else None
+        return LogPage(target.job, lines, next_cursor, total)
+
+    async def search(
+        self,
+        user_id: str,
+        workflow_id: str,
+        job_id: str,
+        *,
+        q: str | None = None,
+        stream: str | None = None,
+        regex: str | None = None,
+        case_sensitive: str | None = None,
+        cursor: str | None = None,
+        limit: str | None = None,
+        order: str | None = None,
+    ) -> LogPage:
+        """`GET …/logs/search`: matching lines with highlights; the first page counts them all."""
+        target = await self.target(user_id, workflow_id, job_id)
+        size = parse_limit(limit)
+        descending = parse_order(order)
+        only = parse_stream(stream)
+        is_regex = parse_flag("regex", regex)
+        exact_case = parse_flag("case_sensitive", case_sensitive)
+        query = compile_query(q, regex=is_regex, case_sensitive=exact_case) if q else None
+        filters = {
+            "route": "search",
+            "job": job_id,
+            "q": q or None,
+            "regex": is_regex,
+            "case_sensitive": exact_case,
+            "stream": only,
+            "order": "desc" if descending else "asc",
+        }
+        position = _position(cursor, filters)
+        async with self.db.read() as tx:
+            total, _ = await log_store.log_end(tx, job_id)
+            low, high = 0, total + 1
+            if position is not None:
+                low, high = (low, position) if descending else (position, high)
+            window = logscan.Window(low, high, descending)
+            found = await logscan.search(
+                tx, job_id, window, size, query, only, count=position is None
+            )
+        lines = found.lines
+        more = found.more
+        next_cursor = encode_cursor(lines[-1].sequence_num, filters) if more and lines else None
+        return LogPage(target.job, lines, next_cursor, total, query, found.total)
+
+    # retention
+
+    async def sweep_expired(self, now: datetime | None = None, *, batch: int = SWEEP_BATCH) -> int:
+        """Delete the logs of jobs past `log_expires_at`, at most `batch` chunks a transaction.
+
+        Each job is marked `expired` first (readers get 412 at once), then its chunks go in
+        batches, then its expiry is cleared. A sweep cut short is finished by the next one.
+        Returns how many jobs were cleaned up.
+        """
+        now = now or self.clock.now()
+        done = 0
+        while True:
+            async with self.db.write() as tx:
+                job_ids = await log_store.due_for_expiry(tx, now, batch)
+                if job_ids:
+                    await log_store.mark_expired(tx, job_ids)
+            if not job_ids:
+                return done
+            for job_id in job_ids:
+                while True:
+                    async with self.db.write() as tx:
+                        deleted = await log_store.delete_chunk_batch(tx, job_id, batch)
+                        if deleted < batch:
+                            await log_store.clear_expiry(tx, job_id)
+                    if deleted < batch:
+                        break
+                done += 1

@@ -142,7 +142,7 @@ async def list_workflows(
     return {"workflows": [workflow_json(w) for w in page.workflows], "cursor": page.cursor}
 
 
-@router.post("", status_code=201, response_model=CreatedId, responses={201: {"model": CreatedId}})
+@router.post("", status_code=201, response_model=CreatedId)
 async def create_workflow(
     body: WorkflowCreate,
     principal: CurrentUser,

@@ -1,0 +1,225 @@
+"""Reading ranges of a job's log out of its chunks: pages and searches, with no per-row scans.
+
+A `Window` is the open interval `(after, before)` of sequence numbers a read may return, walked
+ascending or descending. Lines are numbered 1..N with no gap, so an unfiltered page is plain
+arithmetic plus one query for the one or two chunks holding it; a stream filter first plans
+from the chunks' meta (a few dozen bytes each) and then fetches only the chunks it needs; a
+search scans chunk texts batch by batch with the domain's matchers and decodes only the lines it
+returns, so its cost is one C-speed pass over the text, whatever the number of hits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hourglass.domain.logs import (
+    Chunk,
+    LogLine,
+    LogQuery,
+    Stream,
+    decode_chunk,
+    decode_meta,
+    search_chunk,
+)
+from hourglass.store import logs as log_store
+from hourglass.store.db import Tx
+
+HEAD_BATCH = 256  # chunk heads read at a time while planning a filtered page
+SCAN_BATCH = 32  # chunks (~2 MiB of text) read at a time while searching
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Sequence numbers `after < seq < before`, read ascending or descending."""
+
+    after: int
+    before: int
+    descending: bool
+
+    @property
+    def empty(self) -> bool:
+        return self.before <= self.after + 1
+
+    def count(self) -> int:
+        return max(0, self.before - self.after - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One page of search hits, whether more follow, and (first page) how many there are."""
+
+    lines: list[LogLine]
+    more: bool
+    total: int | None
+
+
+async def read_page(
+    tx: Tx, job_id: str, window: Window, limit: int, stream: Stream | None
+) -> tuple[list[LogLine], bool]:
+    """The first `limit` lines of `window` (of `stream` only, if given) and whether more follow."""
+    if window.empty:
+        return [], False
+    if stream is not None:
+        return await _filtered_page(tx, job_id, window, limit, stream)
+    if window.descending:
+        hi = window.before - 1
+        lo = max(window.before - limit, window.after + 1)
+        more = lo > window.after + 1
+    else:
+        lo = window.after + 1
+        hi = min(window.after + limit, window.before - 1)
+        more = hi < window.before - 1
+    chunks = await log_store.chunks_between(
+        tx, job_id, after=lo - 1, before=hi + 1, descending=False, limit=hi - lo + 1
+    )
+    lines = [
+        line for c in chunks for line in decode_chunk(c.first_seq, c.text, c.meta, lo=lo, hi=hi)
+    ]
+    if window.descending:
+        lines.reverse()
+    return lines, more
+
+
+def _stream_lines(first_seq: int, meta: bytes, stream: Stream, window: Window) -> int:
+    """How many lines of `stream` in the chunk fall inside `window`."""
+    n = 0
+    for run in decode_meta(meta):
+        if run.stream is not stream:
+            continue
+        a = max(first_seq + run.first_index, window.after + 1)
+        b = min(first_seq + run.first_index + run.count - 1, window.before - 1)
+        if a <= b:
+            n += b - a + 1
+    return n
+
+
+async def _filtered_page(
+    tx: Tx, job_id: str, window: Window, limit: int, stream: Stream
+) -> tuple[list[LogLine], bool]:
+    needed: list[int] = []
+    got = 0
+    more = False
+    after, before = window.after, window.before
+    while not more:
+        heads = await log_store.chunk_heads(
+            tx, job_id, after=after, before=before, descending=window.descending, limit=HEAD_BATCH
+        )
+        for head in heads:
+            n = _stream_lines(head.first_seq, head.meta, stream, window)
+            if not n:
+                continue
+            if got >= limit:
+                more = True
+                break
+            needed.append(head.first_seq)
+            got += n
+            if got > limit:
+                more = True
+                break
+        if len(heads) < HEAD_BATCH:
+            break
+        if window.descending:
+            before = heads[-1].first_seq
+        else:
+            after = heads[-1].last_seq
+    lo, hi = window.after + 1, window.before - 1
+    lines = [
+        line
+        for c in await log_store.chunks_at(tx, job_id, needed)
+        for line in decode_chunk(c.first_seq, c.text, c.meta, lo=lo, hi=hi, stream=stream)
+    ]
+    if window.descending:
+        lines.reverse()
+    return lines[:limit], more
+
+
+async def count_stream(tx: Tx, job_id: str, window: Window, stream: Stream) -> int:
+    """How many lines of `stream` the window holds (from the chunks' meta alone)."""
+    total = 0
+    after = window.after
+    while True:
+        heads = await log_store.chunk_heads(
+            tx, job_id, after=after, before=window.before, descending=False, limit=HEAD_BATCH
+        )
+        total += sum(_stream_lines(h.first_seq, h.meta, stream, window) for h in heads)
+        if len(heads) < HEAD_BATCH:
+            return total
+        after = heads[-1].last_seq
+
+
+class _Collector:
+    """Gathers the first `limit` hits of a scan (decoded) and counts the rest."""
+
+    def __init__(self, window: Window, limit: int, stream: Stream | None) -> None:
+        self.window = window
+        self.limit = limit
+        self.stream = stream
+        self.lines: list[LogLine] = []
+        self.more = False
+        self.total = 0
+
+    def add(self, chunk: Chunk, hits: list[int]) -> None:
+        window = self.window
+        if hits and (chunk.first_seq <= window.after or chunk.last_seq >= window.before):
+            hits = [h for h in hits if window.after < h < window.before]
+        if not hits:
+            return
+        self.total += len(hits)
+        room = self.limit - len(self.lines)
+        if room <= 0:
+            self.more = True
+            return
+        if window.descending:
+            hits.reverse()
+        take = hits[:room]
+        self.more = self.more or len(hits) > room
+        found = decode_chunk(
+            chunk.first_seq,
+            chunk.text,
+            chunk.meta,
+            lo=min(take),
+            hi=max(take),
+            stream=self.stream,
+            only=set(take),
+        )
+        if window.descending:
+            found.reverse()
+        self.lines += found
+
+
+async def search(
+    tx: Tx,
+    job_id: str,
+    window: Window,
+    limit: int,
+    query: LogQuery | None,
+    stream: Stream | None,
+    *,
+    count: bool,
+) -> Found:
+    """The first `limit` lines of `window` matching `query` and `stream`; with `count`, the
+    exact number of matches in the whole window too (else the scan stops once the page is full).
+    """
+    if query is None:
+        page, more = await read_page(tx, job_id, window, limit, stream)
+        total = None
+        if count:
+            total = (
+                window.count() if stream is None else await count_stream(tx, job_id, window, stream)
+            )
+        return Found(page, more, total)
+    hits = _Collector(window, limit, stream)
+    after, before = window.after, window.before
+    while not window.empty:
+        chunks = await log_store.chunks_between(
+            tx, job_id, after=after, before=before, descending=window.descending, limit=SCAN_BATCH
+        )
+        for c in chunks:
+            hits.add(c, search_chunk(c.first_seq, c.text, c.meta, query, stream=stream))
+        if (hits.more and not count) or len(chunks) < SCAN_BATCH:
+            break
+        if window.descending:
+            before = chunks[-1].first_seq
+        else:
+            after = chunks[-1].last_seq
+    return Found(hits.lines, hits.more, hits.total if count else None)

@@ -1,0 +1,24 @@
+"""End-to-end fixtures: a real `hourglass up` process on its embedded SQLite default."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.processes import base_env, free_port, started
+
+
+@pytest.fixture
+def embedded(tmp_path: Path) -> Iterator[str]:
+    """`hourglass up` with zero configuration but a private data dir and port; yields its URL."""
+    port = free_port()
+    env = base_env(
+        HOURGLASS_PORT=str(port),
+        HOURGLASS_DATA_DIR=str(tmp_path / "data"),
+        HOURGLASS_POLL_INTERVAL_SECONDS="0.5",
+    )
+    url = f"http://127.0.0.1:{port}"
+    with started(["up"], env, tmp_path / "up.log", url):
+        yield url

@@ -1,0 +1,157 @@
+"""A fleet on PostgreSQL + Redis: one API, two schedulers and three workers as separate OS
+processes run 200 jobs across 20 workflows; one worker is killed with SIGKILL mid-run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from hourglass.store.db import Database
+from hourglass.store.schema import jobs
+from tests.e2e.processes import base_env, free_port, started
+from tests.support import (
+    TemplateDatabases,
+    UserClient,
+    postgres_admin_url,
+    redis_url,
+    register,
+    require,
+)
+
+WORKFLOWS = 20
+JOBS_PER_WORKFLOW = 10
+
+
+@pytest.fixture
+async def fleet_db(templates: TemplateDatabases) -> AsyncIterator[str]:
+    require("PostgreSQL", postgres_admin_url() is not None, "HOURGLASS_TEST_POSTGRES_URL not set")
+    require("Redis", redis_url() is not None, "HOURGLASS_TEST_REDIS_URL not set")
+    url = await templates.postgres_url()
+    try:
+        yield url
+    finally:
+        await TemplateDatabases.drop_postgres(url)
+
+
+async def test_fleet_runs_every_job_once_despite_a_killed_worker(
+    fleet_db: str, tmp_path: Path
+) -> None:
+    """Every job completes once, none stays QUEUED/RUNNING, and a SIGKILL changes nothing."""
+    port = free_port()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = base_env(
+        HOURGLASS_DATABASE_URL=fleet_db,
+        HOURGLASS_REDIS_URL=str(redis_url()),
+        HOURGLASS_PORT=str(port),
+        HOURGLASS_DATA_DIR=str(tmp_path / "data"),
+        HOURGLASS_ALLOW_COMMAND_KIND="true",
+        HOURGLASS_LEASE_SECONDS="3",
+        HOURGLASS_LEASE_RENEW_SECONDS="1",
+        HOURGLASS_POLL_INTERVAL_SECONDS="0.5",
+        HOURGLASS_SHUTDOWN_GRACE_SECONDS="5",
+    )
+    url = f"http://127.0.0.1:{port}"
+    with started(["api"], env, tmp_path / "api.log", url):
+        user = await register(url)
+        workflow_ids = []
+        for n in range(WORKFLOWS):
+            script = f"echo run >> {marks}/wf{n}; sleep 0.05"
+            body = {
+                "name": f"fleet {n}",
+                "kind": "COMMAND",
+                "payload": json.dumps({"cmd": ["sh", "-c", script]}),
+                "interval": 10080,
+            }
+            response = await user.post(
+                "/workflows", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+            )
+            assert response.status_code == 201, response.text
+            workflow_ids.append(response.json()["id"])
+        processes = [
+            started(["scheduler"], env, tmp_path / f"scheduler{i}.log") for i in range(2)
+        ] + [
+            started(["worker", "--concurrency", "4"], env, tmp_path / f"worker{i}.log")
+            for i in range(3)
+        ]
+        running = [p.__enter__() for p in processes]
+        try:
+            for workflow_id in workflow_ids:
+                await _wait_built(user, workflow_id)
+            for workflow_id in workflow_ids:
+                for _ in range(JOBS_PER_WORKFLOW):
+                    response = await user.post(
+                        f"/workflows/{workflow_id}/jobs/schedule",
+                        headers={"Idempotency-Key": uuid.uuid4().hex},
+                    )
+                    assert response.status_code == 201, response.text
+            await _wait_some_running(fleet_db)
+            running[2].kill()  # the first worker, in the middle of the run
+            statuses = await _wait_all_final(fleet_db, WORKFLOWS * JOBS_PER_WORKFLOW)
+        finally:
+            for p in processes:
+                p.__exit__(None, None, None)
+        await user.client.aclose()
+    assert statuses["by_status"] == {"COMPLETED": WORKFLOWS * JOBS_PER_WORKFLOW}
+    # a job whose worker died ran again (attempt 2): executions == attempts, per workflow
+    for n, workflow_id in enumerate(workflow_ids):
+        runs = (marks / f"wf{n}").read_text().count("run")
+        assert runs == statuses["attempts"][workflow_id], workflow_id
+
+
+async def _wait_built(user: UserClient, workflow_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body = (await user.get(f"/workflows/{workflow_id}")).json()
+        if body["build_status"] == "COMPLETED":
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"workflow {workflow_id} not built")
+
+
+async def _job_rows(url: str) -> list[tuple[str, str, int]]:
+    db = Database.connect(url)
+    try:
+        async with db.read() as tx:
+            rows = await tx.execute(select(jobs.c.workflow_id, jobs.c.status, jobs.c.attempts))
+            return [(r[0], r[1], r[2]) for r in rows]
+    finally:
+        await db.close()
+
+
+async def _wait_some_running(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = await _job_rows(url)
+        done = sum(1 for _, status, _ in rows if status == "COMPLETED")
+        if done >= 20 and any(status == "RUNNING" for _, status, _ in rows):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("jobs never started running")
+
+
+async def _wait_all_final(url: str, total: int) -> dict[str, dict[str, int]]:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        rows = await _job_rows(url)
+        by_status = Counter(status for _, status, _ in rows)
+        if (
+            len(rows) == total
+            and by_status.get("COMPLETED", 0) + by_status.get("FAILED", 0) == total
+        ):
+            attempts: Counter[str] = Counter()
+            for workflow_id, _, n in rows:
+                attempts[workflow_id] += n
+            return {"by_status": dict(by_status), "attempts": dict(attempts)}
+        await asyncio.sleep(0.25)
+    raise AssertionError(
+        f"jobs not final in time: {Counter(s for _, s, _ in await _job_rows(url))}"
+    )
