@@ -134,3 +134,8 @@ class JobService:
             return canceled
         await self.engine.publish_status(job.id, CANCEL_SIGNAL)
         return job
+
+    async def counts_by_status(self) -> dict[str, int]:
+        """How many jobs are in each status (all users: for operators' metrics)."""
+        async with self.db.read() as tx:
+            return await job_store.count_by_status(tx)

@@ -6,9 +6,10 @@ from fastapi import FastAPI
 
 from hourglass import __version__
 from hourglass.services.container import Services
-from hourglass.web import errors
+from hourglass.web import errors, metrics
+from hourglass.web.metrics import Metrics
 from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from hourglass.web.routes import auth, health, jobs, users, workflows
+from hourglass.web.routes import auth, health, jobs, logs, users, workflows
 
 DESCRIPTION = (
     "Hourglass HTTP API: accounts, workflows, jobs and job logs. "
@@ -28,9 +29,13 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    for module in (health, auth, users, workflows, jobs):
+    for module in (health, auth, users, workflows, jobs, logs):
         app.include_router(module.router)
     settings = services.settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, enabled=settings.access_log)
+    app.state.metrics = Metrics()
+    app.include_router(metrics.router)
+    app.add_middleware(
+        RequestContextMiddleware, enabled=settings.access_log, metrics=app.state.metrics
+    )
     return app

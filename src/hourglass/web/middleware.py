@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hourglass.domain.common import new_id
 from hourglass.errors import PayloadTooLarge
 from hourglass.web.errors import problem
+from hourglass.web.metrics import Metrics
 
 access_log = logging.getLogger("hourglass.access")
 
@@ -26,9 +27,12 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 class RequestContextMiddleware:
     """Tags each request with an id (`X-Request-ID`) and logs one JSON line when it ends."""
 
-    def __init__(self, app: ASGIApp, *, enabled: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, enabled: bool = True, metrics: Metrics | None = None
+    ) -> None:
         self.app = app
         self.enabled = enabled
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,6 +62,8 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            if self.metrics is not None:
+                self.metrics.observe(scope, status, time.perf_counter() - started)
             if self.enabled:
                 access_log.info(
                     json.dumps(

@@ -1,0 +1,137 @@
+"""The live edge of each job's log, read once per process however many readers follow it.
+
+A live reader (SSE) woken up for job J reads "lines after the last one I sent" from the store.
+With 500 readers on one job, that would be 500 identical store reads and 500 identical decodes
+per writer flush. `LiveTails` keeps, per job that has live readers in this process, the newest
+few chunks already encoded as SSE frames, and lets concurrent readers share one store read
+(single flight). It changes nothing about correctness: a reader still asks for exactly "after my
+last sequence number", and the cache only ever answers with a contiguous run of lines starting
+right there, or not at all (then the reader reads the store itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import NamedTuple
+
+
+class FramedChunk(NamedTuple):
+    """The SSE frames (`id: <seq>` … blank line) of lines `first_seq..last_seq` of a job."""
+
+    first_seq: int
+    last_seq: int
+    frames: bytes
+
+    def after(self, seq: int) -> bytes:
+        """The frames of the lines with a sequence number above `seq`."""
+        if seq < self.first_seq:
+            return self.frames
+        if seq >= self.last_seq:
+            return b""
+        # Frame data is JSON on one line, so a blank line followed by `id: N` only starts frame N.
+        at = self.frames.find(b"\n\nid: %d\n" % (seq + 1))
+        return self.frames[at + 2 :] if at >= 0 else b""
+
+
+ReadFramed = Callable[[str, int], Awaitable[list[FramedChunk]]]
+"""Reads the store: the framed chunks of job `job_id` holding lines after `seq`, ascending."""
+
+
+class Tail:
+    """One job's cache: its newest framed chunks (contiguous, ascending) and the read in flight."""
+
+    __slots__ = ("cache", "inflight", "inflight_after", "job_id", "users")
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.cache: list[FramedChunk] = []
+        self.inflight: asyncio.Task[list[FramedChunk]] | None = None
+        self.inflight_after = 0
+        self.users = 0
+
+    def cached_after(self, seq: int) -> tuple[list[bytes], int]:
+        """(frames, new last seq) of the cached lines right after `seq`; ([], seq) if none."""
+        cache = self.cache
+        if not cache or cache[-1].last_seq <= seq or cache[0].first_seq > seq + 1:
+            return [], seq
+        pieces = [c.after(seq) for c in cache if c.last_seq > seq]
+        return pieces, cache[-1].last_seq
+
+    def remember(self, chunks: list[FramedChunk], keep: int) -> None:
+        for chunk in chunks:
+            cache = self.cache
+            if not cache or chunk.first_seq > cache[-1].last_seq:
+                if cache and chunk.first_seq != cache[-1].last_seq + 1:
+                    cache.clear()  # a gap: keep only what is contiguous with the newest
+                cache.append(chunk)
+        if len(self.cache) > keep:
+            del self.cache[: len(self.cache) - keep]
+
+
+class LiveTails:
+    """Per-process shared live edges, one `Tail` per job while it has live readers."""
+
+    def __init__(self, read: ReadFramed, *, keep_chunks: int = 16) -> None:
+        self._read = read
+        self._keep = keep_chunks
+        self._tails: dict[str, Tail] = {}
+
+    def __len__(self) -> int:
+        return len(self._tails)
+
+    @contextlib.asynccontextmanager
+    async def use(self, job_id: str) -> AsyncIterator[Tail]:
+        """The job's tail while the caller follows it; dropped (and its read cancelled) after."""
+        tail = self._tails.get(job_id)
+        if tail is None:
+            tail = self._tails[job_id] = Tail(job_id)
+        tail.users += 1
+        try:
+            yield tail
+        finally:
+            tail.users -= 1
+            if not tail.users:
+                self._tails.pop(job_id, None)
+                if tail.inflight is not None and not tail.inflight.done():
+                    tail.inflight.cancel()
+
+    async def after(self, tail: Tail, seq: int, hint: int | None) -> tuple[list[bytes], int]:
+        """Frames of the lines after `seq` (as far as known), and the last sequence number in them.
+
+        `hint` is the highest sequence number a wake-up announced: when the cache already holds
+        it, no store read happens. With `hint=None` the store is always read (by a read started
+        for this call, so it sees every line committed before it).
+        """
+        joined = False
+        while True:
+            pieces, last = tail.cached_after(seq)
+            if hint is not None and last >= hint:
+                return pieces, last
+            task = tail.inflight
+            if hint is not None and task is not None and tail.inflight_after <= last and not joined:
+                # A read in flight started after `last`: its result extends the cache from there.
+                # It may predate the commit of `hint`, so look again afterwards (once).
+                joined = True
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(task)
+                continue
+            task = asyncio.ensure_future(self._fetch(tail, last))
+            tail.inflight, tail.inflight_after = task, last
+            chunks = await asyncio.shield(task)
+            more = [c.after(last) for c in chunks if c.last_seq > last]
+            new_last = max([last, *(c.last_seq for c in chunks)])
+            return pieces + more, new_last
+
+    async def _fetch(self, tail: Tail, after: int) -> list[FramedChunk]:
+        try:
+            chunks = await self._read(tail.job_id, after)
+            tail.remember(chunks, self._keep)
+            return chunks
+        finally:
+            if tail.inflight is asyncio.current_task():
+                tail.inflight = None
+
+
+__all__ = ["FramedChunk", "LiveTails", "ReadFramed", "Tail"]

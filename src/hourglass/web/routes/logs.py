@@ -1,0 +1,96 @@
+"""Job log pages and search: `GET …/logs` and `GET …/logs/search` (API.md "Job logs").
+
+Query parameters arrive as raw strings and are parsed by the service after the 404 and 412
+checks, so a bad parameter on someone else's job is still a 404 (401 → 404 → 412 → 400).
+The body is serialized once with `json.dumps`: a 1000-line page is the hot path of a log viewer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from hourglass.services.logs import LogPage
+from hourglass.web.deps import CurrentUser, ServicesDep
+
+router = APIRouter(prefix="/workflows/{workflow_id}/jobs/{job_id}/logs", tags=["logs"])
+
+_HEADERS = {"Cache-Control": "no-store"}
+
+
+def _reply(page: LogPage, *, search: bool) -> Response:
+    job = page.job
+    body: dict[str, Any] = {
+        "id": job.id,
+        "workflow_id": job.workflow_id,
+        "logs": page.records(),
+        "cursor": page.cursor,
+        "log_state": job.log_state.value,
+        "total_lines": page.total_lines,
+    }
+    if search and page.total_matches is not None:
+        body["total_matches"] = page.total_matches
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(content, media_type="application/json", headers=_HEADERS)
+
+
+@router.get("", response_model=None)
+async def get_logs(
+    workflow_id: str,
+    job_id: str,
+    principal: CurrentUser,
+    services: ServicesDep,
+    cursor: str | None = None,
+    limit: str | None = None,
+    order: str | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    stream: str | None = None,
+) -> Response:
+    """A page of the job's log lines (newest first by default); works while the job runs."""
+    page = await services.logs.page(
+        principal.user_id,
+        workflow_id,
+        job_id,
+        cursor=cursor,
+        limit=limit,
+        order=order,
+        after=after,
+        before=before,
+        stream=stream,
+    )
+    return _reply(page, search=False)
+
+
+@router.get("/search", response_model=None)
+async def search_logs(
+    workflow_id: str,
+    job_id: str,
+    principal: CurrentUser,
+    services: ServicesDep,
+    q: str | None = None,
+    stream: str | None = None,
+    regex: str | None = None,
+    case_sensitive: str | None = None,
+    cursor: str | None = None,
+    limit: str | None = None,
+    order: str | None = None,
+) -> Response:
+    """Lines matching `q` (substring, or regex with `regex=true`) with highlight offsets; the
+    first page carries the exact `total_matches`."""
+    page = await services.logs.search(
+        principal.user_id,
+        workflow_id,
+        job_id,
+        q=q,
+        stream=stream,
+        regex=regex,
+        case_sensitive=case_sensitive,
+        cursor=cursor,
+        limit=limit,
+        order=order,
+    )
+    return _reply(page, search=True)
