@@ -137,9 +137,9 @@ async def test_too_many_redirects_is_a_workload_failure(server: Server):
 
 async def test_timeout_is_a_workload_failure(server: Server):
     """An endpoint slower than `timeout` fails the workload with "timed out after …"."""
-    result = await beat({"endpoint": f"{server.url}/slow", "timeout": "0.5s"})
+    result = await beat({"endpoint": f"{server.url}/slow", "timeout": "1s"})
     assert result.outcome is Outcome.WORKLOAD_FAILURE
-    assert result.reason == "timed out after 0.5s"
+    assert result.reason == "timed out after 1s"
 
 
 async def test_refused_connection_is_a_workload_failure():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hourglass.runtime.kinds.base import parse_duration, signal_exit_code
+from hourglass.runtime.kinds.base import signal_exit_code
 from hourglass.runtime.kinds.command import child_env
 from hourglass.runtime.kinds.container import container_config, parse_memory
 from hourglass.runtime.kinds.docker_api import Demuxer, socket_path, split_image
@@ -13,22 +13,6 @@ from hourglass.runtime.kinds.heartbeat import header_items
 
 def frame(stream: int, data: bytes) -> bytes:
     return bytes([stream, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("90s", 90), ("5m", 300), ("1h30m", 5400), ("250ms", 0.25), ("1.5s", 1.5), ("2", 2), (3, 3)],
-)
-def test_parse_duration_reads_go_style_durations(text: str | int, seconds: float):
-    """Durations like "90s", "5m", "1h30m" and bare numbers become seconds."""
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "5x", "m5", "1h 30q", "-"])
-def test_parse_duration_rejects_nonsense(text: str):
-    """Anything that is not a duration raises ValueError."""
-    with pytest.raises(ValueError, match="invalid duration"):
-        parse_duration(text)
 
 
 @pytest.mark.parametrize(

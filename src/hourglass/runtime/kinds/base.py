@@ -16,12 +16,12 @@ Conventions shared by every kind:
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Protocol
 
 from hourglass.domain.jobs import Outcome, RunResult
+from hourglass.domain.payloads import parse_duration
 from hourglass.errors import HourglassError
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "OutputSink",
     "RunResult",
     "drain",
-    "parse_duration",
     "race",
     "signal_exit_code",
     "timeout_of",
@@ -74,37 +73,10 @@ class Kind(Protocol):
         ...
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|h|m|s|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: str | float) -> float:
-    """Seconds in a duration like "90s", "5m", "1h30m", "250ms" or a bare number of seconds.
-
-    Tolerant on purpose (payloads were validated upstream): case and spaces are ignored.
-    Raises ValueError for anything else.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"invalid duration: {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    text = value.strip().lower().replace(" ", "")
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION_PART.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid duration: {value!r}")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-
-
 def timeout_of(payload: Mapping[str, Any], default: str) -> tuple[float, str]:
     """The payload's timeout in seconds and as written (for reasons), else `default`."""
-    raw = payload.get("timeout") or default
-    seconds = parse_duration(raw)
-    label = raw.strip() if isinstance(raw, str) else f"{raw:g}s"
-    return seconds, label
+    raw = str(payload.get("timeout") or default).strip()
+    return float(parse_duration(raw)), raw
 
 
 class Ended(Enum):
