@@ -36,12 +36,15 @@ class Subscription:
         self._event = asyncio.Event()
         self.last_seq = 0
         self.status: str | None = None
+        # bumped by every status wake-up, so a reader can tell one happened since it last looked
+        self.status_version = 0
 
     def _deliver(self, wakeup: Wakeup) -> None:
         if wakeup.last_seq is not None and wakeup.last_seq > self.last_seq:
             self.last_seq = wakeup.last_seq
         if wakeup.status is not None:
             self.status = wakeup.status
+            self.status_version += 1
         self._event.set()
 
     async def wait(self, timeout: float) -> bool:
@@ -120,16 +123,26 @@ class MemoryBus:
 
 
 class RedisBus:
-    """Across processes: Redis pub/sub, one channel per job, one connection per process."""
+    """Across processes: Redis pub/sub, one channel per job, one connection per process.
+
+    `subscribe` returns once Redis has confirmed the channel subscription, so every wake-up
+    published after it returns reaches the subscriber: a reader that subscribes and then reads
+    the store can never miss the wake-up of a line committed after that read.
+    """
+
+    CONFIRM_TIMEOUT = 5.0
 
     def __init__(self, url: str) -> None:
         from redis.asyncio import Redis
 
         self._redis: Any = Redis.from_url(url)
-        self._pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub: Any = self._redis.pubsub()
         self._fanout = _Fanout()
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # per channel, one future per SUBSCRIBE sent, resolved by its confirmation (in order)
+        self._confirming: dict[str, list[asyncio.Future[None]]] = {}
+        self._confirmed: dict[str, asyncio.Future[None]] = {}
 
     async def publish(self, wakeup: Wakeup) -> None:
         message = json.dumps({"s": wakeup.last_seq, "st": wakeup.status})
@@ -141,18 +154,57 @@ class RedisBus:
     @contextlib.asynccontextmanager
     async def subscribe(self, job_id: str) -> AsyncIterator[Subscription]:
         sub = Subscription(job_id)
+        channel = CHANNEL_PREFIX + job_id
         async with self._lock:
             if self._fanout.add(sub):
-                await self._pubsub.subscribe(CHANNEL_PREFIX + job_id)
+                confirmed = asyncio.get_running_loop().create_future()
+                self._confirming.setdefault(channel, []).append(confirmed)
+                self._confirmed[channel] = confirmed
+                try:
+                    await self._pubsub.subscribe(channel)
+                except BaseException:
+                    self._fanout.remove(sub)
+                    self._drop_confirmation(channel, confirmed)
+                    raise
+            confirmed = self._confirmed[channel]
             if self._reader is None or self._reader.done():
                 self._reader = asyncio.create_task(self._read())
         try:
+            await self._wait_confirmed(channel, confirmed)
             yield sub
         finally:
             async with self._lock:
                 if self._fanout.remove(sub):
+                    self._confirmed.pop(channel, None)
                     with contextlib.suppress(Exception):
-                        await self._pubsub.unsubscribe(CHANNEL_PREFIX + job_id)
+                        await self._pubsub.unsubscribe(channel)
+
+    async def _wait_confirmed(self, channel: str, confirmed: asyncio.Future[None]) -> None:
+        try:
+            async with asyncio.timeout(self.CONFIRM_TIMEOUT):
+                await asyncio.shield(confirmed)
+        except TimeoutError:
+            # readers still poll the store at every keep-alive; they are only slower to wake
+            log.warning("redis did not confirm the subscription to %s in time", channel)
+
+    def _drop_confirmation(self, channel: str, confirmed: asyncio.Future[None]) -> None:
+        waiting = self._confirming.get(channel, [])
+        if confirmed in waiting:
+            waiting.remove(confirmed)
+        if not waiting:
+            self._confirming.pop(channel, None)
+        if self._confirmed.get(channel) is confirmed:
+            del self._confirmed[channel]
+
+    def _on_subscribed(self, channel: str) -> None:
+        waiting = self._confirming.get(channel)
+        if not waiting:
+            return  # a re-subscription after a reconnect
+        future = waiting.pop(0)
+        if not waiting:
+            del self._confirming[channel]
+        if not future.done():
+            future.set_result(None)
 
     async def _read(self) -> None:
         while True:
@@ -165,11 +217,23 @@ class RedisBus:
                 await asyncio.sleep(0.5)
                 continue
             if message is None:
-                if not self._fanout.by_job:
+                if not self._fanout.by_job and not self._confirming:
                     return
                 continue
-            channel = message["channel"].decode()
-            data = json.loads(message["data"])
+            kind = message["type"]
+            kind = kind.decode() if isinstance(kind, bytes) else kind
+            channel = message["channel"]
+            channel = channel.decode() if isinstance(channel, bytes) else str(channel)
+            if kind == "subscribe":
+                self._on_subscribed(channel)
+                continue
+            if kind != "message":
+                continue
+            try:
+                data = json.loads(message["data"])
+            except ValueError:
+                log.warning("ignoring a malformed wake-up on %s", channel)
+                continue
             job_id = channel.removeprefix(CHANNEL_PREFIX)
             self._fanout.deliver(Wakeup(job_id, data.get("s"), data.get("st")))
 

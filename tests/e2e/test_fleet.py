@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hourglass.store.db import Database
 from hourglass.store.schema import jobs
@@ -93,14 +93,17 @@ async def test_fleet_runs_every_job_once_despite_a_killed_worker(
                         headers={"Idempotency-Key": uuid.uuid4().hex},
                     )
                     assert response.status_code == 201, response.text
-            await _wait_some_running(fleet_db)
-            running[2].kill()  # the first worker, in the middle of the run
+            victim = running[2]  # the first worker, killed while it holds a running job
+            await _wait_running_on(fleet_db, victim.pid)
+            victim.kill()
             statuses = await _wait_all_final(fleet_db, WORKFLOWS * JOBS_PER_WORKFLOW)
         finally:
             for p in processes:
                 p.__exit__(None, None, None)
         await user.client.aclose()
     assert statuses["by_status"] == {"COMPLETED": WORKFLOWS * JOBS_PER_WORKFLOW}
+    # the killed worker's jobs were recovered and ran again as attempt 2
+    assert sum(statuses["attempts"].values()) > WORKFLOWS * JOBS_PER_WORKFLOW
     # a job whose worker died ran again (attempt 2): executions == attempts, per workflow
     for n, workflow_id in enumerate(workflow_ids):
         runs = (marks / f"wf{n}").read_text().count("run")
@@ -127,15 +130,28 @@ async def _job_rows(url: str) -> list[tuple[str, str, int]]:
         await db.close()
 
 
-async def _wait_some_running(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        rows = await _job_rows(url)
-        done = sum(1 for _, status, _ in rows if status == "COMPLETED")
-        if done >= 20 and any(status == "RUNNING" for _, status, _ in rows):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("jobs never started running")
+async def _wait_running_on(url: str, pid: int) -> None:
+    """Wait until the worker process `pid` holds a RUNNING job, after some jobs completed."""
+    db = Database.connect(url)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            async with db.read() as tx:
+                owners = [
+                    r[0]
+                    for r in await tx.execute(
+                        select(jobs.c.lease_owner).where(jobs.c.status == "RUNNING")
+                    )
+                ]
+                done = (
+                    await tx.execute(select(func.count()).where(jobs.c.status == "COMPLETED"))
+                ).scalar_one()
+            if done >= 20 and any(o and o.endswith(f":{pid}") for o in owners):
+                return
+            await asyncio.sleep(0.02)
+    finally:
+        await db.close()
+    raise AssertionError(f"worker {pid} never held a running job")
 
 
 async def _wait_all_final(url: str, total: int) -> dict[str, dict[str, int]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,7 +15,6 @@ from sqlalchemy import select, update
 
 from hourglass.domain.jobs import LogState, RunResult
 from hourglass.domain.logs import LogLine, decode_chunk
-from hourglass.live import Wakeup
 from hourglass.runtime.kinds import kinds_for
 from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services
@@ -164,9 +162,30 @@ def lines_json(response: Any) -> list[dict[str, Any]]:
     return logs
 
 
-def payload_json(payload: dict[str, Any]) -> str:
-    return json.dumps(payload)
+async def written_log(
+    user: UserClient,
+    services: Services,
+    messages: list[tuple[str, str]],
+    *,
+    chunk_lines: int = 37,
+    finished: bool = True,
+    **fields: Any,
+) -> Claim:
+    """A job whose log is `messages` ((stream, message) each), stored in chunks of
+    `chunk_lines` lines; finished (COMPLETED) unless told otherwise."""
+    got = await running_job(user, services, **fields)
+    out = await services.logs.outputs.open(got.job, got.spec, got.token)
+    for i, (stream, message) in enumerate(messages, 1):
+        await out.write(stream, message.encode() + b"\n")
+        if i % chunk_lines == 0:
+            await out.flush()
+    if finished:
+        await finish(services, got, await out.close())
+    else:
+        await out.flush()
+    return got
 
 
-async def publish(services: Services, job_id: str, seq: int) -> None:
-    await services.bus.publish(Wakeup(job_id, last_seq=seq))
+def numbered(n: int, every_stderr: int = 3) -> list[tuple[str, str]]:
+    """`n` lines "line 1".."line n"; every `every_stderr`-th one on stderr."""
+    return [("stderr" if i % every_stderr == 0 else "stdout", f"line {i}") for i in range(1, n + 1)]

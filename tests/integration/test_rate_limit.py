@@ -32,7 +32,7 @@ async def connect() -> AsyncIterator[Connect]:
     """`connect(base_url, "127.0.0.5")`: a client whose requests come from that address."""
     async with contextlib.AsyncExitStack() as stack:
 
-        def factory(base_url: str, address: str = "127.0.0.1") -> httpx.AsyncClient:
+        def factory(base_url: str, address: str) -> httpx.AsyncClient:
             transport = httpx.AsyncHTTPTransport(local_address=address)
             client = httpx.AsyncClient(base_url=base_url, transport=transport, timeout=30)
             stack.push_async_callback(client.aclose)
@@ -45,7 +45,7 @@ async def connect() -> AsyncIterator[Connect]:
 async def url(serve: Serve, clock: FrozenClock, connect: Connect) -> str:
     """A server allowing 3 failed logins per 15 minutes, where carol@example.com exists."""
     base_url = await serve(clock=clock, login_rate_limit=3)
-    response = await connect(base_url).post("/auth/register", json=creds("carol@example.com"))
+    response = await connect(base_url, "127.0.0.1").post("/auth/register", json=creds())
     assert response.status_code == 201
     return base_url
 

@@ -32,7 +32,7 @@ from hourglass.settings import Settings
 from hourglass.store import jobs as job_store
 from hourglass.store import logs as log_store
 from hourglass.store import workflows as workflow_store
-from hourglass.store.db import Database
+from hourglass.store.db import Database, Tx
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -47,6 +47,14 @@ class LogTarget:
     workflow: Workflow
 
 
+def check_readable(job: Job, log_retention: bool, *, retained: bool) -> None:
+    """412 if the job's logs expired, or (retained-log routes) if they are not kept."""
+    if job.log_state == LogState.EXPIRED:
+        raise PreconditionFailed("the logs of this job have expired")
+    if retained and (not log_retention or job.log_state == LogState.DISABLED):
+        raise PreconditionFailed("log retention is disabled for this workflow")
+
+
 async def log_target(
     db: Database, user_id: str, workflow_id: str, job_id: str, *, retained: bool
 ) -> LogTarget:
@@ -58,11 +66,21 @@ async def log_target(
         job = await job_store.get_owned(tx, user_id, workflow_id, job_id) if workflow else None
     if workflow is None or job is None:
         raise NotFound("job not found")
-    if job.log_state == LogState.EXPIRED:
-        raise PreconditionFailed("the logs of this job have expired")
-    if retained and (not workflow.log_retention or job.log_state == LogState.DISABLED):
-        raise PreconditionFailed("log retention is disabled for this workflow")
+    check_readable(job, workflow.log_retention, retained=retained)
     return LogTarget(job, workflow)
+
+
+async def readable_job(tx: Tx, user_id: str, workflow_id: str, job_id: str) -> Job:
+    """`log_target` for a retained-log route, inside the caller's read transaction: the job
+    row it returns and the chunks read next come from one transaction."""
+    found = None
+    if is_valid_id(workflow_id) and is_valid_id(job_id):
+        found = await log_store.readable_job(tx, user_id, workflow_id, job_id)
+    if found is None:
+        raise NotFound("job not found")
+    job, log_retention = found
+    check_readable(job, log_retention, retained=True)
+    return job
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +91,21 @@ class LogPage:
     lines: list[LogLine]
     cursor: str | None
     total_lines: int
+    search: bool = False
     query: LogQuery | None = None
     total_matches: int | None = None
 
     def records(self) -> list[dict[str, Any]]:
-        """The API's line objects; search hits carry `highlights` (character offsets)."""
+        """The API's line objects; search hits carry `highlights` (character offsets, `[]`
+        when the search has no `q`)."""
         job_id = self.job.id
-        if self.query is None:
+        if not self.search:
             return [line.record(job_id) for line in self.lines]
         out = []
         for line in self.lines:
             record = line.record(job_id)
-            record["highlights"] = [list(span) for span in self.query.highlights(line.message)]
+            spans = self.query.highlights(line.message) if self.query is not None else []
+            record["highlights"] = [list(span) for span in spans]
             out.append(record)
         return out
 
@@ -148,6 +169,59 @@ def _position(cursor: str | None, filters: Mapping[str, Any]) -> int | None:
     return position
 
 
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """The parameters of `GET …/logs`, parsed; `after`/`before` already narrowed by the cursor."""
+
+    filters: dict[str, Any]
+    limit: int
+    descending: bool
+    after: int
+    before: int | None
+    stream: Stream | None
+
+    @classmethod
+    def parse(
+        cls,
+        job_id: str,
+        cursor: str | None,
+        limit: str | None,
+        order: str | None,
+        after: str | None,
+        before: str | None,
+        stream: str | None,
+    ) -> PageRequest:
+        size = parse_limit(limit)
+        descending = parse_order(order)
+        low = parse_seq("after", after) or 0
+        high = parse_seq("before", before)
+        only = parse_stream(stream)
+        filters = {
+            "route": "logs",
+            "job": job_id,
+            "order": "desc" if descending else "asc",
+            "after": low,
+            "before": high,
+            "stream": only,
+        }
+        position = _position(cursor, filters)
+        if position is not None:
+            if descending:
+                high = position if high is None else min(high, position)
+            else:
+                low = max(low, position)
+        return cls(filters, size, descending, low, high, only)
+
+    def window(self, total: int) -> logscan.Window:
+        """The lines to page through, bounded by the job's total as read in the same
+        transaction: lines committed meanwhile wait for the next page."""
+        end = total + 1 if self.before is None else min(self.before, total + 1)
+        return logscan.Window(self.after, end, self.descending)
+
+    def cursor_after(self, seq: int) -> str:
+        return encode_cursor(seq, self.filters)
+
+
 class LogService:
     """Reading job logs (page, search), keeping them (retention), and writing them (`outputs`)."""
 
@@ -177,33 +251,40 @@ class LogService:
         stream: str | None = None,
     ) -> LogPage:
         """`GET …/logs`: lines with `after < seq < before` (of `stream`), keyset-paged."""
-        target = await self.target(user_id, workflow_id, job_id)
-        size = parse_limit(limit)
-        descending = parse_order(order)
-        low = parse_seq("after", after) or 0
-        high = parse_seq("before", before)
-        only = parse_stream(stream)
-        filters = {
-            "route": "logs",
-            "job": job_id,
-            "order": "desc" if descending else "asc",
-            "after": low,
-            "before": high,
-            "stream": only,
-        }
-        position = _position(cursor, filters)
-        if position is not None:
-            if descending:
-                high = position if high is None else min(high, position)
-            else:
-                low = max(low, position)
+        try:
+            ask = PageRequest.parse(job_id, cursor, limit, order, after, before, stream)
+        except ValidationError:
+            async with self.db.read() as tx:  # 404 and 412 come before 400
+                await readable_job(tx, user_id, workflow_id, job_id)
+            raise
         async with self.db.read() as tx:
-            total, _ = await log_store.log_end(tx, job_id)
-            end = total + 1 if high is None else min(high, total + 1)
-            window = logscan.Window(low, end, descending)
-            lines, more = await logscan.read_page(tx, job_id, window, size, only)
-        next_cursor = encode_cursor(lines[-1].sequence_num, filters) if more and lines else None
-        return LogPage(target.job, lines, next_cursor, total)
+            if ask.stream is not None:
+                job = await readable_job(tx, user_id, workflow_id, job_id)
+                window = ask.window(job.log_lines)
+                lines, more = await logscan.read_page(tx, job_id, window, ask.limit, ask.stream)
+            else:
+                found = None
+                if is_valid_id(workflow_id) and is_valid_id(job_id):
+                    found = await log_store.readable_page(
+                        tx,
+                        user_id,
+                        workflow_id,
+                        job_id,
+                        after=ask.after,
+                        before=ask.before,
+                        descending=ask.descending,
+                        limit=ask.limit,
+                    )
+                if found is None:
+                    raise NotFound("job not found")
+                job, log_retention, chunks = found
+                check_readable(job, log_retention, retained=True)
+                window = ask.window(job.log_lines)
+                lo, hi, more = logscan.page_bounds(window, ask.limit)
+                lines = [] if window.empty else logscan.lines_of(chunks, lo, hi, ask.descending)
+                more = more and not window.empty
+        next_cursor = ask.cursor_after(lines[-1].sequence_num) if more and lines else None
+        return LogPage(job, lines, next_cursor, job.log_lines)
 
     async def search(
         self,
@@ -220,25 +301,25 @@ class LogService:
         order: str | None = None,
     ) -> LogPage:
         """`GET …/logs/search`: matching lines with highlights; the first page counts them all."""
-        target = await self.target(user_id, workflow_id, job_id)
-        size = parse_limit(limit)
-        descending = parse_order(order)
-        only = parse_stream(stream)
-        is_regex = parse_flag("regex", regex)
-        exact_case = parse_flag("case_sensitive", case_sensitive)
-        query = compile_query(q, regex=is_regex, case_sensitive=exact_case) if q else None
-        filters = {
-            "route": "search",
-            "job": job_id,
-            "q": q or None,
-            "regex": is_regex,
-            "case_sensitive": exact_case,
-            "stream": only,
-            "order": "desc" if descending else "asc",
-        }
-        position = _position(cursor, filters)
         async with self.db.read() as tx:
-            total, _ = await log_store.log_end(tx, job_id)
+            job = await readable_job(tx, user_id, workflow_id, job_id)
+            size = parse_limit(limit)
+            descending = parse_order(order)
+            only = parse_stream(stream)
+            is_regex = parse_flag("regex", regex)
+            exact_case = parse_flag("case_sensitive", case_sensitive)
+            query = compile_query(q, regex=is_regex, case_sensitive=exact_case) if q else None
+            filters = {
+                "route": "search",
+                "job": job_id,
+                "q": q or None,
+                "regex": is_regex,
+                "case_sensitive": exact_case,
+                "stream": only,
+                "order": "desc" if descending else "asc",
+            }
+            position = _position(cursor, filters)
+            total = job.log_lines
             low, high = 0, total + 1
             if position is not None:
                 low, high = (low, position) if descending else (position, high)
@@ -247,9 +328,10 @@ class LogService:
                 tx, job_id, window, size, query, only, count=position is None
             )
         lines = found.lines
-        more = found.more
-        next_cursor = encode_cursor(lines[-1].sequence_num, filters) if more and lines else None
-        return LogPage(target.job, lines, next_cursor, total, query, found.total)
+        next_cursor = (
+            encode_cursor(lines[-1].sequence_num, filters) if found.more and lines else None
+        )
+        return LogPage(job, lines, next_cursor, total, True, query, found.total)
 
     # retention
 

@@ -53,6 +53,29 @@ class Found:
     total: int | None
 
 
+def page_bounds(window: Window, limit: int) -> tuple[int, int, bool]:
+    """`(lo, hi, more)`: the unfiltered page of `window` is lines `lo..hi` (inclusive), and
+    `more` tells whether lines of the window lie beyond it (`store.logs.readable_page` computes
+    the same bounds in SQL)."""
+    if window.descending:
+        hi = window.before - 1
+        lo = max(window.before - limit, window.after + 1)
+        return lo, hi, lo > window.after + 1
+    lo = window.after + 1
+    hi = min(window.after + limit, window.before - 1)
+    return lo, hi, hi < window.before - 1
+
+
+def lines_of(chunks: list[Chunk], lo: int, hi: int, descending: bool) -> list[LogLine]:
+    """Lines `lo..hi` of `chunks` (ascending chunks), in the page's order."""
+    lines = [
+        line for c in chunks for line in decode_chunk(c.first_seq, c.text, c.meta, lo=lo, hi=hi)
+    ]
+    if descending:
+        lines.reverse()
+    return lines
+
+
 async def read_page(
     tx: Tx, job_id: str, window: Window, limit: int, stream: Stream | None
 ) -> tuple[list[LogLine], bool]:
@@ -61,23 +84,11 @@ async def read_page(
         return [], False
     if stream is not None:
         return await _filtered_page(tx, job_id, window, limit, stream)
-    if window.descending:
-        hi = window.before - 1
-        lo = max(window.before - limit, window.after + 1)
-        more = lo > window.after + 1
-    else:
-        lo = window.after + 1
-        hi = min(window.after + limit, window.before - 1)
-        more = hi < window.before - 1
+    lo, hi, more = page_bounds(window, limit)
     chunks = await log_store.chunks_between(
         tx, job_id, after=lo - 1, before=hi + 1, descending=False, limit=hi - lo + 1
     )
-    lines = [
-        line for c in chunks for line in decode_chunk(c.first_seq, c.text, c.meta, lo=lo, hi=hi)
-    ]
-    if window.descending:
-        lines.reverse()
-    return lines, more
+    return lines_of(chunks, lo, hi, window.descending), more
 
 
 def _stream_lines(first_seq: int, meta: bytes, stream: Stream, window: Window) -> int:

@@ -29,10 +29,11 @@ from sqlalchemy import (
     update,
 )
 
-from hourglass.domain.jobs import JobStatus, LogState
+from hourglass.domain.jobs import Job, JobStatus, LogState
 from hourglass.domain.logs import Chunk
 from hourglass.store.db import Database, Tx
-from hourglass.store.schema import jobs, log_chunks
+from hourglass.store.jobs import to_job
+from hourglass.store.schema import jobs, log_chunks, workflows
 
 _COLUMNS = ["job_id", "first_seq", "last_seq", "byte_offset", "text", "meta"]
 
@@ -147,6 +148,106 @@ async def log_end(tx: Tx, job_id: str) -> tuple[int, int]:
         await tx.execute(select(jobs.c.log_lines, jobs.c.log_bytes).where(jobs.c.id == job_id))
     ).first()
     return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def readable_job(
+    tx: Tx, user_id: str, workflow_id: str, job_id: str
+) -> tuple[Job, bool] | None:
+    """The user's job of that workflow and the workflow's `log_retention`, in one query."""
+    stmt = (
+        select(jobs, workflows.c.log_retention.label("workflow_log_retention"))
+        .join(workflows, workflows.c.id == jobs.c.workflow_id)
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.workflow_id == workflow_id,
+            jobs.c.user_id == user_id,
+            workflows.c.user_id == user_id,
+        )
+    )
+    row = (await tx.execute(stmt)).first()
+    return (to_job(row), bool(row.workflow_log_retention)) if row else None
+
+
+def _least(a: Any, b: Any) -> Any:
+    return case((a < b, a), else_=b)
+
+
+def _greatest(a: Any, b: Any) -> Any:
+    return case((a > b, a), else_=b)
+
+
+async def readable_page(
+    tx: Tx,
+    user_id: str,
+    workflow_id: str,
+    job_id: str,
+    *,
+    after: int,
+    before: int | None,
+    descending: bool,
+    limit: int,
+) -> tuple[Job, bool, list[Chunk]] | None:
+    """`readable_job` plus, in the same statement, the chunks holding the unfiltered page of
+    `limit` lines with `after < seq < before` (bounded by the job's `log_lines` as read).
+
+    One statement instead of two because a page is the hot path of the log viewer, and each
+    statement costs more in round trips than the page costs to find. The page bounds are
+    `services.logscan.page_bounds`, computed here in SQL from the job row.
+    """
+    end = jobs.c.log_lines + 1 if before is None else _least(before, jobs.c.log_lines + 1)
+    if descending:
+        hi: Any = end - 1
+        lo: Any = _greatest(end - limit, after + 1)
+    else:
+        lo = literal(after + 1)
+        hi = _least(after + limit, end - 1)
+    inner = log_chunks.alias("inner_chunks")
+    holding = (
+        select(func.coalesce(func.max(inner.c.first_seq), 0))
+        .where(inner.c.job_id == jobs.c.id, inner.c.first_seq <= lo)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(
+            jobs,
+            workflows.c.log_retention.label("workflow_log_retention"),
+            log_chunks.c.first_seq.label("chunk_first_seq"),
+            log_chunks.c.last_seq.label("chunk_last_seq"),
+            log_chunks.c.byte_offset.label("chunk_byte_offset"),
+            log_chunks.c.text.label("chunk_text"),
+            log_chunks.c.meta.label("chunk_meta"),
+        )
+        .select_from(
+            jobs.join(workflows, workflows.c.id == jobs.c.workflow_id).outerjoin(
+                log_chunks,
+                (log_chunks.c.job_id == jobs.c.id)
+                & (log_chunks.c.first_seq <= hi)
+                & (log_chunks.c.first_seq >= holding),
+            )
+        )
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.workflow_id == workflow_id,
+            jobs.c.user_id == user_id,
+            workflows.c.user_id == user_id,
+        )
+        .order_by(log_chunks.c.first_seq)
+    )
+    rows = (await tx.execute(stmt)).all()
+    if not rows:
+        return None
+    chunks = [
+        Chunk(
+            r.chunk_first_seq,
+            r.chunk_last_seq,
+            r.chunk_byte_offset,
+            bytes(r.chunk_text),
+            bytes(r.chunk_meta),
+        )
+        for r in rows
+        if r.chunk_first_seq is not None
+    ]
+    return to_job(rows[0]), bool(rows[0].workflow_log_retention), chunks
 
 
 def _holding(job_id: str, seq: int) -> ColumnElement[Any]:
@@ -285,4 +386,6 @@ __all__ = [
     "insert_chunks",
     "log_end",
     "mark_expired",
+    "readable_job",
+    "readable_page",
 ]

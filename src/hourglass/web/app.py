@@ -9,7 +9,7 @@ from hourglass.services.container import Services
 from hourglass.web import errors, metrics
 from hourglass.web.metrics import Metrics
 from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from hourglass.web.routes import auth, health, jobs, logs, users, workflows
+from hourglass.web.routes import auth, health, jobs, logs, logs_stream, users, workflows
 
 DESCRIPTION = (
     "Hourglass HTTP API: accounts, workflows, jobs and job logs. "
@@ -29,7 +29,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    for module in (health, auth, users, workflows, jobs, logs):
+    for module in (health, auth, users, workflows, jobs, logs, logs_stream):
         app.include_router(module.router)
     settings = services.settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -1,0 +1,232 @@
+"""Benchmark of the stored job log: ingest, pages and search over one 1,000,000-line log. JSON out.
+
+Everything runs against a real `hourglass up` process (API, scheduler and one worker slot):
+- ingest: a real COMMAND job (`python3 -c` printing N lines of ~100 bytes, one in ten on stderr),
+  from its `started_at` to its `completed_at` (COMPLETED): lines/s and MB/s;
+- page: `GET …/logs` over real HTTP (session cookie), 100 lines at the start
+  (`order=asc`), in the middle (`after=N/2`) and at the end (default `desc`): p50/p95 in ms;
+- search: `GET …/logs/search` first page with the exact `total_matches`, for a rare and a
+  common substring (case-insensitive), a case-sensitive one and two regexes: ms (median);
+- storage: bytes the store uses per byte of log text (SQLite: file pages; PostgreSQL:
+  `pg_total_relation_size` of `log_chunks`, after compression).
+
+Runs on SQLite, and on PostgreSQL when `HOURGLASS_BENCH_POSTGRES_URL` (or
+`HOURGLASS_TEST_POSTGRES_URL`) is set. Usage: `.venv/bin/python bench/logs_ingest.py [--lines N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.e2e.processes import base_env, free_port, started
+from tests.support import register
+
+from hourglass.store.db import Database
+from hourglass.store.migrate import migrate
+
+SCRIPT = """
+import sys
+n = {lines}
+out, err = sys.stdout.buffer, sys.stderr.buffer
+for start in range(0, n, 20000):
+    rows = [
+        f"2026-01-01T12:00:00.{{i % 1000:03d}}Z INFO worker-{{i % 8}} processed item {{i:07d}} "
+        f"in {{i % 97}}ms status=ok path=/api/v1/items/{{i}}\\n"
+        for i in range(start, min(n, start + 20000))
+    ]
+    out.write("".join(r for k, r in enumerate(rows) if k % 10).encode())
+    err.write("".join(rows[::10]).encode())
+"""
+
+SEARCHES = {
+    "substring_rare": {"q": "ITEM 0999999"},
+    "substring_1000_hits": {"q": "item 0999"},
+    "substring_case_sensitive": {"q": "item 0999", "case_sensitive": "true"},
+    "regex_selective": {"q": r"item 09999\d\d in", "regex": "true"},
+    "regex_alternation": {"q": r"item (0999999|0000001) ", "regex": "true"},
+}
+
+
+def ms(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50": round(statistics.median(ordered) * 1000, 2),
+        "p95": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 2),
+    }
+
+
+async def timed_get(client: httpx.AsyncClient, path: str, params: dict[str, Any]) -> float:
+    t0 = time.perf_counter()
+    response = await client.get(path, params=params)
+    elapsed = time.perf_counter() - t0
+    assert response.status_code == 200, response.text
+    return elapsed
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+async def ingest(user: Any, lines: int) -> tuple[str, str, dict[str, Any]]:
+    payload = {"cmd": [sys.executable, "-c", SCRIPT.format(lines=lines)]}
+    body = {"name": "bench", "kind": "COMMAND", "payload": json.dumps(payload), "interval": 10080}
+    response = await user.post(
+        "/workflows", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    assert response.status_code == 201, response.text
+    workflow_id = response.json()["id"]
+    while (await user.get(f"/workflows/{workflow_id}")).json()["build_status"] != "COMPLETED":
+        await asyncio.sleep(0.02)
+    response = await user.post(
+        f"/workflows/{workflow_id}/jobs/schedule", headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
+    job_id = response.json()["id"]
+    while True:
+        job = (await user.get(f"/workflows/{workflow_id}/jobs/{job_id}")).json()
+        if job["status"] in ("COMPLETED", "FAILED", "CANCELED"):
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "COMPLETED", job
+    assert job["log_lines"] == lines + 2, job  # + "attempt started" + "exited with code 0"
+    elapsed = _ts(job["completed_at"]) - _ts(job["started_at"])
+    return (
+        workflow_id,
+        job_id,
+        {
+            "ingest_seconds": round(elapsed, 3),
+            "ingest_lines_per_s": round(job["log_lines"] / elapsed),
+            "ingest_mb_per_s": round(job["log_bytes"] / elapsed / 1e6, 1),
+            "log_bytes": job["log_bytes"],
+        },
+    )
+
+
+async def pages(user: Any, path: str, lines: int, samples: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for label, params in (
+        ("page_start", {"order": "asc"}),
+        ("page_middle", {"order": "asc", "after": lines // 2}),
+        ("page_end", {}),
+    ):
+        await timed_get(user.client, path, params)
+        times = [await timed_get(user.client, path, params) for _ in range(samples)]
+        figures[f"{label}_ms"] = ms(times)
+    return figures
+
+
+async def searches(user: Any, path: str, samples: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for label, params in SEARCHES.items():
+        response = await user.get(path, params=params)
+        total = response.json()["total_matches"]
+        times = [await timed_get(user.client, path, params) for _ in range(samples)]
+        figures[f"search_{label}"] = {
+            "ms": round(statistics.median(times) * 1000, 1),
+            "total": total,
+        }
+    return figures
+
+
+async def stored_bytes(db: Database) -> int:
+    async with db.read() as tx:
+        if db.is_postgres:
+            row = await tx.execute(text("SELECT pg_total_relation_size('log_chunks')"))
+            return int(row.scalar_one())
+        pages = (await tx.execute(text("PRAGMA page_count"))).scalar_one()
+        free = (await tx.execute(text("PRAGMA freelist_count"))).scalar_one()
+        size = (await tx.execute(text("PRAGMA page_size"))).scalar_one()
+        return int((pages - free) * size)
+
+
+@asynccontextmanager
+async def postgres_database(admin_url: str) -> AsyncIterator[str]:
+    name = f"hourglass_bench_{os.getpid()}"
+    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base, _, _ = dsn.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+async def run_engine(url: str, tmp: Path, lines: int, samples: int) -> dict[str, Any]:
+    db = Database.connect(url)
+    try:
+        await migrate(db)
+        empty = await stored_bytes(db)
+        port = free_port()
+        env = base_env(
+            HOURGLASS_PORT=str(port),
+            HOURGLASS_DATA_DIR=str(tmp / "data"),
+            HOURGLASS_DATABASE_URL=url,
+            HOURGLASS_ACCESS_LOG="false",
+            HOURGLASS_LOG_LEVEL="warning",
+            HOURGLASS_POLL_INTERVAL_SECONDS="0.1",
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        with started(["up", "--concurrency", "1"], env, tmp / "up.log", base_url):
+            user = await register(base_url)
+            try:
+                workflow_id, job_id, figures = await ingest(user, lines)
+                path = f"/workflows/{workflow_id}/jobs/{job_id}/logs"
+                figures.update(await pages(user, path, lines, samples))
+                figures.update(await searches(user, path + "/search", max(5, samples // 20)))
+            finally:
+                await user.client.aclose()
+        used = await stored_bytes(db)
+        figures["stored_bytes_per_log_byte"] = round((used - empty) / figures["log_bytes"], 3)
+        return figures
+    finally:
+        await db.close()
+
+
+async def main(lines: int, samples: int) -> dict[str, Any]:
+    result: dict[str, Any] = {"lines": lines, "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'hourglass.db'}"
+        result["sqlite"] = await run_engine(url, Path(tmp), lines, samples)
+    admin = os.environ.get("HOURGLASS_BENCH_POSTGRES_URL") or os.environ.get(
+        "HOURGLASS_TEST_POSTGRES_URL"
+    )
+    if admin:
+        async with postgres_database(admin) as url:
+            with tempfile.TemporaryDirectory() as tmp:
+                result["postgres"] = await run_engine(url, Path(tmp), lines, samples)
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.lines, args.samples)), indent=2))

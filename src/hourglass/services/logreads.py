@@ -1,0 +1,549 @@
+"""Reading a whole job log as a stream: the raw download and the live event stream (SSE).
+
+Both read the store batch by batch (`batch_chunks` chunks per read transaction, the next batch
+read while the current one is written), so the first byte leaves after one small read and memory
+stays flat whatever the log's size. The web layer owns HTTP (headers, validators, ranges, gzip,
+disconnects); this module owns what the bytes are.
+
+Download (`GET …/logs/raw`): unfiltered `txt` is the concatenation of the chunks' `text`
+columns, sliced only at the edges of a byte range: no decoding. Filters and other formats work
+run by run on chunk slices (`render_txt`), or build JSON entries from per-run templates. A failure
+after the first byte is turned into the format's error tail by `failure_tail`.
+
+Live stream (`GET …/events`): subscribe to the bus first, then send the backlog read straight
+from the store, then loop "read the store after the last sequence number sent → send → wait for
+a wake-up (at most until the next keep-alive)". Because every read starts after the last line
+sent and the subscription exists before the backlog read, the hand-off from backlog to live
+lines can neither skip nor repeat a line. Readers at the live edge share their store reads and
+frame encoding through `LiveTails`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Final, TypeVar
+
+from hourglass.domain.jobs import FINISHED, Job
+from hourglass.domain.logs import (
+    Chunk,
+    LogChunkCorrupt,
+    LogQuery,
+    Stream,
+    compile_query,
+    decode_meta,
+    format_epoch_us,
+    parse_json_message,
+    render_txt,
+    strip_ansi,
+)
+from hourglass.errors import BadRequest, HourglassError, NotFound, ValidationError
+from hourglass.live import LiveBus
+from hourglass.services.logs import log_target
+from hourglass.services.logtail import FramedChunk, LiveTails
+from hourglass.store import jobs as job_store
+from hourglass.store import log_reads as read_store
+from hourglass.store import logs as log_store
+from hourglass.store.db import Database, Tx
+
+log = logging.getLogger("hourglass.logreads")
+
+Fetch = Callable[[Tx, str, int, int], Awaitable[list[Chunk]]]
+"""`(tx, job_id, after_seq, limit)` → up to `limit` chunks holding lines after `after_seq`."""
+
+FETCH_ERROR: Final = "failed to fetch logs"
+SSE_RETRY_MS: Final = 3000
+MAX_SEQ: Final = 2**63 - 1
+
+# `json.encoder.encode_basestring` is the C string encoder behind `json.dumps(..., ensure_ascii=
+# False)`: a JSON string literal, quotes included.
+_json_str: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# options
+
+
+class Format(StrEnum):
+    TXT = "txt"
+    JSONL = "jsonl"
+    JSON = "json"
+
+
+_MEDIA: Final = {
+    Format.TXT: "text/plain; charset=utf-8",
+    Format.JSONL: "application/x-ndjson; charset=utf-8",
+    Format.JSON: "application/json",
+}
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadParams:
+    """The download's query parameters as sent (validated after the access checks)."""
+
+    format: str | None = None
+    stream: str | None = None
+    q: str | None = None
+    regex: str | None = None
+    case_sensitive: str | None = None
+    timestamps: str | None = None
+    ansi: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadOptions:
+    format: Format = Format.TXT
+    stream: Stream | None = None
+    query: LogQuery | None = None
+    timestamps: bool = False
+    ansi_strip: bool = False
+
+    @property
+    def plain(self) -> bool:
+        """Unfiltered `txt`: the stored bytes as they are (a fixed sequence for a finished job)."""
+        return (
+            self.format is Format.TXT
+            and self.stream is None
+            and self.query is None
+            and not self.timestamps
+            and not self.ansi_strip
+        )
+
+    @classmethod
+    def parse(cls, params: DownloadParams) -> DownloadOptions:
+        """Options from raw parameters; `ValidationError` naming the first bad one."""
+        fmt = _choice("format", params.format, Format, None) or Format.TXT
+        stream = _choice("stream", params.stream, Stream, None)
+        regex = _flag("regex", params.regex)
+        case_sensitive = _flag("case_sensitive", params.case_sensitive)
+        timestamps = _flag("timestamps", params.timestamps)
+        ansi = (params.ansi or "keep").lower()
+        if ansi not in ("keep", "strip"):
+            raise ValidationError.field("ansi", "must be one of keep, strip")
+        query = None
+        if params.q:
+            query = compile_query(params.q, regex=regex, case_sensitive=case_sensitive)
+        return cls(fmt, stream, query, timestamps, ansi == "strip")
+
+
+def _choice(field: str, raw: str | None, kind: type[_E], default: _E | None) -> _E | None:
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw.lower())
+    except ValueError as exc:
+        names = ", ".join(m.value for m in kind)
+        raise ValidationError.field(field, f"must be one of {names}") from exc
+
+
+def _flag(field: str, raw: str | None) -> bool:
+    if raw is None or raw == "":
+        return False
+    low = raw.lower()
+    if low in ("true", "1"):
+        return True
+    if low in ("false", "0"):
+        return False
+    raise ValidationError.field(field, "must be true or false")
+
+
+def parse_resume(last_event_id: str | None, after: str | None) -> int:
+    """The SSE resume point: `Last-Event-ID`, else `?after=`, else 0 (`ValidationError` if bad)."""
+    for field, raw in (("Last-Event-ID", last_event_id), ("after", after)):
+        if raw is None or (field == "Last-Event-ID" and not raw.strip()):
+            continue
+        value = raw.strip()
+        if not value.isascii() or not value.isdigit() or int(value) > MAX_SEQ:
+            raise ValidationError.field(field, "must be a sequence number (an integer >= 0)")
+        return int(value)
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A checked download: the finished job and what to send of its log."""
+
+    job: Job
+    options: DownloadOptions
+
+    @property
+    def media_type(self) -> str:
+        return _MEDIA[self.options.format]
+
+    @property
+    def filename(self) -> str:
+        return f"{self.job.id}-logs.{self.options.format.value}"
+
+    @property
+    def length(self) -> int | None:
+        """Size in bytes when known in advance: unfiltered `txt` only."""
+        return self.job.log_bytes if self.options.plain else None
+
+    @property
+    def etag(self) -> str | None:
+        """Strong validator of the unfiltered `txt` bytes (quoted), None for other variants."""
+        if not self.options.plain:
+            return None
+        job = self.job
+        return f'"{job.id}-{job.log_lines}-{job.log_bytes}"'
+
+    @property
+    def last_modified(self) -> datetime | None:
+        return self.job.completed_at if self.options.plain else None
+
+
+@dataclass(frozen=True, slots=True)
+class EventTarget:
+    """A checked live stream: the job and the sequence number to resume after."""
+
+    job: Job
+    after: int
+
+
+def describe(exc: BaseException) -> str:
+    """The error text shown to a reader once the body has started (no internals leak)."""
+    if isinstance(exc, HourglassError):
+        return exc.message
+    log.error("reading a job log failed", exc_info=exc)
+    return "internal error"
+
+
+# formatting
+
+
+def _run_messages(text: bytes) -> list[str]:
+    messages = text.decode("utf-8", "replace").split("\n")
+    messages.pop()  # every line ends with "\n"
+    return messages
+
+
+def json_entries(job_id: str, chunk: Chunk, options: DownloadOptions) -> list[str]:
+    """The `jsonl`/`json` entries of a chunk's lines kept by `options` (one JSON object each)."""
+    out: list[str] = []
+    query, stream, strip = options.query, options.stream, options.ansi_strip
+    for run in decode_meta(chunk.meta, len(chunk.text)):
+        if stream is not None and run.stream is not stream:
+            continue
+        segment = chunk.text[run.byte_start : run.byte_end]
+        base = chunk.first_seq + run.first_index
+        messages = _run_messages(segment)
+        picked: Iterable[tuple[int, str]]
+        if query is not None:
+            picked = [(base + i, messages[i]) for i in query.matching_lines(segment)]
+        else:
+            picked = zip(range(base, base + len(messages)), messages, strict=True)
+        head = f'{{"timestamp":"{format_epoch_us(run.ts_us)}","sequence_num":'
+        mid = f',"stream":"{run.stream.value}","attempt":{run.attempt},"event_id":"{job_id}:'
+        for seq, message in picked:
+            text = strip_ansi(message) if strip else message
+            entry = f'{head}{seq}{mid}{seq}","message_raw":{_json_str(text)}'
+            if parse_json_message(text)[0]:
+                # valid JSON text: embedded as written (exact numbers, key order)
+                entry += f',"message_json":{text}'
+            out.append(entry + "}")
+    return out
+
+
+def sse_frame(event: str, data: object) -> bytes:
+    return f"event: {event}\ndata: {_compact(data)}\n\n".encode()
+
+
+def sse_log_frames(job_id: str, chunk: Chunk, after: int = 0) -> bytes:
+    """`id:`/`event: log`/`data:` frames of the chunk's lines after `after` (API line objects)."""
+    parts: list[str] = []
+    for run in decode_meta(chunk.meta, len(chunk.text)):
+        base = chunk.first_seq + run.first_index
+        if base + run.count - 1 <= after:
+            continue
+        messages = _run_messages(chunk.text[run.byte_start : run.byte_end])
+        skip = max(0, after + 1 - base)
+        mid = f',"timestamp":"{format_epoch_us(run.ts_us)}","stream":"{run.stream.value}"'
+        end = f',"attempt":{run.attempt},"event_id":"{job_id}:'
+        parts += [
+            f'id: {s}\nevent: log\ndata: {{"sequence_num":{s}{mid},"message":{_json_str(m)}'
+            f'{end}{s}"}}\n\n'
+            for s, m in zip(range(base + skip, base + run.count), messages[skip:], strict=True)
+        ]
+    return "".join(parts).encode()
+
+
+class _ByteCut:
+    """Slices bytes `start..end` (inclusive) of a log out of its chunks, checking they are whole."""
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+        self.at: int | None = None  # text offset the next chunk must start at
+
+    @property
+    def done(self) -> bool:
+        return self.at is not None and self.at > self.end
+
+    def take(self, chunks: list[Chunk]) -> list[bytes]:
+        pieces: list[bytes] = []
+        start, end = self.start, self.end
+        for c in chunks:
+            if self.at is None and c.byte_offset > start:
+                raise LogChunkCorrupt("the stored log does not cover the requested bytes")
+            if self.at is not None and c.byte_offset != self.at:
+                raise LogChunkCorrupt("the stored log chunks are not contiguous")
+            self.at = c.end_offset
+            lo, hi = max(start - c.byte_offset, 0), min(end + 1 - c.byte_offset, len(c.text))
+            if lo == 0 and hi == len(c.text):
+                pieces.append(c.text)
+            elif lo < hi:
+                pieces.append(c.text[lo:hi])
+            if self.done:
+                break
+        return pieces
+
+
+# the service
+
+
+class LogReads:
+    """Streams job logs out of the store; one per process (live readers share its `LiveTails`).
+
+    `fetch` is the batch read (`store.logs.chunks_after` by default): replace it to make the store
+    fail at a chosen point. `keepalive_seconds` bounds the gap between SSE keep-alive comments.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        bus: LiveBus,
+        *,
+        batch_chunks: int = 8,
+        keepalive_seconds: float = 15.0,
+        fetch: Fetch = log_store.chunks_after,
+    ) -> None:
+        if batch_chunks < 1 or keepalive_seconds <= 0:
+            raise ValueError("invalid log reader settings")
+        self.db = db
+        self.bus = bus
+        self.batch_chunks = batch_chunks
+        self.keepalive_seconds = keepalive_seconds
+        self.fetch = fetch
+        self.tails = LiveTails(self._read_framed)
+
+    # reading
+
+    async def _read(self, job_id: str, after: int, limit: int) -> list[Chunk]:
+        async with self.db.read() as tx:
+            chunks = await self.fetch(tx, job_id, after, limit)
+        # only chunks with lines after `after` (a read past the end may return the last chunk)
+        return [c for c in chunks if c.last_seq > after]
+
+    async def batches(self, job_id: str, after: int) -> AsyncGenerator[list[Chunk], None]:
+        """The job's chunks holding lines after `after`, a batch per read transaction.
+
+        The next batch is read while the caller handles the current one (so at most two batches
+        are in memory); it ends at the first short batch.
+        """
+        limit = self.batch_chunks
+        pending = asyncio.ensure_future(self._read(job_id, after, limit))
+        try:
+            while True:
+                chunks = await pending
+                if not chunks:
+                    return
+                more = len(chunks) >= limit
+                if more:
+                    pending = asyncio.ensure_future(self._read(job_id, chunks[-1].last_seq, limit))
+                yield chunks
+                if not more:
+                    return
+        finally:
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+
+    async def _job(self, job_id: str) -> Job:
+        async with self.db.read() as tx:
+            job = await job_store.get(tx, job_id)
+        if job is None:
+            raise NotFound("job not found")
+        return job
+
+    # download
+
+    async def download(
+        self, user_id: str, workflow_id: str, job_id: str, params: DownloadParams
+    ) -> Download:
+        """The checked download: 404 → 412 → 400 (job not finished, then bad parameters)."""
+        target = await log_target(self.db, user_id, workflow_id, job_id, retained=True)
+        if not target.job.is_finished:
+            raise BadRequest("job is not yet completed")
+        return Download(target.job, DownloadOptions.parse(params))
+
+    def body(
+        self, d: Download, *, start: int = 0, end: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """The download's bytes, one piece per batch; `start`/`end` (inclusive) for plain txt."""
+        if d.options.plain:
+            last = d.job.log_bytes - 1 if end is None else end
+            return self._plain(d.job, start, last)
+        return self._rendered(d)
+
+    async def _plain(self, job: Job, start: int, end: int) -> AsyncGenerator[bytes, None]:
+        if start > end:
+            return
+        after = 0
+        if start > 0:
+            async with self.db.read() as tx:
+                first = await read_store.first_seq_at_offset(tx, job.id, start)
+            after = 0 if first is None else first - 1
+        cut = _ByteCut(start, end)
+        async for chunks in self.batches(job.id, after):
+            pieces = cut.take(chunks)
+            if pieces:
+                yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            if cut.done:
+                return
+        raise LogChunkCorrupt("the stored log is shorter than its recorded size")
+
+    async def _rendered(self, d: Download) -> AsyncGenerator[bytes, None]:
+        options, job = d.options, d.job
+        fmt = options.format
+        if fmt is Format.JSON:
+            yield f'{{"id":"{job.id}","workflow_id":"{job.workflow_id}","logs":['.encode()
+        first = True
+        async for chunks in self.batches(job.id, 0):
+            if fmt is Format.TXT:
+                data = b"".join([self._txt(c, options) for c in chunks])
+            else:
+                entries = [e for c in chunks for e in json_entries(job.id, c, options)]
+                if not entries:
+                    continue
+                if fmt is Format.JSONL:
+                    data = ("\n".join(entries) + "\n").encode()
+                else:
+                    data = (("" if first else ",") + ",".join(entries)).encode()
+                first = False
+            if data:
+                yield data
+        if fmt is Format.JSON:
+            yield b"]}\n"
+
+    @staticmethod
+    def _txt(c: Chunk, options: DownloadOptions) -> bytes:
+        return render_txt(
+            c.text,
+            c.meta,
+            stream=options.stream,
+            query=options.query,
+            timestamps=options.timestamps,
+            ansi_strip=options.ansi_strip,
+        )
+
+    @staticmethod
+    def failure_tail(d: Download, exc: BaseException) -> bytes:
+        """What ends the body when reading fails after the first byte, in the download's format."""
+        text = describe(exc)
+        fmt = d.options.format
+        if fmt is Format.TXT:
+            return f"\n--- ERROR: {FETCH_ERROR} ---\n{text}\n".encode()
+        if fmt is Format.JSONL:
+            return (_compact({"error": FETCH_ERROR, "message": text}) + "\n").encode()
+        return f'],"error":{_json_str(FETCH_ERROR)},"message":{_json_str(text)}}}\n'.encode()
+
+    # live stream
+
+    async def event_target(
+        self,
+        user_id: str,
+        workflow_id: str,
+        job_id: str,
+        *,
+        last_event_id: str | None,
+        after: str | None,
+    ) -> EventTarget:
+        """The checked live stream: 404 → 412 (expired) → 400 (bad resume point)."""
+        target = await log_target(self.db, user_id, workflow_id, job_id, retained=False)
+        return EventTarget(target.job, parse_resume(last_event_id, after))
+
+    async def _read_framed(self, job_id: str, after: int) -> list[FramedChunk]:
+        chunks = await self._read(job_id, after, self.batch_chunks)
+        return [
+            FramedChunk(max(c.first_seq, after + 1), c.last_seq, sse_log_frames(job_id, c, after))
+            for c in chunks
+        ]
+
+    async def events(self, target: EventTarget) -> AsyncGenerator[bytes, None]:
+        """The SSE frames of the stream, until the job is finished and every line was sent."""
+        job_id = target.job.id
+        loop = asyncio.get_running_loop()
+        yield f"retry: {SSE_RETRY_MS}\n\n".encode()
+        async with self.bus.subscribe(job_id) as sub, self.tails.use(job_id) as tail:
+            seen = sub.status_version
+            job = await self._job(job_id)  # after subscribing: no status change can slip by
+            announced = job.status
+            yield sse_frame("connected", {"status": "connected", "job_status": announced.value})
+            last = target.after
+            async for chunks in self.batches(job_id, last):
+                yield b"".join([sse_log_frames(job_id, c, last) for c in chunks])
+                last = max(last, chunks[-1].last_seq)
+            keepalive_at = loop.time() + self.keepalive_seconds
+            hint: int | None = sub.last_seq
+            while True:
+                # Lines first: everything committed before `job` was read is sent before its status.
+                while hint is None or last < hint:
+                    pieces, new_last = await self.tails.after(tail, last, hint)
+                    if new_last <= last:
+                        break
+                    yield b"".join(pieces)
+                    last = new_last
+                if job.status is not announced:
+                    announced = job.status
+                    yield sse_frame("status", {"job_status": announced.value})
+                if announced in FINISHED:
+                    end = {"status": "stream_ended", "job_status": announced.value}
+                    yield sse_frame("end", {**end, "total_lines": job.log_lines})
+                    return
+                timeout = keepalive_at - loop.time()
+                if timeout > 0:
+                    await sub.wait(timeout)
+                poll = loop.time() >= keepalive_at
+                if poll:
+                    yield b": keep-alive\n\n"
+                    keepalive_at = loop.time() + self.keepalive_seconds
+                if poll or sub.status_version != seen:
+                    # a status change (or a poll for ones nobody announced): read the job, then
+                    # the store until it has nothing more
+                    seen = sub.status_version
+                    job = await self._job(job_id)
+                    hint = None
+                else:
+                    hint = sub.last_seq
+
+    @staticmethod
+    def error_frame(exc: BaseException) -> bytes:
+        return sse_frame("error", {"error": describe(exc)})
+
+
+__all__ = [
+    "Download",
+    "DownloadOptions",
+    "DownloadParams",
+    "EventTarget",
+    "Fetch",
+    "Format",
+    "LogReads",
+    "describe",
+    "json_entries",
+    "parse_resume",
+    "sse_frame",
+    "sse_log_frames",
+]

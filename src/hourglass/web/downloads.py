@@ -1,0 +1,313 @@
+"""HTTP of the log download (`GET`/`HEAD …/logs/raw`): validators, ranges, gzip, streaming.
+
+The seed's contract: `Content-Type: text/plain; charset=utf-8`, `Content-Disposition: attachment;
+filename="{job_id}-logs.txt"`, the body written and flushed batch by batch, and a failure after
+the first byte appended to the body as `\\n--- ERROR: failed to fetch logs ---\\n<error text>\\n`.
+
+Unfiltered `txt` of a finished job is a fixed byte sequence, so it also gets `Content-Length`,
+a strong `ETag`, `Last-Modified`, `Accept-Ranges: bytes`; `If-None-Match`/`If-Modified-Since`
+answer 304, `Range` (one range) 206 or 416, `If-Range` falls back to the whole body when the
+validator changed. `Accept-Encoding: gzip` compresses the body incrementally, each batch sync-
+flushed so the client can decode it on arrival; the gzip variant has its own ETag and no length.
+A `Range` request is answered uncompressed (206) even when gzip is acceptable: a range is a range
+of the identity bytes, and resuming a download matters more than compressing its tail.
+
+A failure once the body has started cannot change the status any more: the body gets the error
+tail. With a declared `Content-Length` the tail is written if it fits and the connection is then
+closed short of the declared length, so the saved file still ends with the error text and the
+client also knows the transfer is incomplete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from hourglass.services.logreads import Download, LogReads
+from hourglass.web.errors import problem
+from hourglass.web.streaming import run_until_disconnect
+
+log = logging.getLogger("hourglass.web.downloads")
+
+GZIP_LEVEL = 1  # ~8x on log text at ~185 MB/s of one core; higher levels gain little on logs
+THREAD_COMPRESS_BYTES = 64 * 1024  # compress bigger pieces off the event loop (zlib drops the GIL)
+CACHE_CONTROL = "private"
+
+Body = Callable[[], AsyncGenerator[bytes, None]]
+Tail = Callable[[BaseException], bytes]
+
+
+def http_date(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def _parse_http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _seconds(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether `Accept-Encoding` allows gzip (`gzip`, `x-gzip` or `*`, with q > 0)."""
+    if not accept_encoding:
+        return False
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive
+
+
+class Unsatisfiable(Exception):
+    """The Range header names no byte of the representation."""
+
+
+def parse_range(header: str, length: int) -> ByteRange | None:
+    """One byte range of `length` bytes; None when the header is ignored (malformed, multiple)."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    first, last = first.strip(), last.strip()
+    digits = first + last
+    if not dash or not digits.isascii() or not digits.isdigit():
+        return None
+    if not first:  # suffix: the last N bytes
+        count = int(last)
+        if count == 0 or length == 0:
+            raise Unsatisfiable
+        return ByteRange(max(0, length - count), length - 1)
+    start = int(first)
+    if last and int(last) < start:
+        return None  # invalid: ignored
+    if start >= length:
+        raise Unsatisfiable
+    end = min(int(last), length - 1) if last else length - 1
+    return ByteRange(start, end)
+
+
+def _etags(value: str) -> list[str]:
+    return [t.strip().removeprefix("W/") for t in value.split(",") if t.strip()]
+
+
+def _if_range_holds(value: str | None, etag: str, last_modified: datetime | None) -> bool:
+    """Whether a `Range` applies under `If-Range` (strong comparison; absent: always)."""
+    if value is None:
+        return True
+    value = value.strip()
+    if value.startswith(('"', "W/")):
+        return value == etag
+    date = _parse_http_date(value)
+    return date is not None and last_modified is not None and _seconds(last_modified) == date
+
+
+def _not_modified(headers: Headers, etag: str, last_modified: datetime | None) -> bool:
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = _etags(if_none_match)
+        return "*" in tags or etag in tags
+    since = _parse_http_date(headers.get("if-modified-since"))
+    return since is not None and last_modified is not None and _seconds(last_modified) <= since
+
+
+class DownloadResponse(Response):
+    """Headers now, then the body batch by batch (nothing for HEAD), until done or disconnect."""
+
+    def __init__(
+        self,
+        status_code: int,
+        headers: list[tuple[str, str]],
+        body: Body | None,
+        *,
+        tail: Tail,
+        length: int | None,
+        gzip: bool,
+        on_sent: Callable[[int], None] | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        self._body = body
+        self._tail = tail
+        self._length = length
+        self._gzip = gzip
+        self._on_sent = on_sent
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        if self._body is None or scope.get("method") == "HEAD":
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        await run_until_disconnect(receive, self._pump(self._body(), send))
+
+    async def _pump(self, body: AsyncGenerator[bytes, None], send: Send) -> None:
+        z = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if self._gzip else None
+        remaining = self._length
+        async with contextlib.aclosing(body):
+            try:
+                async for piece in body:
+                    if z is not None:
+                        piece = await _deflate(z, piece)
+                    if remaining is not None:
+                        remaining -= len(piece)
+                    if piece:
+                        await send({"type": "http.response.body", "body": piece, "more_body": True})
+                        if self._on_sent is not None:
+                            self._on_sent(len(piece))
+            except Exception as exc:
+                await self._fail(exc, z, remaining, send)
+                return
+        end = z.flush() if z is not None else b""
+        await send({"type": "http.response.body", "body": end, "more_body": False})
+
+    async def _fail(
+        self, exc: Exception, z: zlib._Compress | None, remaining: int | None, send: Send
+    ) -> None:
+        tail = self._tail(exc)
+        if remaining is None:
+            if z is not None:
+                tail = z.compress(tail) + z.flush()
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
+            return
+        log.warning("log download failed after its first byte: %s", exc)
+        if len(tail) < remaining:
+            await send({"type": "http.response.body", "body": tail, "more_body": True})
+        # returning now leaves the body short of Content-Length: the server closes the connection
+
+
+async def _deflate(z: zlib._Compress, data: bytes) -> bytes:
+    if len(data) >= THREAD_COMPRESS_BYTES:
+        return await asyncio.to_thread(_deflate_now, z, data)
+    return _deflate_now(z, data)
+
+
+def _deflate_now(z: zlib._Compress, data: bytes) -> bytes:
+    return z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)
+
+
+def download_response(
+    reads: LogReads,
+    d: Download,
+    headers: Headers,
+    *,
+    on_sent: Callable[[int], None] | None = None,
+) -> Response:
+    """The response to a checked download request (GET or HEAD: the headers are the same).
+
+    `on_sent` is told the size of every piece of body written (the download-bytes metric).
+    """
+    fixed = [
+        ("Content-Type", d.media_type),
+        ("Content-Disposition", f'attachment; filename="{d.filename}"'),
+        ("Cache-Control", CACHE_CONTROL),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Vary", "Accept-Encoding"),
+    ]
+    gzip = accepts_gzip(headers.get("accept-encoding"))
+    tail = lambda exc: reads.failure_tail(d, exc)  # noqa: E731
+    etag, length = d.etag, d.length
+    if etag is None or length is None:
+        encoding = [("Content-Encoding", "gzip")] if gzip else []
+        return DownloadResponse(
+            200,
+            fixed + encoding,
+            lambda: reads.body(d),
+            tail=tail,
+            length=None,
+            gzip=gzip,
+            on_sent=on_sent,
+        )
+    last_modified = d.last_modified
+    wanted: ByteRange | None = None
+    unsatisfiable = False
+    range_header = headers.get("range")
+    if range_header is not None and _if_range_holds(headers.get("if-range"), etag, last_modified):
+        try:
+            wanted = parse_range(range_header, length)
+        except Unsatisfiable:
+            unsatisfiable = True
+    gzip = gzip and wanted is None and not unsatisfiable
+    if gzip:
+        etag = etag[:-1] + '-gzip"'
+    validators = [("ETag", etag), ("Accept-Ranges", "bytes")]
+    if last_modified is not None:
+        validators.append(("Last-Modified", http_date(last_modified)))
+    if _not_modified(headers, etag, last_modified):
+        return DownloadResponse(304, fixed + validators, None, tail=tail, length=None, gzip=False)
+    if unsatisfiable:
+        return problem(
+            416,
+            f"the range is outside the log's {length} bytes",
+            extra={"title": "Range Not Satisfiable"},
+            headers={"Content-Range": f"bytes */{length}", "Accept-Ranges": "bytes"},
+        )
+    if gzip:
+        return DownloadResponse(
+            200,
+            [*fixed, *validators, ("Content-Encoding", "gzip")],
+            lambda: reads.body(d),
+            tail=tail,
+            length=None,
+            gzip=True,
+            on_sent=on_sent,
+        )
+    if wanted is not None:
+        start, end = wanted.start, wanted.end
+        size = end - start + 1
+        ranged = [
+            ("Content-Range", f"bytes {start}-{end}/{length}"),
+            ("Content-Length", str(size)),
+        ]
+        return DownloadResponse(
+            206,
+            fixed + validators + ranged,
+            lambda: reads.body(d, start=start, end=end),
+            tail=tail,
+            length=size,
+            gzip=False,
+            on_sent=on_sent,
+        )
+    return DownloadResponse(
+        200,
+        [*fixed, *validators, ("Content-Length", str(length))],
+        lambda: reads.body(d),
+        tail=tail,
+        length=length,
+        gzip=False,
+        on_sent=on_sent,
+    )

@@ -1,0 +1,126 @@
+"""The streamed log routes: the raw download (`GET`/`HEAD …/logs/raw`) and live events (SSE).
+
+Every precondition (401 → 404 → 412 → 400) is checked before the response starts; parameters
+arrive as plain strings and are validated after the access checks, so a bad parameter on
+someone else's job is a 404, not a 400.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
+
+from hourglass.services.logreads import DownloadParams, LogReads
+from hourglass.web.deps import CurrentUser, get_services
+from hourglass.web.downloads import download_response
+from hourglass.web.sse import EventStreamResponse
+
+router = APIRouter(prefix="/workflows/{workflow_id}/jobs/{job_id}", tags=["logs"])
+
+OptionalStr = Annotated[str | None, Query()]
+
+
+def log_reads(request: Request) -> LogReads:
+    """The process's log reader (live readers of one job share its store reads through it)."""
+    state = request.app.state
+    reads: LogReads | None = getattr(state, "log_reads", None)
+    if reads is None:
+        services = get_services(request)
+        reads = state.log_reads = LogReads(services.db, services.bus)
+    return reads
+
+
+_DOWNLOAD_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "The log: `txt` (default), `jsonl` or `json`, streamed batch by batch",
+        "content": {"text/plain": {}, "application/x-ndjson": {}, "application/json": {}},
+    },
+    206: {"description": "A byte range of the unfiltered `txt` log"},
+    304: {"description": "Not modified (`If-None-Match` / `If-Modified-Since`)"},
+    400: {"description": "Job not finished, or a bad parameter"},
+    401: {"description": "No valid session or token"},
+    404: {"description": "Workflow or job not found"},
+    412: {"description": "The workflow keeps no logs, or they expired"},
+    416: {"description": "Range not satisfiable"},
+}
+
+
+async def _download(
+    request: Request,
+    principal: CurrentUser,
+    workflow_id: str,
+    job_id: str,
+    params: DownloadParams,
+) -> Response:
+    reads = log_reads(request)
+    download = await reads.download(principal.user_id, workflow_id, job_id, params)
+    metrics = getattr(request.app.state, "metrics", None)
+    on_sent = metrics.download_bytes.inc if metrics is not None else None
+    return download_response(reads, download, request.headers, on_sent=on_sent)
+
+
+@router.get("/logs/raw", response_class=Response, responses=_DOWNLOAD_RESPONSES)
+async def download_logs(
+    workflow_id: str,
+    job_id: str,
+    request: Request,
+    principal: CurrentUser,
+    format: Annotated[str | None, Query(description="txt (default), jsonl or json")] = None,
+    stream: Annotated[str | None, Query(description="stdout, stderr or system")] = None,
+    q: Annotated[str | None, Query(description="keep matching lines (as search)")] = None,
+    regex: Annotated[str | None, Query(description="`q` is a regular expression")] = None,
+    case_sensitive: Annotated[str | None, Query(description="match case (default false)")] = None,
+    timestamps: Annotated[str | None, Query(description="txt: prefix RFC 3339 times")] = None,
+    ansi: Annotated[str | None, Query(description="keep (default) or strip")] = None,
+) -> Response:
+    """Download a finished job's whole log (seed endpoint, plus formats, filters, ranges, gzip)."""
+    params = DownloadParams(format, stream, q, regex, case_sensitive, timestamps, ansi)
+    return await _download(request, principal, workflow_id, job_id, params)
+
+
+@router.head("/logs/raw", response_class=Response, include_in_schema=False)
+async def download_logs_head(
+    workflow_id: str,
+    job_id: str,
+    request: Request,
+    principal: CurrentUser,
+    format: OptionalStr = None,
+    stream: OptionalStr = None,
+    q: OptionalStr = None,
+    regex: OptionalStr = None,
+    case_sensitive: OptionalStr = None,
+    timestamps: OptionalStr = None,
+    ansi: OptionalStr = None,
+) -> Response:
+    """The download's headers without its body."""
+    params = DownloadParams(format, stream, q, regex, case_sensitive, timestamps, ansi)
+    return await _download(request, principal, workflow_id, job_id, params)
+
+
+@router.get(
+    "/events",
+    response_class=Response,
+    responses={
+        200: {"description": "Server-Sent Events", "content": {"text/event-stream": {}}},
+        400: {"description": "Bad resume point (`Last-Event-ID` or `after`)"},
+        401: {"description": "No valid session or token"},
+        404: {"description": "Workflow or job not found"},
+        412: {"description": "The job's logs expired"},
+    },
+)
+async def job_events(
+    workflow_id: str,
+    job_id: str,
+    request: Request,
+    principal: CurrentUser,
+    after: Annotated[str | None, Query(description="resume after this sequence number")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> Response:
+    """Live log lines (backlog first), status changes, keep-alives, then `end` when finished."""
+    reads = log_reads(request)
+    target = await reads.event_target(
+        principal.user_id, workflow_id, job_id, last_event_id=last_event_id, after=after
+    )
+    return EventStreamResponse(lambda: reads.events(target), reads.error_frame)

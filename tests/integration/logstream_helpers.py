@@ -1,0 +1,167 @@
+"""Helpers for the streamed log routes (`…/logs/raw`, `…/events`): a real server whose `LogReads`
+the test configures (batch size, keep-alive, a store that fails on cue), SSE parsing, clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+
+from hourglass.cli import _Server
+from hourglass.domain.logs import Chunk
+from hourglass.errors import StoreUnavailable
+from hourglass.services.container import Services
+from hourglass.services.logreads import Fetch, LogReads
+from hourglass.store import logs as log_store
+from hourglass.store.db import Tx
+from hourglass.web.app import create_app
+from tests.support import UserClient, free_socket
+
+FAILURE = "context deadline exceeded"
+
+
+@asynccontextmanager
+async def log_server(services: Services, **options: Any) -> AsyncIterator[tuple[str, LogReads]]:
+    """A real uvicorn server over `services` whose log reader is `LogReads(**options)`."""
+    app = create_app(services)
+    reads = LogReads(services.db, services.bus, **options)
+    app.state.log_reads = reads
+    sock = free_socket()
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=1
+    )
+    server = _Server(config)
+    sock.listen(128)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", reads
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def client_for(user: UserClient, base_url: str) -> httpx.AsyncClient:
+    """A client of another server, logged in as `user` (same store, same session cookie)."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        cookies={"session": user.client.cookies["session"]},
+        headers={"X-CSRF-Token": user.csrf},
+        timeout=30,
+    )
+
+
+class CountingFetch:
+    """The real batch read, counted; from call `fail_at` on it raises `StoreUnavailable`, and
+    call `hold_at` waits for `release` first (to prove the body streams before the log is read)."""
+
+    def __init__(self, *, fail_at: int | None = None, hold_at: int | None = None) -> None:
+        self.calls = 0
+        self.fail_at = fail_at
+        self.hold_at = hold_at
+        self.release = asyncio.Event()
+        self.held = asyncio.Event()
+
+    async def __call__(self, tx: Tx, job_id: str, after: int, limit: int) -> list[Chunk]:
+        self.calls += 1
+        if self.hold_at is not None and self.calls == self.hold_at:
+            self.held.set()
+            await self.release.wait()
+        if self.fail_at is not None and self.calls >= self.fail_at:
+            raise StoreUnavailable(FAILURE)
+        return await log_store.chunks_after(tx, job_id, after, limit)
+
+
+def fetch_of(counting: CountingFetch) -> Fetch:
+    return counting
+
+
+def raw_url(workflow_id: str, job_id: str) -> str:
+    return f"/workflows/{workflow_id}/jobs/{job_id}/logs/raw"
+
+
+def events_url(workflow_id: str, job_id: str) -> str:
+    return f"/workflows/{workflow_id}/jobs/{job_id}/events"
+
+
+async def raw_body(response: httpx.Response) -> tuple[bytes, bool]:
+    """The bytes received as sent (no decoding), and whether the body arrived complete."""
+    received = bytearray()
+    try:
+        async for piece in response.aiter_raw():
+            received += piece
+    except httpx.RemoteProtocolError:
+        return bytes(received), False
+    return bytes(received), True
+
+
+@dataclass
+class Frame:
+    """One SSE frame (or a lone comment)."""
+
+    event: str | None = None
+    id: str | None = None
+    data: str | None = None
+    retry: str | None = None
+    comments: list[str] = field(default_factory=list)
+
+    def json(self) -> Any:
+        assert self.data is not None
+        return json.loads(self.data)
+
+
+async def sse_frames(response: httpx.Response) -> AsyncIterator[Frame]:
+    """The frames of an event stream as they arrive (blank line = end of frame)."""
+    buffer = ""
+    async for text in response.aiter_text():
+        buffer += text
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            frame = Frame()
+            for line in block.split("\n"):
+                name, _, value = line.partition(":")
+                value = value.removeprefix(" ")
+                if name == "":
+                    frame.comments.append(value)
+                elif name == "data":
+                    frame.data = value if frame.data is None else frame.data + "\n" + value
+                elif name in ("event", "id", "retry"):
+                    setattr(frame, name, value)
+            yield frame
+
+
+async def collect(
+    response: httpx.Response,
+    until: Callable[[Frame], bool] = lambda f: f.event == "end",
+    timeout: float = 30,
+) -> list[Frame]:
+    """Frames up to and including the first one `until` accepts (or the end of the stream)."""
+    out: list[Frame] = []
+    async with asyncio.timeout(timeout):
+        async for frame in sse_frames(response):
+            out.append(frame)
+            if until(frame):
+                break
+    return out
+
+
+def log_seqs(frames: list[Frame]) -> list[int]:
+    return [int(f.id) for f in frames if f.event == "log" and f.id is not None]
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5) -> None:
+    """Wait until `check()` holds (polling every 10 ms)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            result = check()
+            if not isinstance(result, bool):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.01)

@@ -1,0 +1,101 @@
+"""The worker with real kinds and the real log writer: running, stopping and draining."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from hourglass.domain.jobs import JobStatus
+from hourglass.runtime.kinds import kinds_for
+from hourglass.runtime.worker import Worker
+from hourglass.services.container import Services
+from hourglass.settings import Settings
+from hourglass.store.db import Database
+from tests.integration.engine_helpers import built_workflow, jobs_of, principal
+
+
+@pytest.fixture
+def services(settings: Settings, db: Database) -> Services:
+    fast = dataclasses.replace(settings, shutdown_grace_seconds=0.5, kill_grace_seconds=0.5)
+    return Services.build(fast, db)
+
+
+def make_worker(services: Services) -> Worker:
+    return Worker(
+        services.engine,
+        kinds_for(services.settings),
+        services.logs.outputs,
+        concurrency=2,
+        owner="test-worker",
+    )
+
+
+async def wait_status(services: Services, workflow_id: str, wanted: set[JobStatus]) -> None:
+    """Wait on the job's status wake-ups (not a sleep) until it reaches one of `wanted`."""
+    [job] = await jobs_of(services, workflow_id)
+    async with services.bus.subscribe(job.id) as feed:
+        async with asyncio.timeout(30):
+            while (await jobs_of(services, workflow_id))[0].status not in wanted:
+                await feed.wait(1.0)
+
+
+async def test_worker_runs_a_manual_job_to_completion(services: Services) -> None:
+    """A running worker picks up a manual job at once and completes it with exit code 0."""
+    who = await principal(services)
+    wid = await built_workflow(services, who, payload={"cmd": ["echo", "hello"]})
+    stop = asyncio.Event()
+    task = asyncio.create_task(make_worker(services).run(stop))
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    await wait_status(services, wid, {JobStatus.COMPLETED, JobStatus.FAILED})
+    stop.set()
+    await task
+    [job] = await jobs_of(services, wid)
+    assert (job.status, job.exit_code, job.attempts) == (JobStatus.COMPLETED, 0, 1)
+
+
+async def test_shutdown_lets_a_short_job_finish(services: Services) -> None:
+    """On stop, a job that ends within the grace period finishes normally."""
+    who = await principal(services)
+    wid = await built_workflow(services, who, payload={"cmd": ["sh", "-c", "sleep 0.2"]})
+    stop = asyncio.Event()
+    task = asyncio.create_task(make_worker(services).run(stop))
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    await wait_status(services, wid, {JobStatus.RUNNING})
+    stop.set()
+    await task
+    [job] = await jobs_of(services, wid)
+    assert job.status == JobStatus.COMPLETED
+
+
+async def test_shutdown_releases_a_long_job_for_another_worker(services: Services) -> None:
+    """Past the grace period a running job is stopped and re-queued for another worker."""
+    who = await principal(services)
+    wid = await built_workflow(services, who, payload={"cmd": ["sleep", "300"]})
+    stop = asyncio.Event()
+    task = asyncio.create_task(make_worker(services).run(stop))
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    await wait_status(services, wid, {JobStatus.RUNNING})
+    stop.set()
+    async with asyncio.timeout(15):
+        await task
+    [job] = await jobs_of(services, wid)
+    assert (job.status, job.attempts, job.lease_token) == (JobStatus.QUEUED, 1, None)
+    assert job.failure_reason == "system failure: worker shut down (attempt 1 of 3)"
+
+
+async def test_cancel_stops_a_running_command_at_once(services: Services) -> None:
+    """Canceling a running `sleep 300` kills it well before any lease renewal."""
+    who = await principal(services)
+    wid = await built_workflow(services, who, payload={"cmd": ["sleep", "300"]})
+    stop = asyncio.Event()
+    task = asyncio.create_task(make_worker(services).run(stop))
+    job_id = (await services.jobs.schedule(who.user_id, wid, idempotency_key="a")).body["id"]
+    await wait_status(services, wid, {JobStatus.RUNNING})
+    await services.jobs.cancel(who.user_id, wid, job_id)
+    await wait_status(services, wid, {JobStatus.CANCELED})
+    stop.set()
+    await task
+    [job] = await jobs_of(services, wid)
+    assert job.status == JobStatus.CANCELED
