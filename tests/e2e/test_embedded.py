@@ -114,6 +114,7 @@ async def test_unknown_program_fails_the_build(user: UserClient) -> None:
         user, f"/workflows/{workflow_id}", lambda w: w["build_status"] in ("COMPLETED", "FAILED")
     )
     assert workflow["build_status"] == "FAILED"
+    assert "no-such-program-xyz" in workflow["build_reason"]
 
 
 async def test_cancel_running_command_kills_it(user: UserClient) -> None:

@@ -65,6 +65,7 @@ class WorkflowOut(BaseModel):
     interval: int | None
     cron: str | None
     build_status: str
+    build_reason: str | None = Field(description="why the last build FAILED; null otherwise")
     generation: int
     consecutive_job_failures_count: int
     max_consecutive_job_failures_allowed: int
@@ -95,6 +96,7 @@ def workflow_json(workflow: Workflow) -> dict[str, Any]:
         "interval": workflow.interval_minutes,
         "cron": workflow.cron,
         "build_status": workflow.build_status.value,
+        "build_reason": workflow.build_reason,
         "generation": workflow.generation,
         "consecutive_job_failures_count": workflow.consecutive_job_failures_count,
         "max_consecutive_job_failures_allowed": workflow.max_consecutive_job_failures_allowed,
