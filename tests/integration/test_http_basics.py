@@ -152,11 +152,6 @@ async def test_the_default_limit_is_one_mebibyte(anon: httpx.AsyncClient) -> Non
 
 
 @ONE_ENGINE
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/middleware.py raises PayloadTooLarge inside receive(); FastAPI's body reader "
-    "turns any exception there into 400 'There was an error parsing the body'",
-)
 async def test_a_chunked_oversized_body_is_413(serve: Serve) -> None:
     """A body without Content-Length is cut off with 413 once it passes the limit."""
 
@@ -378,11 +373,6 @@ async def test_requests_are_503_problem_json_when_the_store_is_gone(
 
 
 @pytest.mark.parametrize("engine_name", ["postgres"], indirect=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/db.py translate_errors: asyncpg's 'database does not exist' at connect is a "
-    "plain DBAPIError (not OperationalError), so it escapes as 500",
-)
 async def test_readyz_is_503_when_the_postgres_database_is_dropped(
     serve: Serve, database_url: str
 ) -> None:

@@ -147,11 +147,21 @@ async def translate_errors() -> AsyncIterator[None]:
     except (OperationalError, InterfaceError) as exc:
         raise StoreUnavailable(f"store unavailable: {_short(exc)}") from exc
     except DBAPIError as exc:
-        if exc.connection_invalidated:
+        if exc.connection_invalidated or _unavailable_state(exc):
             raise StoreUnavailable(f"store unavailable: {_short(exc)}") from exc
         raise
     except (OSError, ConnectionError) as exc:
         raise StoreUnavailable(f"store unavailable: {exc}") from exc
+
+
+# SQLSTATE classes that mean "the database cannot serve us now", not "this query is wrong":
+# connection exceptions, no such database, auth failure, out of resources, admin shutdown
+_UNAVAILABLE_STATES = ("08", "3D", "28", "53", "57P")
+
+
+def _unavailable_state(exc: DBAPIError) -> bool:
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
 
 
 def _short(exc: DBAPIError) -> str:

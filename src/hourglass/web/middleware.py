@@ -15,7 +15,6 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hourglass.domain.common import new_id
-from hourglass.errors import PayloadTooLarge
 from hourglass.web.errors import problem
 from hourglass.web.metrics import Metrics
 
@@ -91,28 +90,49 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
+        elif self._declared_too_big(scope):
+            await problem(413, self._detail())(scope, receive, send)
+        else:
+            await self._counting(scope, receive, send)
+
+    def _declared_too_big(self, scope: Scope) -> bool:
         declared = _header(scope, b"content-length")
-        if declared is not None:
-            try:
-                too_big = int(declared) > self.max_bytes
-            except ValueError:
-                too_big = False
-            if too_big:
-                await problem(413, self._detail())(scope, receive, send)
-                return
+        try:
+            return declared is not None and int(declared) > self.max_bytes
+        except ValueError:
+            return False
+
+    async def _counting(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Counts a body without (or despite) Content-Length; answers 413 once it overflows."""
         received = 0
+        overflowed = False
+        app_started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, overflowed
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(self._detail())
+                    # tell the app the client is gone; the 413 below answers instead of it
+                    overflowed = True
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def guarded_send(message: Message) -> None:
+            nonlocal app_started
+            if overflowed:
+                return  # whatever the app says about a cut-off body, the answer is 413
+            app_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not overflowed:
+                raise
+        if overflowed and not app_started:
+            await problem(413, self._detail())(scope, receive, send)
 
     def _detail(self) -> str:
         return f"request body is larger than {self.max_bytes} bytes"
