@@ -101,9 +101,7 @@ async def stored_lines(services: Services, job_id: str) -> list[LogLine]:
             select(log_chunks).where(log_chunks.c.job_id == job_id).order_by(log_chunks.c.first_seq)
         )
         return [
-            line
-            for r in rows
-            for line in decode_chunk(r.first_seq, bytes(r.text), bytes(r.meta))
+            line for r in rows for line in decode_chunk(r.first_seq, bytes(r.text), bytes(r.meta))
         ]
 
 
@@ -119,7 +117,9 @@ async def chunk_sizes(services: Services, job_id: str) -> list[tuple[int, int, i
 
 
 @asynccontextmanager
-async def wakeups(services: Services, job_id: str) -> AsyncIterator[Callable[[int], Awaitable[None]]]:
+async def wakeups(
+    services: Services, job_id: str
+) -> AsyncIterator[Callable[[int], Awaitable[None]]]:
     """`await until(seq)` returns once the bus says lines up to `seq` of the job are stored."""
     async with services.bus.subscribe(job_id) as sub:
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from hourglass.cli import _Server
 from hourglass.domain.logs import Chunk
 from hourglass.errors import StoreUnavailable
 from hourglass.services.container import Services
-from hourglass.services.logreads import Fetch, LogReads
+from hourglass.services.logreads import LogReads
 from hourglass.store import logs as log_store
 from hourglass.store.db import Tx
 from hourglass.web.app import create_app
@@ -78,10 +79,6 @@ class CountingFetch:
         return await log_store.chunks_after(tx, job_id, after, limit)
 
 
-def fetch_of(counting: CountingFetch) -> Fetch:
-    return counting
-
-
 def raw_url(workflow_id: str, job_id: str) -> str:
     return f"/workflows/{workflow_id}/jobs/{job_id}/logs/raw"
 
@@ -116,24 +113,49 @@ class Frame:
         return json.loads(self.data)
 
 
+class _Reader:
+    """One response's text iterator and unparsed remainder (a stream can be iterated once)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.texts = response.aiter_text()
+        self.buffer = ""
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        while True:
+            while "\n\n" in self.buffer:
+                block, self.buffer = self.buffer.split("\n\n", 1)
+                yield _parse(block)
+            try:
+                self.buffer += await anext(self.texts)
+            except StopAsyncIteration:
+                return
+
+
+_readers: weakref.WeakKeyDictionary[httpx.Response, _Reader] = weakref.WeakKeyDictionary()
+
+
+def _parse(block: str) -> Frame:
+    frame = Frame()
+    for line in block.split("\n"):
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "":
+            frame.comments.append(value)
+        elif name == "data":
+            frame.data = value if frame.data is None else frame.data + "\n" + value
+        elif name in ("event", "id", "retry"):
+            setattr(frame, name, value)
+    return frame
+
+
 async def sse_frames(response: httpx.Response) -> AsyncIterator[Frame]:
-    """The frames of an event stream as they arrive (blank line = end of frame)."""
-    buffer = ""
-    async for text in response.aiter_text():
-        buffer += text
-        while "\n\n" in buffer:
-            block, buffer = buffer.split("\n\n", 1)
-            frame = Frame()
-            for line in block.split("\n"):
-                name, _, value = line.partition(":")
-                value = value.removeprefix(" ")
-                if name == "":
-                    frame.comments.append(value)
-                elif name == "data":
-                    frame.data = value if frame.data is None else frame.data + "\n" + value
-                elif name in ("event", "id", "retry"):
-                    setattr(frame, name, value)
-            yield frame
+    """The frames of an event stream as they arrive (blank line = end of frame); may be called
+    again on the same response to go on where the last call stopped."""
+    reader = _readers.get(response)
+    if reader is None:
+        reader = _readers[response] = _Reader(response)
+    async for frame in reader.frames():
+        yield frame
 
 
 async def collect(
@@ -143,11 +165,13 @@ async def collect(
 ) -> list[Frame]:
     """Frames up to and including the first one `until` accepts (or the end of the stream)."""
     out: list[Frame] = []
+    frames = sse_frames(response)
     async with asyncio.timeout(timeout):
-        async for frame in sse_frames(response):
+        async for frame in frames:
             out.append(frame)
             if until(frame):
                 break
+    await frames.aclose()  # type: ignore[attr-defined]
     return out
 
 

@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from hourglass.domain.common import FrozenClock, is_valid_id
+from hourglass.services.container import Services
+from hourglass.settings import Settings
 from hourglass.store.db import Database
 from hourglass.store.schema import sessions, users
-from tests.support import UserClient
+from tests.support import UserClient, running_server
 
 PASSWORD = "correct horse battery"
 Serve = Callable[..., Awaitable[str]]
@@ -227,6 +229,21 @@ async def test_password_is_stored_as_argon2id(alice: UserClient, db: Database) -
         stored = (await conn.execute(select(users.c.password_hash))).scalar_one()
     assert stored.startswith("$argon2id$")
     assert PASSWORD not in stored
+
+
+async def test_login_upgrades_a_hash_to_the_servers_argon2id_cost(
+    alice: UserClient, settings: Settings, db: Database
+) -> None:
+    """A production server (RFC 9106: t=3, 64 MiB, p=4) rehashes a cheaper hash at login."""
+    async with (
+        running_server(Services.build(settings, db)) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        response = await client.post("/auth/login", json=credentials(alice.email))
+    assert response.status_code == 201
+    async with db.read() as conn:
+        stored = (await conn.execute(select(users.c.password_hash))).scalar_one()
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
 
 
 async def test_only_a_sha256_of_the_session_token_is_stored(

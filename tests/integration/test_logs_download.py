@@ -141,9 +141,11 @@ async def test_the_first_bytes_leave_before_the_log_is_read(
     messages = numbered(400)
     wid, jid = await finished_log(alice, services, messages, chunk_lines=20)
     fetch = CountingFetch(hold_at=3)  # batch 1 read, batch 2 prefetched, batch 3 held
-    async with log_server(services, batch_chunks=2, fetch=fetch) as (url, _), client_for(
-        alice, url
-    ) as client, client.stream("GET", raw_url(wid, jid), headers=IDENTITY) as response:
+    async with (
+        log_server(services, batch_chunks=2, fetch=fetch) as (url, _),
+        client_for(alice, url) as client,
+        client.stream("GET", raw_url(wid, jid), headers=IDENTITY) as response,
+    ):
         pieces = response.aiter_raw()  # one iterator: dropping it would close the stream
         first = await anext(pieces)
         await asyncio.wait_for(fetch.held.wait(), 5)
@@ -158,9 +160,10 @@ async def test_a_client_that_leaves_stops_the_reads(alice: UserClient, services:
     wid, jid = await finished_log(alice, services, numbered(600), chunk_lines=10)
     fetch = CountingFetch(hold_at=3)
     async with log_server(services, batch_chunks=1, fetch=fetch) as (url, _):
-        async with client_for(alice, url) as client, client.stream(
-            "GET", raw_url(wid, jid)
-        ) as response:
+        async with (
+            client_for(alice, url) as client,
+            client.stream("GET", raw_url(wid, jid)) as response,
+        ):
             pieces = response.aiter_raw()
             await anext(pieces)
             await asyncio.wait_for(fetch.held.wait(), 5)
@@ -177,11 +180,11 @@ async def test_a_failure_mid_stream_ends_txt_with_the_error_tail(
     messages = numbered(100)
     wid, jid = await finished_log(alice, services, messages, chunk_lines=10)
     fetch = CountingFetch(fail_at=2)
-    async with log_server(services, batch_chunks=2, fetch=fetch) as (url, _), client_for(
-        alice, url
-    ) as client, client.stream(
-        "GET", raw_url(wid, jid), params=params, headers=IDENTITY
-    ) as response:
+    async with (
+        log_server(services, batch_chunks=2, fetch=fetch) as (url, _),
+        client_for(alice, url) as client,
+        client.stream("GET", raw_url(wid, jid), params=params, headers=IDENTITY) as response,
+    ):
         assert response.status_code == 200
         body, complete = await raw_body(response)
     first_batch = [m for m in messages[:20] if "stream" not in params or m[0] == "stdout"]
@@ -195,10 +198,13 @@ async def test_a_failure_mid_stream_ends_jsonl_with_an_error_line(
 ) -> None:
     """jsonl: the lines of batch 1, then one final {"error", "message"} line."""
     wid, jid = await finished_log(alice, services, numbered(100), chunk_lines=10)
-    async with log_server(services, batch_chunks=2, fetch=CountingFetch(fail_at=2)) as (
-        url,
-        _,
-    ), client_for(alice, url) as client:
+    async with (
+        log_server(services, batch_chunks=2, fetch=CountingFetch(fail_at=2)) as (
+            url,
+            _,
+        ),
+        client_for(alice, url) as client,
+    ):
         response = await client.get(raw_url(wid, jid), params={"format": "jsonl"})
     lines = [json.loads(line) for line in response.text.splitlines()]
     assert [entry["sequence_num"] for entry in lines[:-1]] == list(range(1, 21))
@@ -210,10 +216,13 @@ async def test_a_failure_mid_stream_keeps_the_json_document_valid(
 ) -> None:
     """json: the document still parses, with the lines read and an "error" member."""
     wid, jid = await finished_log(alice, services, numbered(100), chunk_lines=10)
-    async with log_server(services, batch_chunks=2, fetch=CountingFetch(fail_at=2)) as (
-        url,
-        _,
-    ), client_for(alice, url) as client:
+    async with (
+        log_server(services, batch_chunks=2, fetch=CountingFetch(fail_at=2)) as (
+            url,
+            _,
+        ),
+        client_for(alice, url) as client,
+    ):
         response = await client.get(raw_url(wid, jid), params={"format": "json"})
     document = response.json()
     assert [entry["sequence_num"] for entry in document["logs"]] == list(range(1, 21))
@@ -226,12 +235,14 @@ async def test_a_failure_mid_stream_under_gzip_ends_with_the_tail(
     """gzip: the decompressed body is batch 1 then the error tail, and the gzip stream is whole."""
     messages = numbered(100)
     wid, jid = await finished_log(alice, services, messages, chunk_lines=10)
-    async with log_server(services, batch_chunks=2, fetch=CountingFetch(fail_at=2)) as (
-        url,
-        _,
-    ), client_for(alice, url) as client, client.stream(
-        "GET", raw_url(wid, jid), headers={"Accept-Encoding": "gzip"}
-    ) as response:
+    async with (
+        log_server(services, batch_chunks=2, fetch=CountingFetch(fail_at=2)) as (
+            url,
+            _,
+        ),
+        client_for(alice, url) as client,
+        client.stream("GET", raw_url(wid, jid), headers={"Accept-Encoding": "gzip"}) as response,
+    ):
         body, complete = await raw_body(response)
     assert complete and gzip.decompress(body) == text_of(messages[:20]) + TAIL
 
@@ -289,8 +300,13 @@ async def test_unfiltered_txt_has_length_and_validators(
 
 @pytest.mark.parametrize(
     ("header", "start", "end"),
-    [("bytes=0-9", 0, 9), ("bytes=100-", 100, None), ("bytes=-15", -15, None),
-     ("bytes=50-99999", 50, None), ("bytes=95-180", 95, 180)],
+    [
+        ("bytes=0-9", 0, 9),
+        ("bytes=100-", 100, None),
+        ("bytes=-15", -15, None),
+        ("bytes=50-99999", 50, None),
+        ("bytes=95-180", 95, 180),
+    ],
 )
 async def test_a_range_is_206_with_content_range(
     alice: UserClient, services: Services, header: str, start: int, end: int | None
@@ -367,9 +383,7 @@ async def test_no_gzip_when_refused(alice: UserClient, services: Services) -> No
         assert "content-encoding" not in response.headers and response.content == text
 
 
-@pytest.mark.parametrize(
-    "headers", [{}, {"Accept-Encoding": "gzip"}, {"Range": "bytes=0-9"}]
-)
+@pytest.mark.parametrize("headers", [{}, {"Accept-Encoding": "gzip"}, {"Range": "bytes=0-9"}])
 async def test_head_has_the_get_headers_without_a_body(
     alice: UserClient, services: Services, headers: dict[str, str]
 ) -> None:
@@ -384,7 +398,9 @@ async def test_head_has_the_get_headers_without_a_body(
     }
 
 
-async def test_head_checks_the_preconditions(alice: UserClient, bob: UserClient, services: Services) -> None:
+async def test_head_checks_the_preconditions(
+    alice: UserClient, bob: UserClient, services: Services
+) -> None:
     """HEAD is 404 for another user and 400 for a running job, like GET."""
     wid, jid = await finished_log(alice, services, numbered(3))
     assert (await bob.request("HEAD", raw_url(wid, jid))).status_code == 404
@@ -471,9 +487,22 @@ async def test_jsonl_has_one_entry_per_line(alice: UserClient, services: Service
         "message_raw": "starting",
     }
     assert [e["message_raw"] for e in entries] == [m for _, m in MIXED]
-    assert [e.get("message_json") for e in entries] == [None, None, {"level": "info", "n": 1.5}, None, None, None]
+    assert [e.get("message_json") for e in entries] == [
+        None,
+        None,
+        {"level": "info", "n": 1.5},
+        None,
+        None,
+        None,
+    ]
     assert list(entries[2]) == [
-        "timestamp", "sequence_num", "stream", "attempt", "event_id", "message_raw", "message_json"
+        "timestamp",
+        "sequence_num",
+        "stream",
+        "attempt",
+        "event_id",
+        "message_raw",
+        "message_json",
     ]
 
 

@@ -62,7 +62,13 @@ async def test_after_and_before_bound_the_page(alice: UserClient, services: Serv
     """`after` and `before` are exclusive bounds, in either order."""
     got = await written_log(alice, services, numbered(100))
     path = url(got.job.workflow_id, got.job.id)
-    assert await walk(alice, path, after=40, before=46, order="asc", limit=2) == [41, 42, 43, 44, 45]
+    assert await walk(alice, path, after=40, before=46, order="asc", limit=2) == [
+        41,
+        42,
+        43,
+        44,
+        45,
+    ]
     assert await walk(alice, path, after=95, limit=3) == [100, 99, 98, 97, 96]
     assert await walk(alice, path, before=4, limit=2) == [3, 2, 1]
     assert await walk(alice, path, after=50, before=51) == []

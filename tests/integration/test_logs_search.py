@@ -50,7 +50,9 @@ async def test_a_literal_is_case_insensitive_by_default(
     assert body["total_matches"] == 3
 
 
-async def test_case_sensitive_matches_exact_case_only(alice: UserClient, services: Services) -> None:
+async def test_case_sensitive_matches_exact_case_only(
+    alice: UserClient, services: Services
+) -> None:
     """With case_sensitive=true only the exact case matches."""
     got = await written_log(alice, services, MIXED)
     body = await search(alice, got, q="ERROR", case_sensitive="true")

@@ -54,6 +54,9 @@ class LogQuery:
     _exact: bool = field(repr=False)
     _folded: str | None = field(repr=False)  # case-folded literal, to pre-filter folded text
     _scan: bool = field(repr=False)  # whether a whole-chunk regex scan agrees with per-line search
+    # Case-insensitive queries: caseless ASCII runs (digits, punctuation) one of which every
+    # match contains byte for byte; a chunk without any is skipped before lowering or decoding.
+    _anchors: tuple[bytes, ...] = field(repr=False, default=())
 
     def matches(self, message: str) -> bool:
         """Whether the line `message` matches."""
@@ -65,6 +68,8 @@ class LogQuery:
 
     def chunk_may_match(self, text: bytes) -> bool:
         """Whether any line of the chunk text may match (one C-speed scan, no false negatives)."""
+        if self._anchors and not any(a in text for a in self._anchors):
+            return False
         needles = self._byte_needles(text)
         if needles:
             hay = text.lower() if self._lower else text
@@ -78,6 +83,8 @@ class LogQuery:
 
     def matching_lines(self, text: bytes) -> list[int]:
         """0-based indexes of the matching lines in `text` (whole lines, each ending `\\n`)."""
+        if self._anchors and not any(a in text for a in self._anchors):
+            return []
         needles = self._byte_needles(text)
         if needles:
             hay = text.lower() if self._lower else text
@@ -131,7 +138,28 @@ def compile_query(q: str, *, regex: bool = False, case_sensitive: bool = False) 
             needles = tuple(x.lower().encode("ascii") for x in literals)
     folded = _fold(q) if folds and not regex and "\n" not in q else None
     scan = not (regex and any(c in q for c in _CONTEXT_SENSITIVE))
-    return LogQuery(q, regex, case_sensitive, pattern, needles, lower, not regex, folded, scan)
+    anchors = _caseless_anchors(literals) if folds and literals and (lower or not needles) else ()
+    return LogQuery(
+        q, regex, case_sensitive, pattern, needles, lower, not regex, folded, scan, anchors
+    )
+
+
+_CASELESS_RUN: Final = re.compile(r"[\x00-\x09\x0b-\x40\x5b-\x60\x7b-\x7f]{3,}")
+
+
+def _caseless_anchors(literals: list[str]) -> tuple[bytes, ...]:
+    """The longest run of ASCII non-letters (3+) of each literal, or () if one has none.
+
+    No character folds to or from an ASCII digit or punctuation mark, so every case-insensitive
+    match of a literal contains its run exactly: a plain `bytes` search can rule chunks out.
+    """
+    anchors: set[bytes] = set()
+    for literal in literals:
+        runs = _CASELESS_RUN.findall(literal)
+        if not runs:
+            return ()
+        anchors.add(max(runs, key=len).encode("ascii"))
+    return tuple(sorted(anchors))
 
 
 def _required_literals(q: str, flags: int) -> list[str] | None:

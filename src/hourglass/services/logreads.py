@@ -1,7 +1,7 @@
 """Reading a whole job log as a stream: the raw download and the live event stream (SSE).
 
-Both read the store batch by batch (`batch_chunks` chunks per read transaction, the next batch
-read while the current one is written), so the first byte leaves after one small read and memory
+Both read the store batch by batch (a few chunks per read transaction, growing from 4 to 32, the
+next batch read while the current one is written), so the first byte leaves after one small read and memory
 stays flat whatever the log's size. The web layer owns HTTP (headers, validators, ranges, gzip,
 disconnects); this module owns what the bytes are.
 
@@ -315,7 +315,8 @@ class _ByteCut:
 class LogReads:
     """Streams job logs out of the store; one per process (live readers share its `LiveTails`).
 
-    `fetch` is the batch read (`store.logs.chunks_after` by default): replace it to make the store
+    A read transaction fetches `first_batch_chunks` chunks at first, then up to `batch_chunks`
+    (32 chunks of ~64 KiB: ~2 MiB, two batches in memory at most). `fetch` is the batch read (`store.logs.chunks_after` by default): replace it to make the store
     fail at a chosen point. `keepalive_seconds` bounds the gap between SSE keep-alive comments.
     """
 
@@ -324,15 +325,17 @@ class LogReads:
         db: Database,
         bus: LiveBus,
         *,
-        batch_chunks: int = 8,
+        batch_chunks: int = 32,
+        first_batch_chunks: int = 4,
         keepalive_seconds: float = 15.0,
         fetch: Fetch = log_store.chunks_after,
     ) -> None:
-        if batch_chunks < 1 or keepalive_seconds <= 0:
+        if batch_chunks < 1 or first_batch_chunks < 1 or keepalive_seconds <= 0:
             raise ValueError("invalid log reader settings")
         self.db = db
         self.bus = bus
         self.batch_chunks = batch_chunks
+        self.first_batch_chunks = first_batch_chunks
         self.keepalive_seconds = keepalive_seconds
         self.fetch = fetch
         self.tails = LiveTails(self._read_framed)
@@ -348,10 +351,12 @@ class LogReads:
     async def batches(self, job_id: str, after: int) -> AsyncGenerator[list[Chunk], None]:
         """The job's chunks holding lines after `after`, a batch per read transaction.
 
-        The next batch is read while the caller handles the current one (so at most two batches
-        are in memory); it ends at the first short batch.
+        The first batch is small (the first byte should leave soon), the next ones double up to
+        `batch_chunks` (a read transaction costs about a millisecond whatever its size). The next
+        batch is read while the caller handles the current one, so at most two batches are in
+        memory; it ends at the first short batch.
         """
-        limit = self.batch_chunks
+        limit = min(self.first_batch_chunks, self.batch_chunks)
         pending = asyncio.ensure_future(self._read(job_id, after, limit))
         try:
             while True:
@@ -360,6 +365,7 @@ class LogReads:
                     return
                 more = len(chunks) >= limit
                 if more:
+                    limit = min(limit * 2, self.batch_chunks)
                     pending = asyncio.ensure_future(self._read(job_id, chunks[-1].last_seq, limit))
                 yield chunks
                 if not more:

@@ -10,6 +10,9 @@ returns, so its cost is one C-speed pass over the text, whatever the number of h
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from hourglass.domain.logs import (
@@ -25,7 +28,8 @@ from hourglass.store import logs as log_store
 from hourglass.store.db import Tx
 
 HEAD_BATCH = 256  # chunk heads read at a time while planning a filtered page
-SCAN_BATCH = 32  # chunks (~2 MiB of text) read at a time while searching
+SCAN_BATCH = 16  # chunks (~1 MiB of text) read at a time while searching
+READ_AHEAD = 2  # batches read ahead of the scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +202,41 @@ class _Collector:
         self.lines += found
 
 
+_Batches = asyncio.Queue[list[Chunk] | BaseException | None]
+
+
+@contextlib.asynccontextmanager
+async def _read_ahead(tx: Tx, job_id: str, window: Window) -> AsyncIterator[_Batches]:
+    """Batches of the window's chunks, fetched by a task one or two batches ahead of the
+    caller, so the store reads the next batch (in its thread or server) while the caller scans
+    this one. Ends with None, or with the exception that stopped the reading."""
+    queue: _Batches = asyncio.Queue(maxsize=READ_AHEAD)
+
+    async def read() -> None:
+        try:
+            async for chunks in log_store.stream_chunks(
+                tx,
+                job_id,
+                after=window.after,
+                before=window.before,
+                descending=window.descending,
+                batch=SCAN_BATCH,
+            ):
+                await queue.put(chunks)
+        except Exception as exc:
+            await queue.put(exc)
+            return
+        await queue.put(None)
+
+    reader = asyncio.create_task(read())
+    try:
+        yield queue
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+
 async def search(
     tx: Tx,
     job_id: str,
@@ -220,17 +259,14 @@ async def search(
             )
         return Found(page, more, total)
     hits = _Collector(window, limit, stream)
-    after, before = window.after, window.before
-    while not window.empty:
-        chunks = await log_store.chunks_between(
-            tx, job_id, after=after, before=before, descending=window.descending, limit=SCAN_BATCH
-        )
-        for c in chunks:
-            hits.add(c, search_chunk(c.first_seq, c.text, c.meta, query, stream=stream))
-        if (hits.more and not count) or len(chunks) < SCAN_BATCH:
-            break
-        if window.descending:
-            before = chunks[-1].first_seq
-        else:
-            after = chunks[-1].last_seq
+    if window.empty:
+        return Found([], False, 0 if count else None)
+    async with _read_ahead(tx, job_id, window) as batches:
+        while (chunks := await batches.get()) is not None:
+            if isinstance(chunks, BaseException):
+                raise chunks
+            for c in chunks:
+                hits.add(c, search_chunk(c.first_seq, c.text, c.meta, query, stream=stream))
+            if hits.more and not count:
+                break
     return Found(hits.lines, hits.more, hits.total if count else None)

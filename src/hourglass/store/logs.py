@@ -10,14 +10,18 @@ million-line log costs what a read at its start does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
+    String,
+    bindparam,
     case,
     delete,
     exists,
@@ -36,6 +40,9 @@ from hourglass.store.jobs import to_job
 from hourglass.store.schema import jobs, log_chunks, workflows
 
 _COLUMNS = ["job_id", "first_seq", "last_seq", "byte_offset", "text", "meta"]
+# Aliases for subqueries, so they are never correlated to the outer query; made once, as making
+# one costs more than running a page query.
+_HOLDING = log_chunks.alias("holding")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,46 +201,15 @@ async def readable_page(
     statement costs more in round trips than the page costs to find. The page bounds are
     `services.logscan.page_bounds`, computed here in SQL from the job row.
     """
-    end = jobs.c.log_lines + 1 if before is None else _least(before, jobs.c.log_lines + 1)
-    if descending:
-        hi: Any = end - 1
-        lo: Any = _greatest(end - limit, after + 1)
-    else:
-        lo = literal(after + 1)
-        hi = _least(after + limit, end - 1)
-    inner = log_chunks.alias("inner_chunks")
-    holding = (
-        select(func.coalesce(func.max(inner.c.first_seq), 0))
-        .where(inner.c.job_id == jobs.c.id, inner.c.first_seq <= lo)
-        .scalar_subquery()
-    )
-    stmt = (
-        select(
-            jobs,
-            workflows.c.log_retention.label("workflow_log_retention"),
-            log_chunks.c.first_seq.label("chunk_first_seq"),
-            log_chunks.c.last_seq.label("chunk_last_seq"),
-            log_chunks.c.byte_offset.label("chunk_byte_offset"),
-            log_chunks.c.text.label("chunk_text"),
-            log_chunks.c.meta.label("chunk_meta"),
-        )
-        .select_from(
-            jobs.join(workflows, workflows.c.id == jobs.c.workflow_id).outerjoin(
-                log_chunks,
-                (log_chunks.c.job_id == jobs.c.id)
-                & (log_chunks.c.first_seq <= hi)
-                & (log_chunks.c.first_seq >= holding),
-            )
-        )
-        .where(
-            jobs.c.id == job_id,
-            jobs.c.workflow_id == workflow_id,
-            jobs.c.user_id == user_id,
-            workflows.c.user_id == user_id,
-        )
-        .order_by(log_chunks.c.first_seq)
-    )
-    rows = (await tx.execute(stmt)).all()
+    params = {
+        "job_id": job_id,
+        "workflow_id": workflow_id,
+        "user_id": user_id,
+        "after": after,
+        "before": before,
+        "limit": limit,
+    }
+    rows = (await tx.execute(_page_statement(descending, before is not None), params)).all()
     if not rows:
         return None
     chunks = [
@@ -250,12 +226,67 @@ async def readable_page(
     return to_job(rows[0]), bool(rows[0].workflow_log_retention), chunks
 
 
+@functools.cache
+def _page_statement(descending: bool, bounded: bool) -> Select[Any]:
+    # Built once per shape with bound parameters: building it costs more than running it.
+    # Uncorrelated subqueries (evaluated once) keep the chunk lookup an index range scan on
+    # both engines; the job row and its `log_lines` come from the same snapshot.
+    job_id = bindparam("job_id", type_=String)
+    after = bindparam("after", type_=BigInteger)
+    limit = bindparam("limit", type_=BigInteger)
+    job_row, inner = jobs.alias("page_job"), log_chunks.alias("page_chunks")
+    total = select(job_row.c.log_lines).where(job_row.c.id == job_id).scalar_subquery()
+    end: Any = total + 1
+    if bounded:
+        end = _least(bindparam("before", type_=BigInteger), total + 1)
+    if descending:
+        hi: Any = end - 1
+        lo: Any = _greatest(end - limit, after + 1)
+    else:
+        lo = after + 1
+        hi = _least(after + limit, end - 1)
+    holding = (
+        select(func.coalesce(func.max(inner.c.first_seq), 0))
+        .where(inner.c.job_id == job_id, inner.c.first_seq <= lo)
+        .scalar_subquery()
+    )
+    user_id = bindparam("user_id", type_=String)
+    return (
+        select(
+            jobs,
+            workflows.c.log_retention.label("workflow_log_retention"),
+            log_chunks.c.first_seq.label("chunk_first_seq"),
+            log_chunks.c.last_seq.label("chunk_last_seq"),
+            log_chunks.c.byte_offset.label("chunk_byte_offset"),
+            log_chunks.c.text.label("chunk_text"),
+            log_chunks.c.meta.label("chunk_meta"),
+        )
+        .select_from(
+            jobs.join(workflows, workflows.c.id == jobs.c.workflow_id).outerjoin(
+                log_chunks,
+                (log_chunks.c.job_id == jobs.c.id)
+                & (log_chunks.c.job_id == job_id)
+                & (log_chunks.c.first_seq <= hi)
+                & (log_chunks.c.first_seq >= holding),
+            )
+        )
+        .where(
+            jobs.c.id == job_id,
+            jobs.c.workflow_id == bindparam("workflow_id", type_=String),
+            jobs.c.user_id == user_id,
+            workflows.c.user_id == user_id,
+        )
+        .order_by(log_chunks.c.first_seq)
+    )
+
+
 def _holding(job_id: str, seq: int) -> ColumnElement[Any]:
     """`first_seq` of the chunk holding `seq` (or the last one before it); 0 when none is."""
+    inner = _HOLDING
     floor = (
-        select(log_chunks.c.first_seq)
-        .where(log_chunks.c.job_id == job_id, log_chunks.c.first_seq <= seq)
-        .order_by(log_chunks.c.first_seq.desc())
+        select(inner.c.first_seq)
+        .where(inner.c.job_id == job_id, inner.c.first_seq <= seq)
+        .order_by(inner.c.first_seq.desc())
         .limit(1)
         .scalar_subquery()
     )
@@ -298,6 +329,20 @@ async def chunks_between(
     """Up to `limit` chunks holding lines with `after < seq < before`, in the given order."""
     stmt = _window([log_chunks], job_id, after, before, descending).limit(limit)
     return [_chunk(r) for r in await tx.execute(stmt)]
+
+
+async def stream_chunks(
+    tx: Tx, job_id: str, *, after: int, before: int | None, descending: bool, batch: int
+) -> AsyncIterator[list[Chunk]]:
+    """Every chunk holding lines with `after < seq < before`, in order, `batch` at a time, from
+    one statement (a server-side cursor where the engine has one)."""
+    stmt = _window([log_chunks], job_id, after, before, descending)
+    result = await tx.stream(stmt.execution_options(yield_per=batch))
+    try:
+        async for rows in result.partitions(batch):
+            yield [_chunk(r) for r in rows]
+    finally:
+        await result.close()
 
 
 async def chunk_heads(
@@ -388,4 +433,5 @@ __all__ = [
     "mark_expired",
     "readable_job",
     "readable_page",
+    "stream_chunks",
 ]

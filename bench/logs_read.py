@@ -1,0 +1,430 @@
+"""Benchmark of the streamed log reads (download and live events) through a real server. Prints JSON.
+
+For each engine (SQLite; PostgreSQL when `HOURGLASS_BENCH_POSTGRES_URL` or
+`HOURGLASS_TEST_POSTGRES_URL` is set), one finished job with `--lines` lines of ~100 bytes (one line
+in ten on stderr, as `bench/capture.py` makes them) is stored straight through the domain's
+`ChunkBuilder` and `store.logs.insert_chunk` (ingest is measured elsewhere), then a real
+`hourglass api` process serves it:
+
+- download: `GET …/logs/raw` unfiltered and `?stream=stderr`, read by a raw-socket client (no
+  HTTP library in the way): MB/s of body received and of log scanned, time to the first body
+  byte, and the server's peak RSS growth during the download (`/proc/<pid>/status` VmHWM after
+  resetting it through `/proc/<pid>/clear_refs`, minus VmRSS before);
+- SSE: write → client latency of live lines with 1 and with `--subscribers` concurrent streams
+  (httpx, one client process). The bench process writes one-line chunks to a RUNNING job and
+  publishes the wake-up on Redis (`HOURGLASS_TEST_REDIS_URL`), as a worker process would; the
+  server's RedisBus fans it out. Without Redis the SSE part is skipped.
+
+Usage: .venv/bin/python bench/logs_read.py [--lines N] [--subscribers N] [--writes N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy import update
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from capture import blocks_of
+
+from hourglass.domain.logs import ChunkBuilder, LineBatch, LineSplitter, Stream
+from hourglass.live import RedisBus, Wakeup
+from hourglass.store import logs as log_store
+from hourglass.store.db import Database
+from hourglass.store.migrate import migrate
+from hourglass.store.schema import jobs
+from tests.e2e.processes import base_env, free_port, started
+from tests.integration.workflow_helpers import create, insert_job
+from tests.support import UserClient, register
+
+TARGETS = {
+    "download_mb_s": 300,
+    "filtered_mb_s": 50,
+    "first_byte_ms": 50,
+    "memory_growth_mb": 64,
+    "sse_p95_ms_500": 100,
+}
+MB = 1_000_000
+
+
+# preparing the log
+
+
+LEASE = "bench-lease"
+
+
+async def store_log(db: Database, job_id: str, lines: int) -> tuple[int, int]:
+    """Store `lines` lines for the RUNNING job as its writer would (64 KiB chunks, written with
+    `insert_chunks` under the job's lease, as the log writer does); (lines, bytes)."""
+    splitter = LineSplitter()
+    builder = ChunkBuilder()
+    pending = []
+    ts = 1_767_268_800_000_000
+    async with db.write() as tx:
+        await tx.execute(update(jobs).where(jobs.c.id == job_id).values(lease_token=LEASE))
+
+    async def flush(chunks: list[Any]) -> None:
+        async with db.write() as tx:
+            assert await log_store.insert_chunks(db, tx, job_id, chunks, LEASE)
+
+    for stream, data in blocks_of(lines):
+        ts += 37
+        pending += builder.add(splitter.feed(stream, data, ts))
+        if len(pending) >= 64:
+            await flush(pending)
+            pending = []
+    for batch in splitter.flush(ts):
+        pending += builder.add(batch)
+    last = builder.flush()
+    await flush([*pending, *([last] if last else [])])
+    return builder.next_seq - 1, builder.byte_offset
+
+
+async def finished_job(db: Database, user: UserClient, lines: int) -> tuple[str, str, int, int]:
+    workflow_id = await create(user, "COMMAND", payload={"cmd": ["true"]})
+    job_id = await insert_job(db, workflow_id, user.user_id, "RUNNING")
+    count, size = await store_log(db, job_id, lines)
+    async with db.write() as tx:
+        await tx.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(status="COMPLETED", completed_at=datetime.now(UTC), log_state="complete")
+        )
+    return workflow_id, job_id, count, size
+
+
+# a raw HTTP/1.1 client: no library cost between the socket and the byte count
+
+
+class RawResult:
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.first_byte_s = 0.0
+        self.total_s = 0.0
+        self.body_bytes = 0
+
+
+async def raw_get(port: int, path: str, cookie: str) -> RawResult:
+    result = RawResult()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=4 * 1024 * 1024)
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: session={cookie}\r\n"
+        "Accept-Encoding: identity\r\nConnection: close\r\n\r\n"
+    )
+    started_at = time.perf_counter()
+    writer.write(request.encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    result.status = int(lines[0].split()[1])
+    result.headers = {
+        k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)
+    }
+    chunked = result.headers.get("transfer-encoding") == "chunked"
+    first = True
+    if chunked:
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if first and size:
+                result.first_byte_s = time.perf_counter() - started_at
+                first = False
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                break
+            remaining = size
+            while remaining:
+                data = await reader.read(min(remaining, 4 * 1024 * 1024))
+                remaining -= len(data)
+            await reader.readexactly(2)
+            result.body_bytes += size
+    else:
+        remaining = int(result.headers.get("content-length", "0"))
+        while remaining:
+            data = await reader.read(4 * 1024 * 1024)
+            if not data:
+                break
+            if first:
+                result.first_byte_s = time.perf_counter() - started_at
+                first = False
+            remaining -= len(data)
+            result.body_bytes += len(data)
+    result.total_s = time.perf_counter() - started_at
+    writer.close()
+    return result
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+class RssWatch:
+    """Peak RSS of a process over a block: VmHWM reset first (clear_refs 5), polled as a fallback."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.before_kb = 0
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak_kb = max(self.peak_kb, _status_kb(self.pid, "VmRSS"))
+
+    def __enter__(self) -> RssWatch:
+        try:
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        except OSError:
+            pass
+        self.before_kb = _status_kb(self.pid, "VmRSS")
+        self.peak_kb = self.before_kb
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_kb = max(self.peak_kb, _status_kb(self.pid, "VmHWM"))
+
+    @property
+    def growth_mb(self) -> float:
+        return round((self.peak_kb - self.before_kb) * 1024 / MB, 1)
+
+
+async def download(
+    port: int, pid: int, path: str, cookie: str, log_bytes: int, runs: int
+) -> dict[str, Any]:
+    await raw_get(port, path, cookie)  # warm-up: page cache, connection pool, code paths
+    results = []
+    for _ in range(runs):
+        with RssWatch(pid) as watch:
+            got = await raw_get(port, path, cookie)
+        assert got.status == 200, got.status
+        results.append((got, watch.growth_mb))
+    best = min(results, key=lambda r: r[0].total_s)[0]
+    return {
+        "body_mb": round(best.body_bytes / MB, 1),
+        "body_mb_s": round(best.body_bytes / best.total_s / MB, 1),
+        "log_scanned_mb_s": round(log_bytes / best.total_s / MB, 1),
+        "seconds": round(best.total_s, 3),
+        "first_byte_ms": round(statistics.median(r[0].first_byte_s for r in results) * 1000, 2),
+        "memory_growth_mb": max(r[1] for r in results),
+        "runs": runs,
+    }
+
+
+# SSE latency
+
+
+async def sse_latency(
+    base_url: str, db: Database, user: UserClient, redis_url: str, subscribers: int, writes: int
+) -> dict[str, Any]:
+    workflow_id = await create(user, "COMMAND", payload={"cmd": ["true"]})
+    job_id = await insert_job(db, workflow_id, user.user_id, "RUNNING")
+    path = f"/workflows/{workflow_id}/jobs/{job_id}/events"
+    latencies: list[float] = []
+    connected = 0
+    all_connected = asyncio.Event()
+    received = [0] * subscribers
+    limits = httpx.Limits(max_connections=subscribers + 10, max_keepalive_connections=0)
+    client = httpx.AsyncClient(
+        base_url=base_url,
+        cookies={"session": user.client.cookies["session"]},
+        timeout=httpx.Timeout(120),
+        limits=limits,
+    )
+
+    async def follow(index: int) -> None:
+        nonlocal connected
+        async with client.stream("GET", path) as response:
+            assert response.status_code == 200
+            async for data in response.aiter_raw():
+                now = time.time_ns()
+                if b"event: connected" in data:
+                    connected += 1
+                    if connected == subscribers:
+                        all_connected.set()
+                at = data.find(b"t=")
+                while at >= 0:
+                    end = data.find(b" ", at)
+                    latencies.append((now - int(data[at + 2 : end])) / 1e6)
+                    received[index] += 1
+                    at = data.find(b"t=", end)
+                if b"event: end" in data:
+                    return
+
+    tasks = [asyncio.create_task(follow(i)) for i in range(subscribers)]
+    await asyncio.wait_for(all_connected.wait(), 120)
+    bus = RedisBus(redis_url)
+    builder = ChunkBuilder()
+    try:
+        for k in range(writes):
+            message = f"t={time.time_ns()} write {k}\n".encode()
+            batch = LineBatch(Stream.STDOUT, message, 1, time.time_ns() // 1000)
+            chunk = builder.add(batch) or [builder.flush()]
+            async with db.write() as tx:
+                for c in chunk:
+                    if c is not None:
+                        await log_store.insert_chunk(db, tx, job_id, c, None)
+            await bus.publish(Wakeup(job_id, last_seq=builder.next_seq - 1))
+            await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 30
+        while min(received) < writes and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        async with db.write() as tx:
+            await tx.execute(update(jobs).where(jobs.c.id == job_id).values(status="COMPLETED"))
+        await bus.publish(Wakeup(job_id, status="COMPLETED"))
+        await asyncio.wait(tasks, timeout=30)
+        for task in tasks:
+            task.cancel()
+        await bus.close()
+        await client.aclose()
+    ordered = sorted(latencies)
+    return {
+        "subscribers": subscribers,
+        "writes": writes,
+        "deliveries": len(latencies),
+        "complete": min(received) == writes,
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))], 2),
+        "max_ms": round(ordered[-1], 2),
+    }
+
+
+# engines
+
+
+async def _pg_database(admin_url: str) -> str:
+    name = f"hg_bench_{uuid.uuid4().hex[:8]}"
+    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return dsn.rsplit("/", 1)[0] + "/" + name
+
+
+async def _drop_pg(admin_url: str, url: str) -> None:
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def run_engine(label: str, database_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    redis_url = os.environ.get("HOURGLASS_TEST_REDIS_URL")
+    db = Database.connect(database_url)
+    await migrate(db)
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        env = base_env(
+            HOURGLASS_PORT=str(port),
+            HOURGLASS_DATA_DIR=str(Path(tmp) / "data"),
+            HOURGLASS_DATABASE_URL=database_url,
+            HOURGLASS_ACCESS_LOG="false",
+            HOURGLASS_LOG_LEVEL="warning",
+            **({"HOURGLASS_REDIS_URL": redis_url} if redis_url else {}),
+        )
+        url = f"http://127.0.0.1:{port}"
+        with started(["api"], env, Path(tmp) / "api.log", url) as server:
+            user = await register(url)
+            try:
+                prepared = time.perf_counter()
+                wid, jid, lines, size = await finished_job(db, user, args.lines)
+                prepare_s = time.perf_counter() - prepared
+                cookie = user.client.cookies["session"]
+                raw = f"/workflows/{wid}/jobs/{jid}/logs/raw"
+                result: dict[str, Any] = {
+                    "engine": label,
+                    "lines": lines,
+                    "log_mb": round(size / MB, 1),
+                    "prepare_seconds": round(prepare_s, 1),
+                    "download": await download(port, server.pid, raw, cookie, size, args.runs),
+                    "download_stderr": await download(
+                        port, server.pid, raw + "?stream=stderr", cookie, size, args.runs
+                    ),
+                }
+                if redis_url:
+                    result["sse_1"] = await sse_latency(url, db, user, redis_url, 1, args.writes)
+                    result["sse_many"] = await sse_latency(
+                        url, db, user, redis_url, args.subscribers, args.writes
+                    )
+            finally:
+                await user.client.aclose()
+    await db.close()
+    return result
+
+
+def verdict(results: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for r in results:
+        checks = {
+            "download_mb_s>=300": r["download"]["body_mb_s"] >= TARGETS["download_mb_s"],
+            "filtered_log_mb_s>=50": r["download_stderr"]["log_scanned_mb_s"]
+            >= TARGETS["filtered_mb_s"],
+            "first_byte_ms<50": r["download"]["first_byte_ms"] < TARGETS["first_byte_ms"],
+            "memory_growth_mb<64": max(
+                r["download"]["memory_growth_mb"], r["download_stderr"]["memory_growth_mb"]
+            )
+            < TARGETS["memory_growth_mb"],
+        }
+        if "sse_many" in r:
+            checks["sse_p95_ms<100@many"] = r["sse_many"]["p95_ms"] < TARGETS["sse_p95_ms_500"]
+        out[r["engine"]] = checks
+    return out
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--subscribers", type=int, default=500)
+    parser.add_argument("--writes", type=int, default=40)
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    args = parser.parse_args()
+    engines = args.engines.split(",")
+    results = []
+    if "sqlite" in engines:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+            results.append(await run_engine("sqlite", url, args))
+    admin = os.environ.get("HOURGLASS_BENCH_POSTGRES_URL") or os.environ.get(
+        "HOURGLASS_TEST_POSTGRES_URL"
+    )
+    if admin and "postgresql" in engines:
+        url = await _pg_database(admin)
+        try:
+            results.append(await run_engine("postgresql", url, args))
+        finally:
+            await _drop_pg(admin, url)
+    report = {"benchmark": "logs_read", "targets": TARGETS, "results": results}
+    report["meets_targets"] = verdict(results)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
