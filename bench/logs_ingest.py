@@ -4,7 +4,9 @@ Everything runs against a real `hourglass up` process (API, scheduler and one wo
 - ingest: a real COMMAND job (`python3 -c` writing N lines of ~100 bytes, one in ten on stderr,
   generated beforehand) from its `started_at` to its `completed_at` (COMPLETED): lines/s, MB/s;
 - page: `GET …/logs` over real HTTP (session cookie), 100 lines at the start
-  (`order=asc`), in the middle (`after=N/2`) and at the end (default `desc`): p50/p95 in ms;
+  (`order=asc`), in the middle (`after=N/2`) and at the end (default `desc`): p50/p95 in ms,
+  next to `GET /healthz` and `GET …/jobs/{id}` (the floor of any request, and of an
+  authenticated one reading one row), and `LogService.page` called in-process (no HTTP);
 - search: `GET …/logs/search` first page with the exact `total_matches`, for a rare and a
   common substring (case-insensitive), a case-sensitive one and two regexes: ms (median);
 - storage: bytes the store uses per byte of log text (SQLite: file pages; PostgreSQL:
@@ -40,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.e2e.processes import base_env, free_port, started
 from tests.support import register
 
+from hourglass.services.container import Services
+from hourglass.settings import Settings
 from hourglass.store.db import Database
 from hourglass.store.migrate import migrate
 
@@ -136,15 +140,41 @@ async def ingest(user: Any, tmp: Path, lines: int) -> tuple[str, str, dict[str, 
 
 
 async def pages(user: Any, path: str, lines: int, samples: int) -> dict[str, Any]:
+    job_path = path.removesuffix("/logs")
+    figures: dict[str, Any] = {}
+    for label, target, params in (
+        ("baseline_healthz", "/healthz", {}),
+        ("baseline_get_job", job_path, {}),
+        ("page_start", path, {"order": "asc"}),
+        ("page_middle", path, {"order": "asc", "after": lines // 2}),
+        ("page_end", path, {}),
+    ):
+        await timed_get(user.client, target, params)
+        times = [await timed_get(user.client, target, params) for _ in range(samples)]
+        figures[f"{label}_ms"] = ms(times)
+    return figures
+
+
+async def service_pages(
+    db: Database, tmp: Path, ids: tuple[str, str, str], lines: int, samples: int
+) -> dict[str, Any]:
+    """`LogService.page` in-process (its read transaction included, no HTTP, no auth)."""
+    services = Services.build(
+        Settings(data_dir=tmp, database_url=db.engine.url.render_as_string(hide_password=False)), db
+    )
     figures: dict[str, Any] = {}
     for label, params in (
-        ("page_start", {"order": "asc"}),
-        ("page_middle", {"order": "asc", "after": lines // 2}),
-        ("page_end", {}),
+        ("start", {"order": "asc"}),
+        ("middle", {"order": "asc", "after": str(lines // 2)}),
+        ("end", {}),
     ):
-        await timed_get(user.client, path, params)
-        times = [await timed_get(user.client, path, params) for _ in range(samples)]
-        figures[f"{label}_ms"] = ms(times)
+        await services.logs.page(*ids, **params)
+        times = []
+        for _ in range(samples):
+            t0 = time.perf_counter()
+            await services.logs.page(*ids, **params)
+            times.append(time.perf_counter() - t0)
+        figures[f"service_page_{label}_ms"] = ms(times)
     return figures
 
 
@@ -217,6 +247,8 @@ async def run_engine(url: str, tmp: Path, lines: int, samples: int) -> dict[str,
                 figures.update(await searches(user, path + "/search", max(5, samples // 20)))
             finally:
                 await user.client.aclose()
+        ids = (user.user_id, workflow_id, job_id)
+        figures.update(await service_pages(db, tmp, ids, lines, samples))
         used = await stored_bytes(db)
         figures["stored_bytes_per_log_byte"] = round((used - empty) / figures["log_bytes"], 3)
         return figures

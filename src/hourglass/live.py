@@ -29,15 +29,21 @@ class Wakeup:
 
 
 class Subscription:
-    """A per-reader mailbox: `wait()` returns when something happened to the job (or times out)."""
+    """A per-reader mailbox: `wait()` returns when something happened to the job (or times out).
+
+    A wake-up that arrives while nobody waits is kept until the next `wait()`. Waiting costs one
+    future and one timer handle (no `asyncio.timeout` scope): with hundreds of live readers on
+    one job, every wake-up wakes each of them.
+    """
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        self._event = asyncio.Event()
         self.last_seq = 0
         self.status: str | None = None
         # bumped by every status wake-up, so a reader can tell one happened since it last looked
         self.status_version = 0
+        self._pending = False
+        self._waiters: list[asyncio.Future[bool]] = []
 
     def _deliver(self, wakeup: Wakeup) -> None:
         if wakeup.last_seq is not None and wakeup.last_seq > self.last_seq:
@@ -45,17 +51,33 @@ class Subscription:
         if wakeup.status is not None:
             self.status = wakeup.status
             self.status_version += 1
-        self._event.set()
+        self._pending = True
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(True)
 
     async def wait(self, timeout: float) -> bool:
         """True if woken up, False on timeout; either way the reader re-reads the store."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._event.wait()
-        except TimeoutError:
-            return False
-        self._event.clear()
+        if not self._pending:
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[bool] = loop.create_future()
+            self._waiters.append(waiter)
+            timer = loop.call_later(timeout, _expire, waiter)
+            try:
+                if not await waiter:
+                    return False
+            finally:
+                timer.cancel()
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self._pending = False
         return True
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class LiveBus(Protocol):

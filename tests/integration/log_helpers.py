@@ -58,7 +58,8 @@ async def claim(services: Services, job_id: str) -> Claim:
             .values(available_at=datetime.now(UTC) - timedelta(seconds=1))
         )
     got = await services.engine.claim_job("test-worker")
-    assert got is not None and got.job.id == job_id
+    assert got is not None
+    assert got.job.id == job_id
     return got
 
 

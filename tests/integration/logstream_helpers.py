@@ -20,7 +20,6 @@ from hourglass.errors import StoreUnavailable
 from hourglass.services.container import Services
 from hourglass.services.logreads import LogReads
 from hourglass.store import logs as log_store
-from hourglass.store.db import Tx
 from hourglass.web.app import create_app
 from tests.support import UserClient, free_socket
 
@@ -59,24 +58,32 @@ def client_for(user: UserClient, base_url: str) -> httpx.AsyncClient:
 
 
 class CountingFetch:
-    """The real batch read, counted; from call `fail_at` on it raises `StoreUnavailable`, and
-    call `hold_at` waits for `release` first (to prove the body streams before the log is read)."""
+    """A store read (`chunks_after` by default), counted; from call `fail_at` on it raises
+    `StoreUnavailable`, and call `hold_at` waits for `release` first (to prove the body streams
+    before the log is read)."""
 
-    def __init__(self, *, fail_at: int | None = None, hold_at: int | None = None) -> None:
+    def __init__(
+        self,
+        read: Callable[..., Awaitable[list[Chunk]]] = log_store.chunks_after,
+        *,
+        fail_at: int | None = None,
+        hold_at: int | None = None,
+    ) -> None:
+        self.read = read
         self.calls = 0
         self.fail_at = fail_at
         self.hold_at = hold_at
         self.release = asyncio.Event()
         self.held = asyncio.Event()
 
-    async def __call__(self, tx: Tx, job_id: str, after: int, limit: int) -> list[Chunk]:
+    async def __call__(self, *args: Any) -> list[Chunk]:
         self.calls += 1
         if self.hold_at is not None and self.calls == self.hold_at:
             self.held.set()
             await self.release.wait()
         if self.fail_at is not None and self.calls >= self.fail_at:
             raise StoreUnavailable(FAILURE)
-        return await log_store.chunks_after(tx, job_id, after, limit)
+        return await self.read(*args)
 
 
 def raw_url(workflow_id: str, job_id: str) -> str:

@@ -1,16 +1,20 @@
-"""The log writer over a real store: numbering, flushing by size and by time, idempotent replays,
-fencing, secret masking, the line cap and the head + tail cap."""
+"""The log writer over a real store: numbering, flushing by size and by time, backpressure,
+idempotent replays, fencing, secret masking, the line cap and the head + tail cap."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+
+from sqlalchemy import update
 
 from hourglass.domain.jobs import LogState
 from hourglass.domain.logs import Stream
 from hourglass.services.container import Services
+from hourglass.services.logwriter import LogOutputs
 from hourglass.store import logs as log_store
 from hourglass.store.db import Database
-from hourglass.store.schema import log_chunks
+from hourglass.store.schema import jobs, log_chunks
 from tests.integration.log_helpers import (
     ManualTimer,
     chunk_sizes,
@@ -89,7 +93,8 @@ async def test_a_full_chunk_is_committed_without_waiting_for_the_timer(
     sizes = await chunk_sizes(services, got.job.id)
     assert len(sizes) == 1
     first, last, size = sizes[0]
-    assert first == 1 and 64 * 1024 - 100 <= size <= 64 * 1024
+    assert first == 1
+    assert 64 * 1024 - 100 <= size <= 64 * 1024
     assert size == 100 * (last - first + 1)
     await out.close()
 
@@ -169,7 +174,8 @@ async def test_a_command_printing_its_secret_stores_it_masked(
     )
     _, job_id = await run_job(alice, services, command(script, secrets={"API_KEY": "s3cr3t-v4lue"}))
     messages = [ln.message for ln in await stored_lines(services, job_id)]
-    assert "key ***" in messages and "half *** done" in messages
+    assert "key ***" in messages
+    assert "half *** done" in messages
     assert not any("s3cr" in m or "v4lue" in m for m in messages)
 
 
@@ -198,10 +204,33 @@ async def test_a_log_past_the_cap_keeps_head_and_tail_with_an_omission_line(
     assert len(omission) == 1
     assert re.fullmatch(r"… \d+ lines \(\d+ bytes\) omitted …", omission[0].message)
     out = [ln.message for ln in lines if ln.stream is Stream.STDOUT]
-    assert out[0] == "line 00000" and out[-1] == "line 01999"
+    assert out[0] == "line 00000"
+    assert out[-1] == "line 01999"
     numbers = [int(m.split()[1]) for m in out]
-    assert numbers == sorted(numbers) and len(numbers) < 2000
+    assert numbers == sorted(numbers)
+    assert len(numbers) < 2000
     assert lines[-1].message == "exited with code 0"
     row = await job_row(services.db, job_id)
     assert row.log_state == "truncated"
     assert row.status == "COMPLETED"
+
+
+async def test_capture_waits_while_too_much_is_uncommitted(
+    alice: UserClient, services: Services, db: Database
+) -> None:
+    """Past `max_pending_bytes` awaiting commit, `write()` waits for the store, then resumes."""
+    got = await running_job(alice, services)
+    outputs = LogOutputs(
+        db, services.settings, services.clock, services.bus, max_pending_bytes=64 * 1024
+    )
+    out = await open_log(outputs, got)
+    block = b"".join(b"%099d\n" % i for i in range(2000))  # 200 KB: three full chunks
+    async with db.write() as tx:  # holds the job row (and SQLite's writer) until the end
+        await tx.execute(update(jobs).where(jobs.c.id == got.job.id).values(attempts=1))
+        writing = asyncio.create_task(out.write("stdout", block))
+        done, _ = await asyncio.wait([writing], timeout=0.5)
+        assert not done
+        assert out.queued_bytes > 64 * 1024
+    await writing
+    await out.close()
+    assert len(await stored_lines(services, got.job.id)) == 2000

@@ -53,5 +53,6 @@ async def test_a_killed_worker_loses_no_reported_line(
     lines = await stored_lines(services, job_id)
     assert len(lines) >= reported
     assert [ln.sequence_num for ln in lines] == list(range(1, len(lines) + 1))
-    assert lines[0].stream is Stream.SYSTEM and lines[0].message.startswith("attempt 1 started")
+    assert lines[0].stream is Stream.SYSTEM
+    assert lines[0].message.startswith("attempt 1 started")
     assert [ln.message for ln in lines[1:]] == [f"line {i}" for i in range(1, len(lines))]

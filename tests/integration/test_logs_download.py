@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import update
 
 from hourglass.services.container import Services
+from hourglass.store import log_reads as read_store
 from hourglass.store.schema import jobs, sessions
 from tests.integration.log_helpers import numbered, run_job, stored_lines, written_log
 from tests.integration.logstream_helpers import (
@@ -179,9 +180,14 @@ async def test_a_failure_mid_stream_ends_txt_with_the_error_tail(
     """The store failing after the first batch: the body is batch 1 then the seed's error tail."""
     messages = numbered(100)
     wid, jid = await finished_log(alice, services, messages, chunk_lines=10)
-    fetch = CountingFetch(fail_at=2)
+    # a stream filter reads chunk metas first, then the texts: fail the second text read
+    failing = (
+        {"fetch_at": CountingFetch(read_store.chunks_starting_at, fail_at=2)}
+        if "stream" in params
+        else {"fetch": CountingFetch(fail_at=2)}
+    )
     async with (
-        log_server(services, batch_chunks=2, fetch=fetch) as (url, _),
+        log_server(services, batch_chunks=2, **failing) as (url, _),
         client_for(alice, url) as client,
         client.stream("GET", raw_url(wid, jid), params=params, headers=IDENTITY) as response,
     ):

@@ -32,7 +32,7 @@ async def walk(user: UserClient, path: str, **params: Any) -> list[int]:
 
 
 async def test_a_page_has_the_contract_fields(alice: UserClient, services: Services) -> None:
-    """A page carries id, workflow_id, logs, cursor, log_state and total_lines; lines carry theirs."""
+    """A page carries id, workflow_id, logs, cursor, log_state, total_lines; lines theirs."""
     got = await written_log(alice, services, numbered(5))
     response = await alice.get(url(got.job.workflow_id, got.job.id), params={"limit": 2})
     body = response.json()
@@ -43,7 +43,8 @@ async def test_a_page_has_the_contract_fields(alice: UserClient, services: Servi
     line = body["logs"][0]
     assert set(line) == {"sequence_num", "timestamp", "stream", "message", "attempt", "event_id"}
     assert (line["sequence_num"], line["message"], line["stream"]) == (5, "line 5", "stdout")
-    assert line["event_id"] == f"{got.job.id}:5" and line["attempt"] == 1
+    assert line["event_id"] == f"{got.job.id}:5"
+    assert line["attempt"] == 1
 
 
 @pytest.mark.parametrize("order", ["desc", "asc"])

@@ -93,6 +93,7 @@ async def test_without_retention_lines_live_only_while_the_job_runs(
 async def test_the_scheduler_housekeeping_includes_the_log_sweep(services: Services) -> None:
     """`Services.housekeeping()` hands the scheduler the idempotency prune and the log sweep."""
     tasks = services.housekeeping()
-    assert services.logs.sweep_expired in tasks and services.idempotency.prune in tasks
+    assert services.logs.sweep_expired in tasks
+    assert services.idempotency.prune in tasks
     for task in tasks:
         await task()

@@ -34,6 +34,7 @@ FIELDS = {
     "interval",
     "cron",
     "build_status",
+    "build_reason",
     "generation",
     "consecutive_job_failures_count",
     "max_consecutive_job_failures_allowed",

@@ -1,14 +1,15 @@
 """Reading a whole job log as a stream: the raw download and the live event stream (SSE).
 
-Both read the store batch by batch (a few chunks per read transaction, growing from 4 to 32, the
-next batch read while the current one is written), so the first byte leaves after one small read and memory
-stays flat whatever the log's size. The web layer owns HTTP (headers, validators, ranges, gzip,
-disconnects); this module owns what the bytes are.
+Both read the store batch by batch (a few chunks per read transaction, growing from 4 to 32,
+the next batch read while the current one is written), so the first byte leaves after one small
+read and memory stays flat whatever the log's size. The web layer owns HTTP (headers,
+validators, ranges, gzip, disconnects); this module owns what the bytes are.
 
 Download (`GET …/logs/raw`): unfiltered `txt` is the concatenation of the chunks' `text`
 columns, sliced only at the edges of a byte range: no decoding. Filters and other formats work
-run by run on chunk slices (`render_txt`), or build JSON entries from per-run templates. A failure
-after the first byte is turned into the format's error tail by `failure_tail`.
+run by run on chunk slices (`render_txt`), or build JSON entries from per-run templates; a
+stream filter reads chunk metas first and skips the text of chunks without that stream. A
+failure after the first byte is turned into the format's error tail by `failure_tail`.
 
 Live stream (`GET …/events`): subscribe to the bus first, then send the backlog read straight
 from the store, then loop "read the store after the last sequence number sent → send → wait for
@@ -24,7 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -51,11 +52,17 @@ from hourglass.store import jobs as job_store
 from hourglass.store import log_reads as read_store
 from hourglass.store import logs as log_store
 from hourglass.store.db import Database, Tx
+from hourglass.store.log_reads import ChunkMeta
 
 log = logging.getLogger("hourglass.logreads")
 
 Fetch = Callable[[Tx, str, int, int], Awaitable[list[Chunk]]]
 """`(tx, job_id, after_seq, limit)` → up to `limit` chunks holding lines after `after_seq`."""
+FetchMetas = Callable[[Tx, str, int, int], Awaitable[list[ChunkMeta]]]
+"""`(tx, job_id, after_first_seq, limit)` → chunk metas (no text) after that chunk."""
+FetchAt = Callable[[Tx, str, Sequence[int]], Awaitable[list[Chunk]]]
+"""`(tx, job_id, first_seqs)` → those chunks, ascending."""
+METAS_PER_READ: Final = 1024
 
 FETCH_ERROR: Final = "failed to fetch logs"
 SSE_RETRY_MS: Final = 3000
@@ -309,6 +316,56 @@ class _ByteCut:
         return pieces
 
 
+class _SeqReads:
+    """Successive reads of the chunks after a sequence number, in growing batches."""
+
+    def __init__(self, reads: LogReads, job_id: str, after: int) -> None:
+        self.reads, self.job_id, self.after = reads, job_id, after
+        self.limit = min(reads.first_batch_chunks, reads.batch_chunks)
+        self.done = False
+
+    async def next(self) -> list[Chunk] | None:
+        if self.done:
+            return None
+        chunks = await self.reads._read(self.job_id, self.after, self.limit)
+        if len(chunks) < self.limit:
+            self.done = True
+        else:
+            self.limit = min(self.limit * 2, self.reads.batch_chunks)
+        if not chunks:
+            return None
+        self.after = chunks[-1].last_seq
+        return chunks
+
+
+class _StreamReads:
+    """Successive reads of the chunks holding lines of one stream (metas first, then texts)."""
+
+    def __init__(self, reads: LogReads, job_id: str, stream: Stream) -> None:
+        self.reads, self.job_id, self.stream = reads, job_id, stream
+        self.after_first = 0
+        self.queue: list[int] = []
+        self.exhausted = False
+
+    async def next(self) -> list[Chunk] | None:
+        reads = self.reads
+        while not self.queue:
+            if self.exhausted:
+                return None
+            async with reads.db.read() as tx:
+                metas = await reads.fetch_metas(tx, self.job_id, self.after_first, METAS_PER_READ)
+            self.exhausted = len(metas) < METAS_PER_READ
+            if metas:
+                self.after_first = metas[-1].first_seq
+            self.queue = [m.first_seq for m in metas if self._holds(m.meta)]
+        take, self.queue = self.queue[: reads.batch_chunks], self.queue[reads.batch_chunks :]
+        async with reads.db.read() as tx:
+            return await reads.fetch_at(tx, self.job_id, take)
+
+    def _holds(self, meta: bytes) -> bool:
+        return any(run.stream is self.stream for run in decode_meta(meta))
+
+
 # the service
 
 
@@ -316,8 +373,10 @@ class LogReads:
     """Streams job logs out of the store; one per process (live readers share its `LiveTails`).
 
     A read transaction fetches `first_batch_chunks` chunks at first, then up to `batch_chunks`
-    (32 chunks of ~64 KiB: ~2 MiB, two batches in memory at most). `fetch` is the batch read (`store.logs.chunks_after` by default): replace it to make the store
-    fail at a chosen point. `keepalive_seconds` bounds the gap between SSE keep-alive comments.
+    (32 chunks of ~64 KiB: ~2 MiB, two batches in memory at most). `fetch` (the batch read,
+    `store.logs.chunks_after`), `fetch_metas` and `fetch_at` (the stream filter's reads) are
+    attributes so a test can make the store fail at a chosen point. `keepalive_seconds` bounds
+    the gap between SSE keep-alive comments.
     """
 
     def __init__(
@@ -329,6 +388,8 @@ class LogReads:
         first_batch_chunks: int = 4,
         keepalive_seconds: float = 15.0,
         fetch: Fetch = log_store.chunks_after,
+        fetch_metas: FetchMetas = read_store.chunk_metas,
+        fetch_at: FetchAt = read_store.chunks_starting_at,
     ) -> None:
         if batch_chunks < 1 or first_batch_chunks < 1 or keepalive_seconds <= 0:
             raise ValueError("invalid log reader settings")
@@ -338,6 +399,8 @@ class LogReads:
         self.first_batch_chunks = first_batch_chunks
         self.keepalive_seconds = keepalive_seconds
         self.fetch = fetch
+        self.fetch_metas = fetch_metas
+        self.fetch_at = fetch_at
         self.tails = LiveTails(self._read_framed)
 
     # reading
@@ -348,28 +411,35 @@ class LogReads:
         # only chunks with lines after `after` (a read past the end may return the last chunk)
         return [c for c in chunks if c.last_seq > after]
 
-    async def batches(self, job_id: str, after: int) -> AsyncGenerator[list[Chunk], None]:
+    def batches(self, job_id: str, after: int) -> AsyncGenerator[list[Chunk], None]:
         """The job's chunks holding lines after `after`, a batch per read transaction.
 
         The first batch is small (the first byte should leave soon), the next ones double up to
-        `batch_chunks` (a read transaction costs about a millisecond whatever its size). The next
-        batch is read while the caller handles the current one, so at most two batches are in
-        memory; it ends at the first short batch.
+        `batch_chunks` (a read transaction costs about a millisecond whatever its size); it ends
+        at the first short batch.
         """
-        limit = min(self.first_batch_chunks, self.batch_chunks)
-        pending = asyncio.ensure_future(self._read(job_id, after, limit))
+        return self._ahead(_SeqReads(self, job_id, after).next)
+
+    def stream_batches(self, job_id: str, stream: Stream) -> AsyncGenerator[list[Chunk], None]:
+        """The job's chunks holding lines of `stream`, ascending: chunk metas are read first and
+        only the chunks with a run on `stream` are read whole."""
+        return self._ahead(_StreamReads(self, job_id, stream).next)
+
+    @staticmethod
+    async def _ahead(
+        read: Callable[[], Awaitable[list[Chunk] | None]],
+    ) -> AsyncGenerator[list[Chunk], None]:
+        """What successive `read()` calls return, until None; the next read runs while the
+        caller handles the current batch, so at most two batches are in memory."""
+        pending = asyncio.ensure_future(read())
         try:
             while True:
                 chunks = await pending
-                if not chunks:
+                if chunks is None:
                     return
-                more = len(chunks) >= limit
-                if more:
-                    limit = min(limit * 2, self.batch_chunks)
-                    pending = asyncio.ensure_future(self._read(job_id, chunks[-1].last_seq, limit))
-                yield chunks
-                if not more:
-                    return
+                pending = asyncio.ensure_future(read())
+                if chunks:
+                    yield chunks
         finally:
             if not pending.done():
                 pending.cancel()
@@ -426,7 +496,11 @@ class LogReads:
         if fmt is Format.JSON:
             yield f'{{"id":"{job.id}","workflow_id":"{job.workflow_id}","logs":['.encode()
         first = True
-        async for chunks in self.batches(job.id, 0):
+        if options.stream is not None:
+            source = self.stream_batches(job.id, options.stream)
+        else:
+            source = self.batches(job.id, 0)
+        async for chunks in source:
             if fmt is Format.TXT:
                 data = b"".join([self._txt(c, options) for c in chunks])
             else:

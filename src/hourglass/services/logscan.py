@@ -209,20 +209,28 @@ _Batches = asyncio.Queue[list[Chunk] | BaseException | None]
 async def _read_ahead(tx: Tx, job_id: str, window: Window) -> AsyncIterator[_Batches]:
     """Batches of the window's chunks, fetched by a task one or two batches ahead of the
     caller, so the store reads the next batch (in its thread or server) while the caller scans
-    this one. Ends with None, or with the exception that stopped the reading."""
+    this one. Ends with None, or with the exception that stopped the reading.
+
+    The reader is never cancelled mid-read (that would break the connection of the transaction
+    it shares): told to stop, it finishes the read in flight and ends."""
     queue: _Batches = asyncio.Queue(maxsize=READ_AHEAD)
+    stop = asyncio.Event()
 
     async def read() -> None:
+        batches = log_store.stream_chunks(
+            tx,
+            job_id,
+            after=window.after,
+            before=window.before,
+            descending=window.descending,
+            batch=SCAN_BATCH,
+        )
         try:
-            async for chunks in log_store.stream_chunks(
-                tx,
-                job_id,
-                after=window.after,
-                before=window.before,
-                descending=window.descending,
-                batch=SCAN_BATCH,
-            ):
-                await queue.put(chunks)
+            async with contextlib.aclosing(batches):
+                async for chunks in batches:
+                    if stop.is_set():
+                        return
+                    await queue.put(chunks)
         except Exception as exc:
             await queue.put(exc)
             return
@@ -232,9 +240,12 @@ async def _read_ahead(tx: Tx, job_id: str, window: Window) -> AsyncIterator[_Bat
     try:
         yield queue
     finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        stop.set()
+        while not reader.done():
+            while not queue.empty():
+                queue.get_nowait()  # a reader blocked on a full queue gets its turn
+            await asyncio.wait([reader], timeout=0.01)
+        await reader
 
 
 async def search(

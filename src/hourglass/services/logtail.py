@@ -42,13 +42,16 @@ ReadFramed = Callable[[str, int], Awaitable[list[FramedChunk]]]
 class Tail:
     """One job's cache: its newest framed chunks (contiguous, ascending) and the read in flight."""
 
-    __slots__ = ("cache", "inflight", "inflight_after", "job_id", "users")
+    __slots__ = ("cache", "inflight", "inflight_after", "job_id", "joiners", "users")
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         self.cache: list[FramedChunk] = []
         self.inflight: asyncio.Task[list[FramedChunk]] | None = None
         self.inflight_after = 0
+        # readers waiting for the read in flight: one future each (cancelling one cancels only
+        # that reader's wait, never the shared read)
+        self.joiners: list[asyncio.Future[None]] = []
         self.users = 0
 
     def cached_after(self, seq: int) -> tuple[list[bytes], int]:
@@ -114,8 +117,9 @@ class LiveTails:
                 # A read in flight started after `last`: its result extends the cache from there.
                 # It may predate the commit of `hint`, so look again afterwards (once).
                 joined = True
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(task)
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                tail.joiners.append(waiter)
+                await waiter
                 continue
             task = asyncio.ensure_future(self._fetch(tail, last))
             tail.inflight, tail.inflight_after = task, last
@@ -132,6 +136,10 @@ class LiveTails:
         finally:
             if tail.inflight is asyncio.current_task():
                 tail.inflight = None
+            joiners, tail.joiners = tail.joiners, []
+            for waiter in joiners:
+                if not waiter.done():
+                    waiter.set_result(None)
 
 
 __all__ = ["FramedChunk", "LiveTails", "ReadFramed", "Tail"]

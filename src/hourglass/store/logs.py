@@ -11,7 +11,7 @@ million-line log costs what a read at its start does.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -333,7 +333,7 @@ async def chunks_between(
 
 async def stream_chunks(
     tx: Tx, job_id: str, *, after: int, before: int | None, descending: bool, batch: int
-) -> AsyncIterator[list[Chunk]]:
+) -> AsyncGenerator[list[Chunk], None]:
     """Every chunk holding lines with `after < seq < before`, in order, `batch` at a time, from
     one statement (a server-side cursor where the engine has one)."""
     stmt = _window([log_chunks], job_id, after, before, descending)
