@@ -13,6 +13,7 @@ from hourglass.domain.jobs import BuildStatus, JobStatus, RunResult, Trigger
 from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database
+from hourglass.store.logs import chunks_after
 from tests.integration.engine_helpers import (
     build_all,
     built_workflow,
@@ -309,3 +310,38 @@ async def test_two_schedulers_never_create_a_slot_twice(
         await other_db.close()
     for wid in ids:
         assert len(await jobs_of(services, wid)) == 1
+
+
+async def _requeued_with_logs(services: Services, **workflow: object) -> tuple[str, str]:
+    """A job whose first attempt wrote a line, then failed for the system: QUEUED again."""
+    who = await principal(services)
+    wid = await built_workflow(services, who, **workflow)
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    claim = await services.engine.claim_job("w")
+    assert claim is not None
+    output = await services.logs.outputs.open(claim.job, claim.spec, claim.token)
+    await output.write("stdout", b"from attempt one\n")
+    await output.close()
+    await services.engine.finish(claim, RunResult.system_failure("runtime unavailable"))
+    return who.user_id, wid
+
+
+async def test_canceled_waiting_job_drops_logs_without_retention(services: Services) -> None:
+    """A re-queued job canceled while waiting ends its earlier lines like any finished job."""
+    user_id, wid = await _requeued_with_logs(services, log_retention=False)
+    [job] = await jobs_of(services, wid)
+    assert job.log_lines == 1
+    canceled = await services.jobs.cancel(user_id, wid, job.id)
+    assert canceled.log_state == "disabled"
+    async with services.db.read() as tx:
+        assert await chunks_after(tx, job.id, 0, 10) == []
+
+
+async def test_canceled_waiting_job_gets_a_log_expiry(
+    services: Services, clock: FrozenClock
+) -> None:
+    """With retention days, a canceled job's logs expire that many days after it ended."""
+    user_id, wid = await _requeued_with_logs(services, log_retention_days=2)
+    [job] = await jobs_of(services, wid)
+    canceled = await services.jobs.cancel(user_id, wid, job.id)
+    assert canceled.log_expires_at == clock.now() + timedelta(days=2)

@@ -121,7 +121,7 @@ class JobService:
         now = self.clock.now()
         job = await self.get(user_id, workflow_id, job_id)
         async with self.db.write() as tx:
-            canceled = await job_store.cancel_waiting(tx, job.id, now)
+            canceled = await job_store.cancel_waiting(tx, workflow_id, job.id, now)
             if canceled is not None:
                 await job_store.promote_next(tx, workflow_id, now)
             elif not await job_store.request_cancel(tx, job.id, now):

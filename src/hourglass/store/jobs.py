@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hourglass.domain.jobs import ACTIVE, Job, JobStatus, LogState, Trigger
+from hourglass.domain.jobs import ACTIVE, Job, JobStatus, LogState, Trigger, log_expiry
 from hourglass.store.db import Database, Tx
-from hourglass.store.schema import jobs
+from hourglass.store.schema import jobs, log_chunks, workflows
 
 _ACTIVE = [s.value for s in ACTIVE]
 
@@ -266,25 +266,10 @@ async def finish(
     return to_job(row) if row else None
 
 
-async def cancel_waiting(tx: Tx, job_id: str, now: datetime) -> Job | None:
+async def cancel_waiting(tx: Tx, workflow_id: str, job_id: str, now: datetime) -> Job | None:
     """PENDING or QUEUED → CANCELED at once (nothing runs yet)."""
-    stmt = (
-        update(jobs)
-        .where(
-            jobs.c.id == job_id,
-            jobs.c.status.in_([JobStatus.PENDING.value, JobStatus.QUEUED.value]),
-        )
-        .values(
-            status=JobStatus.CANCELED.value,
-            completed_at=now,
-            updated_at=now,
-            failure_reason="canceled",
-            log_state=LogState.COMPLETE.value,
-        )
-        .returning(*jobs.c)
-    )
-    row = (await tx.execute(stmt)).first()
-    return to_job(row) if row else None
+    canceled = await _cancel_waiting(tx, workflow_id, now, job_id=job_id)
+    return canceled[0] if canceled else None
 
 
 async def request_cancel(tx: Tx, job_id: str, now: datetime) -> bool:
@@ -327,10 +312,34 @@ async def cancel_workflow_jobs(
     tx: Tx, workflow_id: str, now: datetime, *, automatic_only: bool = False
 ) -> list[str]:
     """Cancel the workflow's PENDING/QUEUED jobs; returns their ids."""
+    canceled = await _cancel_waiting(tx, workflow_id, now, automatic_only=automatic_only)
+    return [job.id for job in canceled]
+
+
+async def _cancel_waiting(
+    tx: Tx,
+    workflow_id: str,
+    now: datetime,
+    *,
+    job_id: str | None = None,
+    automatic_only: bool = False,
+) -> list[Job]:
+    """Cancel waiting jobs and end their logs as any finished job's: retention applies to lines
+    of earlier attempts too (a job re-queued after a system failure already has some)."""
+    retention_row = (
+        await tx.execute(
+            select(workflows.c.log_retention, workflows.c.log_retention_days).where(
+                workflows.c.id == workflow_id
+            )
+        )
+    ).first()
+    keep, days = (bool(retention_row[0]), retention_row[1]) if retention_row else (True, None)
     conditions = [
         jobs.c.workflow_id == workflow_id,
         jobs.c.status.in_([JobStatus.PENDING.value, JobStatus.QUEUED.value]),
     ]
+    if job_id is not None:
+        conditions.append(jobs.c.id == job_id)
     if automatic_only:
         conditions.append(jobs.c.trigger == Trigger.AUTOMATIC.value)
     stmt = (
@@ -341,11 +350,17 @@ async def cancel_workflow_jobs(
             completed_at=now,
             updated_at=now,
             failure_reason="canceled",
-            log_state=LogState.COMPLETE.value,
+            log_state=(LogState.COMPLETE if keep else LogState.DISABLED).value,
+            log_expires_at=log_expiry(now, keep, days),
         )
-        .returning(jobs.c.id)
+        .returning(*jobs.c)
     )
-    return [r[0] for r in await tx.execute(stmt)]
+    canceled = [to_job(r) for r in await tx.execute(stmt)]
+    if not keep and canceled:
+        await tx.execute(
+            delete(log_chunks).where(log_chunks.c.job_id.in_([job.id for job in canceled]))
+        )
+    return canceled
 
 
 async def request_cancel_workflow(tx: Tx, workflow_id: str, now: datetime) -> list[str]:
