@@ -37,8 +37,8 @@ from tests.integration.logstream_helpers import (
     Frame,
     client_for,
     collect,
-    eventually,
     events_url,
+    eventually,
     log_seqs,
     log_server,
     sse_frames,
@@ -273,7 +273,8 @@ async def test_a_disconnect_stops_the_server_side_work(
             client.stream("GET", events_url(got.job.workflow_id, got.job.id)) as response,
         ):
             await collect(response, lambda f: f.event == "connected")
-            assert services.bus.subscriber_count() == baseline + 1 and len(reads.tails) == 1
+            assert services.bus.subscriber_count() == baseline + 1
+            assert len(reads.tails) == 1
         await eventually(lambda: services.bus.subscriber_count() == baseline)
         assert len(reads.tails) == 0
         streaming = [
@@ -366,7 +367,8 @@ async def test_redis_subscribe_returns_only_once_confirmed() -> None:
             job_id = f"race-{i}-{datetime.now(UTC).timestamp()}"
             async with subscriber.subscribe(job_id) as sub:
                 await publisher.publish(Wakeup(job_id, last_seq=i + 1))
-                assert await sub.wait(2) and sub.last_seq == i + 1
+                assert await sub.wait(2)
+                assert sub.last_seq == i + 1
     finally:
         await publisher.close()
         await subscriber.close()

@@ -577,10 +577,11 @@ class LogReads:
                 last = max(last, chunks[-1].last_seq)
             keepalive_at = loop.time() + self.keepalive_seconds
             hint: int | None = sub.last_seq
+            since = loop.time()
             while True:
                 # Lines first: everything committed before `job` was read is sent before its status.
                 while hint is None or last < hint:
-                    pieces, new_last = await self.tails.after(tail, last, hint)
+                    pieces, new_last = await self.tails.after(tail, last, hint, since=since)
                     if new_last <= last:
                         break
                     yield b"".join(pieces)
@@ -604,6 +605,7 @@ class LogReads:
                     # the store until it has nothing more
                     seen = sub.status_version
                     job = await self._job(job_id)
+                    since = loop.time()  # a store read started from now on sees every line
                     hint = None
                 else:
                     hint = sub.last_seq

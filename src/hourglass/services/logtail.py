@@ -42,16 +42,25 @@ ReadFramed = Callable[[str, int], Awaitable[list[FramedChunk]]]
 class Tail:
     """One job's cache: its newest framed chunks (contiguous, ascending) and the read in flight."""
 
-    __slots__ = ("cache", "inflight", "inflight_after", "job_id", "joiners", "users")
+    __slots__ = (
+        "cache",
+        "inflight",
+        "inflight_after",
+        "inflight_started",
+        "job_id",
+        "joiners",
+        "users",
+    )
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         self.cache: list[FramedChunk] = []
         self.inflight: asyncio.Task[list[FramedChunk]] | None = None
         self.inflight_after = 0
-        # readers waiting for the read in flight: one future each (cancelling one cancels only
-        # that reader's wait, never the shared read)
-        self.joiners: list[asyncio.Future[None]] = []
+        self.inflight_started = 0.0
+        # readers waiting for the read in flight: one future each, given the chunks read (None
+        # if the read failed); cancelling one cancels only that reader's wait
+        self.joiners: list[asyncio.Future[list[FramedChunk] | None]] = []
         self.users = 0
 
     def cached_after(self, seq: int) -> tuple[list[bytes], int]:
@@ -100,35 +109,52 @@ class LiveTails:
                 if tail.inflight is not None and not tail.inflight.done():
                     tail.inflight.cancel()
 
-    async def after(self, tail: Tail, seq: int, hint: int | None) -> tuple[list[bytes], int]:
+    async def after(
+        self, tail: Tail, seq: int, hint: int | None, *, since: float | None = None
+    ) -> tuple[list[bytes], int]:
         """Frames of the lines after `seq` (as far as known), and the last sequence number in them.
 
         `hint` is the highest sequence number a wake-up announced: when the cache already holds
-        it, no store read happens. With `hint=None` the store is always read (by a read started
-        for this call, so it sees every line committed before it).
+        it, no store read happens, and a read already in flight is shared. With `hint=None` the
+        store is read by a read started at or after `since` (the caller's loop time when it
+        learnt it must look), so it sees every line committed before then; without `since`, by a
+        read started for this call.
         """
         joined = False
         while True:
             pieces, last = tail.cached_after(seq)
             if hint is not None and last >= hint:
                 return pieces, last
-            task = tail.inflight
-            if hint is not None and task is not None and tail.inflight_after <= last and not joined:
-                # A read in flight started after `last`: its result extends the cache from there.
-                # It may predate the commit of `hint`, so look again afterwards (once).
+            fresh = since is not None and tail.inflight_started >= since
+            if (
+                tail.inflight is not None
+                and not joined
+                and tail.inflight_after <= last
+                and (hint is not None or fresh)
+            ):
+                # A read in flight started after `last`: its result extends what we have. With a
+                # hint it may predate the commit of `hint`, so that is checked (once).
                 joined = True
-                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                waiter: asyncio.Future[list[FramedChunk] | None]
+                waiter = asyncio.get_running_loop().create_future()
                 tail.joiners.append(waiter)
-                await waiter
+                chunks = await waiter
+                if chunks is not None:
+                    more, new_last = _beyond(chunks, last)
+                    if hint is None or new_last >= hint:
+                        return pieces + more, new_last
                 continue
-            task = asyncio.ensure_future(self._fetch(tail, last))
-            tail.inflight, tail.inflight_after = task, last
-            chunks = await asyncio.shield(task)
-            more = [c.after(last) for c in chunks if c.last_seq > last]
-            new_last = max([last, *(c.last_seq for c in chunks)])
+            loop = asyncio.get_running_loop()
+            tail.joiners = []
+            task = asyncio.ensure_future(self._fetch(tail, last, tail.joiners))
+            tail.inflight, tail.inflight_after, tail.inflight_started = task, last, loop.time()
+            more, new_last = _beyond(await asyncio.shield(task), last)
             return pieces + more, new_last
 
-    async def _fetch(self, tail: Tail, after: int) -> list[FramedChunk]:
+    async def _fetch(
+        self, tail: Tail, after: int, joiners: list[asyncio.Future[list[FramedChunk] | None]]
+    ) -> list[FramedChunk]:
+        chunks: list[FramedChunk] | None = None
         try:
             chunks = await self._read(tail.job_id, after)
             tail.remember(chunks, self._keep)
@@ -136,10 +162,15 @@ class LiveTails:
         finally:
             if tail.inflight is asyncio.current_task():
                 tail.inflight = None
-            joiners, tail.joiners = tail.joiners, []
             for waiter in joiners:
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(chunks)
+
+
+def _beyond(chunks: list[FramedChunk], last: int) -> tuple[list[bytes], int]:
+    """The frames of `chunks` after `last`, and the new last sequence number."""
+    more = [c.after(last) for c in chunks if c.last_seq > last]
+    return more, max([last, *(c.last_seq for c in chunks)])
 
 
 __all__ = ["FramedChunk", "LiveTails", "ReadFramed", "Tail"]
