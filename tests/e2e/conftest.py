@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.processes import base_env, free_port, started
+from tests.support import UserClient, register
 
 
 @pytest.fixture
@@ -22,3 +23,11 @@ def embedded(tmp_path: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     with started(["up"], env, tmp_path / "up.log", url):
         yield url
+
+
+@pytest.fixture
+async def user(embedded: str) -> AsyncIterator[UserClient]:
+    """A new user registered on the embedded server."""
+    client = await register(embedded)
+    yield client
+    await client.client.aclose()

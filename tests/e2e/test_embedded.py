@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support import UserClient, register
+from tests.support import UserClient
 
 FINAL = {"COMPLETED", "FAILED", "CANCELED"}
 
@@ -53,13 +53,6 @@ async def run_now(user: UserClient, workflow_id: str) -> dict[str, Any]:
         user, f"/workflows/{workflow_id}/jobs/{job_id}", lambda j: j["status"] in FINAL
     )
     return job
-
-
-@pytest.fixture
-async def user(embedded: str) -> Any:
-    client = await register(embedded)
-    yield client
-    await client.client.aclose()
 
 
 @pytest.fixture
