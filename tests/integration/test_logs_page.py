@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from hourglass.domain.logs import ChunkBuilder, LineBatch, Stream
 from hourglass.services.container import Services
+from hourglass.store.logs import chunks_after, insert_chunk
+from tests.integration.engine_helpers import built_workflow, principal
 from tests.integration.log_helpers import lines_json, numbered, written_log
 from tests.support import UserClient
 
@@ -170,3 +173,22 @@ async def test_without_log_retention_the_routes_are_412_before_400(
     for params in ({}, {"limit": "bad"}):
         assert (await alice.get(path, params=params)).status_code == 412
         assert (await alice.get(path + "/search", params={"q": "[", **params})).status_code == 412
+
+
+async def test_chunks_after_the_end_is_empty(services: Services) -> None:
+    """Reading after the last stored line returns no chunk (so "read until empty" ends)."""
+    db = services.db
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    job_id = (await services.jobs.schedule(who.user_id, wid, idempotency_key="k")).body["id"]
+    builder = ChunkBuilder()
+    builder.add(LineBatch(Stream.STDOUT, b"a\nb\nc\n", 3, 0))
+    chunk = builder.flush()
+    assert chunk is not None
+    async with db.write() as tx:
+        assert await insert_chunk(db, tx, job_id, chunk, None)
+    async with db.read() as tx:
+        assert [c.last_seq for c in await chunks_after(tx, job_id, 0, 10)] == [3]
+        assert [c.last_seq for c in await chunks_after(tx, job_id, 2, 10)] == [3]
+        assert await chunks_after(tx, job_id, 3, 10) == []
+        assert await chunks_after(tx, job_id, 99, 10) == []

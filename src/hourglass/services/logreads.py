@@ -407,9 +407,7 @@ class LogReads:
 
     async def _read(self, job_id: str, after: int, limit: int) -> list[Chunk]:
         async with self.db.read() as tx:
-            chunks = await self.fetch(tx, job_id, after, limit)
-        # only chunks with lines after `after` (a read past the end may return the last chunk)
-        return [c for c in chunks if c.last_seq > after]
+            return await self.fetch(tx, job_id, after, limit)
 
     def batches(self, job_id: str, after: int) -> AsyncGenerator[list[Chunk], None]:
         """The job's chunks holding lines after `after`, a batch per read transaction.

@@ -299,6 +299,8 @@ def _window(
     conditions = [
         log_chunks.c.job_id == job_id,
         log_chunks.c.first_seq >= _holding(job_id, after + 1),
+        # the holding chunk is the last one before `after + 1`: it may end at or before `after`
+        log_chunks.c.last_seq > after,
     ]
     if before is not None:
         conditions.append(log_chunks.c.first_seq < before)
@@ -309,17 +311,6 @@ def _window(
 async def chunks_after(tx: Tx, job_id: str, after_seq: int, limit: int) -> list[Chunk]:
     """Up to `limit` chunks holding lines with seq > `after_seq`, in ascending order."""
     stmt = _window([log_chunks], job_id, after_seq, None, False).limit(limit)
-    return [_chunk(r) for r in await tx.execute(stmt)]
-
-
-async def chunks_before(tx: Tx, job_id: str, before_seq: int, limit: int) -> list[Chunk]:
-    """Up to `limit` chunks holding lines with seq < `before_seq`, in descending order."""
-    stmt = (
-        select(log_chunks)
-        .where(log_chunks.c.job_id == job_id, log_chunks.c.first_seq < before_seq)
-        .order_by(log_chunks.c.first_seq.desc())
-        .limit(limit)
-    )
     return [_chunk(r) for r in await tx.execute(stmt)]
 
 
@@ -421,7 +412,6 @@ __all__ = [
     "chunk_heads",
     "chunks_after",
     "chunks_at",
-    "chunks_before",
     "chunks_between",
     "clear_expiry",
     "delete_chunk_batch",
