@@ -4,6 +4,7 @@ the test configures (batch size, keep-alive, a store that fails on cue), SSE par
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,16 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 
-from hourglass.cli import _Server
 from hourglass.domain.logs import Chunk
 from hourglass.errors import StoreUnavailable
 from hourglass.services.container import Services
 from hourglass.services.logreads import LogReads
 from hourglass.store import logs as log_store
-from hourglass.web.app import create_app
-from tests.support import UserClient, free_socket
+from tests.support import UserClient, running_server
 
 FAILURE = "context deadline exceeded"
 
@@ -29,22 +27,9 @@ FAILURE = "context deadline exceeded"
 @asynccontextmanager
 async def log_server(services: Services, **options: Any) -> AsyncIterator[tuple[str, LogReads]]:
     """A real uvicorn server over `services` whose log reader is `LogReads(**options)`."""
-    app = create_app(services)
     reads = LogReads(services.db, services.bus, **options)
-    app.state.log_reads = reads
-    sock = free_socket()
-    config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=1
-    )
-    server = _Server(config)
-    sock.listen(128)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", reads
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with running_server(dataclasses.replace(services, reads=reads)) as url:
+        yield url, reads
 
 
 def client_for(user: UserClient, base_url: str) -> httpx.AsyncClient:

@@ -11,6 +11,7 @@ from hourglass.services.accounts import AccountService
 from hourglass.services.engine import Engine
 from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
+from hourglass.services.logreads import LogReads
 from hourglass.services.logs import LogService
 from hourglass.services.workflows import WorkflowService
 from hourglass.settings import Settings
@@ -29,6 +30,7 @@ class Services:
     idempotency: IdempotencyService
     workflows: WorkflowService
     logs: LogService
+    reads: LogReads  # one per process: live readers of a job share its store reads
 
     @classmethod
     def build(
@@ -57,6 +59,7 @@ class Services:
             idempotency=idempotency,
             workflows=workflows,
             logs=LogService(db, settings, clock, bus),
+            reads=LogReads(db, bus),
         )
 
     def housekeeping(self) -> list[Callable[[], Awaitable[object]]]:

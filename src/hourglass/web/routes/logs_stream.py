@@ -24,12 +24,7 @@ OptionalStr = Annotated[str | None, Query()]
 
 def log_reads(request: Request) -> LogReads:
     """The process's log reader (live readers of one job share its store reads through it)."""
-    state = request.app.state
-    reads: LogReads | None = getattr(state, "log_reads", None)
-    if reads is None:
-        services = get_services(request)
-        reads = state.log_reads = LogReads(services.db, services.bus)
-    return reads
+    return get_services(request).reads
 
 
 _DOWNLOAD_RESPONSES: dict[int | str, dict[str, object]] = {
