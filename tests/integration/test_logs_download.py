@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import update
 
 from hourglass.services.container import Services
-from hourglass.store import log_reads as read_store
+from hourglass.store import logs as log_store
 from hourglass.store.schema import jobs, sessions
 from tests.integration.log_helpers import numbered, run_job, stored_lines, written_log
 from tests.integration.logstream_helpers import (
@@ -183,7 +183,7 @@ async def test_a_failure_mid_stream_ends_txt_with_the_error_tail(
     wid, jid = await finished_log(alice, services, messages, chunk_lines=10)
     # a stream filter reads chunk metas first, then the texts: fail the second text read
     failing = (
-        {"fetch_at": CountingFetch(read_store.chunks_starting_at, fail_at=2)}
+        {"fetch_at": CountingFetch(log_store.chunks_at, fail_at=2)}
         if "stream" in params
         else {"fetch": CountingFetch(fail_at=2)}
     )

@@ -15,6 +15,7 @@ from hourglass.domain.jobs import Job, JobStatus, LogState, Trigger
 from hourglass.domain.logs import Chunk, ChunkBuilder, LineBatch, Stream, decode_chunk
 from hourglass.errors import StoreUnavailable, ValidationError
 from hourglass.live import Subscription, Wakeup
+from hourglass.services.logparams import parse_resume
 from hourglass.services.logreads import (
     Download,
     DownloadOptions,
@@ -22,7 +23,6 @@ from hourglass.services.logreads import (
     Format,
     LogReads,
     json_entries,
-    parse_resume,
     sse_log_frames,
 )
 from hourglass.services.logtail import FramedChunk, LiveTails

@@ -29,7 +29,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Seque
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Final, TypeVar
+from typing import Final
 
 from hourglass.domain.jobs import FINISHED, Job
 from hourglass.domain.logs import (
@@ -46,19 +46,20 @@ from hourglass.domain.logs import (
 )
 from hourglass.errors import BadRequest, HourglassError, NotFound, ValidationError
 from hourglass.live import LiveBus
+from hourglass.services.logparams import parse_choice, parse_flag, parse_resume, parse_stream
 from hourglass.services.logs import log_target
 from hourglass.services.logtail import FramedChunk, LiveTails
 from hourglass.store import jobs as job_store
 from hourglass.store import log_reads as read_store
 from hourglass.store import logs as log_store
 from hourglass.store.db import Database, Tx
-from hourglass.store.log_reads import ChunkMeta
+from hourglass.store.logs import ChunkHead
 
 log = logging.getLogger("hourglass.logreads")
 
 Fetch = Callable[[Tx, str, int, int], Awaitable[list[Chunk]]]
 """`(tx, job_id, after_seq, limit)` → up to `limit` chunks holding lines after `after_seq`."""
-FetchMetas = Callable[[Tx, str, int, int], Awaitable[list[ChunkMeta]]]
+FetchMetas = Callable[[Tx, str, int, int], Awaitable[list[ChunkHead]]]
 """`(tx, job_id, after_first_seq, limit)` → chunk metas (no text) after that chunk."""
 FetchAt = Callable[[Tx, str, Sequence[int]], Awaitable[list[Chunk]]]
 """`(tx, job_id, first_seqs)` → those chunks, ascending."""
@@ -66,7 +67,6 @@ METAS_PER_READ: Final = 1024
 
 FETCH_ERROR: Final = "failed to fetch logs"
 SSE_RETRY_MS: Final = 3000
-MAX_SEQ: Final = 2**63 - 1
 
 # `json.encoder.encode_basestring` is the C string encoder behind `json.dumps(..., ensure_ascii=
 # False)`: a JSON string literal, quotes included.
@@ -91,9 +91,6 @@ _MEDIA: Final = {
     Format.JSONL: "application/x-ndjson; charset=utf-8",
     Format.JSON: "application/json",
 }
-
-
-_E = TypeVar("_E", bound=StrEnum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +128,11 @@ class DownloadOptions:
     @classmethod
     def parse(cls, params: DownloadParams) -> DownloadOptions:
         """Options from raw parameters; `ValidationError` naming the first bad one."""
-        fmt = _choice("format", params.format, Format, None) or Format.TXT
-        stream = _choice("stream", params.stream, Stream, None)
-        regex = _flag("regex", params.regex)
-        case_sensitive = _flag("case_sensitive", params.case_sensitive)
-        timestamps = _flag("timestamps", params.timestamps)
+        fmt = parse_choice("format", params.format, Format, None) or Format.TXT
+        stream = parse_stream(params.stream)
+        regex = parse_flag("regex", params.regex)
+        case_sensitive = parse_flag("case_sensitive", params.case_sensitive)
+        timestamps = parse_flag("timestamps", params.timestamps)
         ansi = (params.ansi or "keep").lower()
         if ansi not in ("keep", "strip"):
             raise ValidationError.field("ansi", "must be one of keep, strip")
@@ -143,39 +140,6 @@ class DownloadOptions:
         if params.q:
             query = compile_query(params.q, regex=regex, case_sensitive=case_sensitive)
         return cls(fmt, stream, query, timestamps, ansi == "strip")
-
-
-def _choice(field: str, raw: str | None, kind: type[_E], default: _E | None) -> _E | None:
-    if raw is None or raw == "":
-        return default
-    try:
-        return kind(raw.lower())
-    except ValueError as exc:
-        names = ", ".join(m.value for m in kind)
-        raise ValidationError.field(field, f"must be one of {names}") from exc
-
-
-def _flag(field: str, raw: str | None) -> bool:
-    if raw is None or raw == "":
-        return False
-    low = raw.lower()
-    if low in ("true", "1"):
-        return True
-    if low in ("false", "0"):
-        return False
-    raise ValidationError.field(field, "must be true or false")
-
-
-def parse_resume(last_event_id: str | None, after: str | None) -> int:
-    """The SSE resume point: `Last-Event-ID`, else `?after=`, else 0 (`ValidationError` if bad)."""
-    for field, raw in (("Last-Event-ID", last_event_id), ("after", after)):
-        if raw is None or (field == "Last-Event-ID" and not raw.strip()):
-            continue
-        value = raw.strip()
-        if not value.isascii() or not value.isdigit() or int(value) > MAX_SEQ:
-            raise ValidationError.field(field, "must be a sequence number (an integer >= 0)")
-        return int(value)
-    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,12 +302,19 @@ class _SeqReads:
         return chunks
 
 
+async def _heads_after(tx: Tx, job_id: str, after: int, limit: int) -> list[ChunkHead]:
+    """The stream filter's first read: chunk metas (no text) holding lines after `after`."""
+    return await log_store.chunk_heads(
+        tx, job_id, after=after, before=None, descending=False, limit=limit
+    )
+
+
 class _StreamReads:
     """Successive reads of the chunks holding lines of one stream (metas first, then texts)."""
 
     def __init__(self, reads: LogReads, job_id: str, stream: Stream) -> None:
         self.reads, self.job_id, self.stream = reads, job_id, stream
-        self.after_first = 0
+        self.after = 0
         self.queue: list[int] = []
         self.exhausted = False
 
@@ -353,10 +324,10 @@ class _StreamReads:
             if self.exhausted:
                 return None
             async with reads.db.read() as tx:
-                metas = await reads.fetch_metas(tx, self.job_id, self.after_first, METAS_PER_READ)
+                metas = await reads.fetch_metas(tx, self.job_id, self.after, METAS_PER_READ)
             self.exhausted = len(metas) < METAS_PER_READ
             if metas:
-                self.after_first = metas[-1].first_seq
+                self.after = metas[-1].last_seq
             self.queue = [m.first_seq for m in metas if self._holds(m.meta)]
         take, self.queue = self.queue[: reads.batch_chunks], self.queue[reads.batch_chunks :]
         async with reads.db.read() as tx:
@@ -388,8 +359,8 @@ class LogReads:
         first_batch_chunks: int = 4,
         keepalive_seconds: float = 15.0,
         fetch: Fetch = log_store.chunks_after,
-        fetch_metas: FetchMetas = read_store.chunk_metas,
-        fetch_at: FetchAt = read_store.chunks_starting_at,
+        fetch_metas: FetchMetas = _heads_after,
+        fetch_at: FetchAt = log_store.chunks_at,
     ) -> None:
         if batch_chunks < 1 or first_batch_chunks < 1 or keepalive_seconds <= 0:
             raise ValueError("invalid log reader settings")
@@ -623,7 +594,6 @@ __all__ = [
     "LogReads",
     "describe",
     "json_entries",
-    "parse_resume",
     "sse_frame",
     "sse_log_frames",
 ]

@@ -27,6 +27,13 @@ from hourglass.domain.workflows import Workflow
 from hourglass.errors import NotFound, PreconditionFailed, ValidationError
 from hourglass.live import LiveBus
 from hourglass.services import logscan
+from hourglass.services.logparams import (
+    parse_flag,
+    parse_limit,
+    parse_order,
+    parse_seq,
+    parse_stream,
+)
 from hourglass.services.logwriter import LogOutputs
 from hourglass.settings import Settings
 from hourglass.store import jobs as job_store
@@ -34,8 +41,6 @@ from hourglass.store import logs as log_store
 from hourglass.store import workflows as workflow_store
 from hourglass.store.db import Database, Tx
 
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 SWEEP_BATCH = 100
 
 
@@ -108,58 +113,6 @@ class LogPage:
             record["highlights"] = [list(span) for span in spans]
             out.append(record)
         return out
-
-
-# parameters (raw strings from the query string, parsed after the 404/412 checks)
-
-
-def parse_limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_LIMIT:
-        raise ValidationError.field("limit", f"must be an integer between 1 and {MAX_LIMIT}")
-    return value
-
-
-def parse_order(raw: str | None) -> bool:
-    """True for descending (the default)."""
-    if raw is None or raw == "" or raw.lower() == "desc":
-        return True
-    if raw.lower() == "asc":
-        return False
-    raise ValidationError.field("order", "must be asc or desc")
-
-
-def parse_seq(name: str, raw: str | None) -> int | None:
-    if raw is None or raw == "":
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise ValidationError.field(name, "must be a sequence number (an integer >= 0)")
-    return int(raw)
-
-
-def parse_stream(raw: str | None) -> Stream | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        return Stream(raw.lower())
-    except ValueError as exc:
-        raise ValidationError.field("stream", "must be stdout, stderr or system") from exc
-
-
-def parse_flag(name: str, raw: str | None) -> bool:
-    if raw is None or raw == "":
-        return False
-    low = raw.lower()
-    if low in ("true", "1"):
-        return True
-    if low in ("false", "0"):
-        return False
-    raise ValidationError.field(name, "must be true or false")
 
 
 def _position(cursor: str | None, filters: Mapping[str, Any]) -> int | None:

@@ -9,12 +9,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from hourglass.domain.logs import Chunk
 from hourglass.store.db import Tx
 from hourglass.store.schema import log_chunks
 
@@ -40,30 +38,4 @@ async def first_seq_at_offset(tx: Tx, job_id: str, offset: int) -> int | None:
     return None if value is None else int(value)
 
 
-async def chunk_metas(tx: Tx, job_id: str, after_first_seq: int, limit: int) -> list[ChunkMeta]:
-    """Up to `limit` chunks with `first_seq > after_first_seq`, ascending, without their text."""
-    stmt = (
-        select(log_chunks.c.first_seq, log_chunks.c.last_seq, log_chunks.c.meta)
-        .where(log_chunks.c.job_id == job_id, log_chunks.c.first_seq > after_first_seq)
-        .order_by(log_chunks.c.first_seq)
-        .limit(limit)
-    )
-    return [ChunkMeta(r.first_seq, r.last_seq, bytes(r.meta)) for r in await tx.execute(stmt)]
-
-
-async def chunks_starting_at(tx: Tx, job_id: str, first_seqs: Sequence[int]) -> list[Chunk]:
-    """The chunks whose `first_seq` is one of `first_seqs`, ascending."""
-    if not first_seqs:
-        return []
-    stmt = (
-        select(log_chunks)
-        .where(log_chunks.c.job_id == job_id, log_chunks.c.first_seq.in_(list(first_seqs)))
-        .order_by(log_chunks.c.first_seq)
-    )
-    return [
-        Chunk(r.first_seq, r.last_seq, r.byte_offset, bytes(r.text), bytes(r.meta))
-        for r in await tx.execute(stmt)
-    ]
-
-
-__all__ = ["ChunkMeta", "chunk_metas", "chunks_starting_at", "first_seq_at_offset"]
+__all__ = ["first_seq_at_offset"]
