@@ -104,10 +104,11 @@ async def test_fleet_runs_every_job_once_despite_a_killed_worker(
     assert statuses["by_status"] == {"COMPLETED": WORKFLOWS * JOBS_PER_WORKFLOW}
     # the killed worker's jobs were recovered and ran again as attempt 2
     assert sum(statuses["attempts"].values()) > WORKFLOWS * JOBS_PER_WORKFLOW
-    # a job whose worker died ran again (attempt 2): executions == attempts, per workflow
+    # every job ran to completion once; an attempt the killed worker had claimed may or may
+    # not have started its process before the kill, so executions lie between the two
     for n, workflow_id in enumerate(workflow_ids):
         runs = (marks / f"wf{n}").read_text().count("run")
-        assert runs == statuses["attempts"][workflow_id], workflow_id
+        assert JOBS_PER_WORKFLOW <= runs <= statuses["attempts"][workflow_id], workflow_id
 
 
 async def _wait_built(user: UserClient, workflow_id: str) -> None:

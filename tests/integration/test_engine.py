@@ -345,3 +345,18 @@ async def test_canceled_waiting_job_gets_a_log_expiry(
     [job] = await jobs_of(services, wid)
     canceled = await services.jobs.cancel(user_id, wid, job.id)
     assert canceled.log_expires_at == clock.now() + timedelta(days=2)
+
+
+async def test_scheduler_knows_when_the_next_slot_is_due(
+    services: Services, clock: FrozenClock
+) -> None:
+    """The scheduler can sleep exactly until the soonest slot instead of polling for it."""
+    assert await services.engine.seconds_until_next_slot() is None
+    who = await principal(services)
+    await built_workflow(services, who, interval=1)
+    await services.engine.schedule_due()
+    assert await services.engine.seconds_until_next_slot() == 60.0
+    clock.advance(seconds=59.5)
+    assert await services.engine.seconds_until_next_slot() == 0.5
+    clock.advance(seconds=5)
+    assert await services.engine.seconds_until_next_slot() == 0.0

@@ -34,6 +34,18 @@ class Scheduler:
         await self.engine.schedule_due()
         await self.engine.promote_due()
 
+    async def _pause(self, interval: float) -> float:
+        """Sleep until the next slot is due, so a due job starts on time (the poll is a cap)."""
+        try:
+            until_slot = await self.engine.seconds_until_next_slot()
+        except Exception:
+            log.warning("reading the next slot failed; polling", exc_info=True)
+            return interval
+        if until_slot is None:
+            return interval
+        # a floor, so a slot that keeps failing to schedule cannot spin this loop
+        return max(0.05, min(interval, until_slot))
+
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.engine.settings.poll_interval_seconds
         loop = asyncio.get_running_loop()
@@ -48,7 +60,7 @@ class Scheduler:
                             await job()
                 except Exception:
                     log.exception("scheduler pass failed; retrying")
-                waiter = asyncio.ensure_future(wakeups.wait(interval))
+                waiter = asyncio.ensure_future(wakeups.wait(await self._pause(interval)))
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
                 for task in (waiter, stopper):

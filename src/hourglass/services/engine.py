@@ -136,6 +136,14 @@ class Engine:
             await self.wake_workers()
         return created
 
+    async def seconds_until_next_slot(self) -> float | None:
+        """How long until the soonest scheduled slot (0 if one is due; None if none is set)."""
+        async with self.db.read() as tx:
+            soonest = await schedule_store.earliest_next_run(tx)
+        if soonest is None:
+            return None
+        return max(0.0, (soonest - self.clock.now()).total_seconds())
+
     async def promote_due(self) -> int:
         """QUEUE the next PENDING job of every workflow that has nothing active."""
         now = self.clock.now()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from hourglass.domain.jobs import BuildStatus, JobStatus, Kind, RunSpec
 from hourglass.domain.schedule import Schedule
@@ -71,6 +71,16 @@ async def due_workflows(tx: Tx, now: datetime, limit: int = 500) -> list[DueWork
         )
         for r in await tx.execute(stmt)
     ]
+
+
+async def earliest_next_run(tx: Tx) -> datetime | None:
+    """The soonest `next_run_at` of any built, active workflow (None when nothing is scheduled)."""
+    stmt = select(func.min(workflows.c.next_run_at)).where(
+        workflows.c.build_status == BuildStatus.COMPLETED.value,
+        workflows.c.terminated_at.is_(None),
+    )
+    value: datetime | None = (await tx.execute(stmt)).scalar()
+    return value
 
 
 async def advance_next_run(
