@@ -15,16 +15,15 @@ from hourglass.domain.jobs import Job, JobStatus, LogState, Trigger
 from hourglass.domain.logs import Chunk, ChunkBuilder, LineBatch, Stream, decode_chunk
 from hourglass.errors import StoreUnavailable, ValidationError
 from hourglass.live import Subscription, Wakeup
-from hourglass.services.logparams import parse_resume
-from hourglass.services.logreads import (
+from hourglass.services.logformats import (
     Download,
     DownloadOptions,
     DownloadParams,
     Format,
-    LogReads,
     json_entries,
     sse_log_frames,
 )
+from hourglass.services.logparams import parse_resume
 from hourglass.services.logtail import FramedChunk, LiveTails
 from hourglass.web.downloads import ByteRange, Unsatisfiable, accepts_gzip, parse_range
 
@@ -238,18 +237,20 @@ def test_failure_tails() -> None:
     """The error tail per format: the seed's text, a final jsonl object, a closing json member."""
     job = finished_job()
     exc = StoreUnavailable("timeout")
-    txt = LogReads.failure_tail(Download(job, DownloadOptions()), exc)
+    txt = Download(job, DownloadOptions()).failure_tail(exc)
     assert txt == b"\n--- ERROR: failed to fetch logs ---\ntimeout\n"
-    jsonl = LogReads.failure_tail(Download(job, DownloadOptions(Format.JSONL)), exc)
+    jsonl = Download(job, DownloadOptions(Format.JSONL)).failure_tail(exc)
     assert json.loads(jsonl) == {"error": "failed to fetch logs", "message": "timeout"}
-    tail = LogReads.failure_tail(Download(job, DownloadOptions(Format.JSON)), exc)
+    tail = Download(job, DownloadOptions(Format.JSON)).failure_tail(exc)
     assert json.loads(b'{"logs":[' + tail) == {
         "logs": [],
         "error": "failed to fetch logs",
         "message": "timeout",
     }
-    assert LogReads.failure_tail(Download(job, DownloadOptions()), RuntimeError("secret")).endswith(
-        b"internal error\n"
+    assert (
+        Download(job, DownloadOptions())
+        .failure_tail(RuntimeError("secret"))
+        .endswith(b"internal error\n")
     )
 
 

@@ -9,7 +9,7 @@ Download (`GET …/logs/raw`): unfiltered `txt` is the concatenation of the chun
 columns, sliced only at the edges of a byte range: no decoding. Filters and other formats work
 run by run on chunk slices (`render_txt`), or build JSON entries from per-run templates; a
 stream filter reads chunk metas first and skips the text of chunks without that stream. A
-failure after the first byte is turned into the format's error tail by `failure_tail`.
+failure after the first byte is turned into the format's error tail (`Download.failure_tail`).
 
 Live stream (`GET …/events`): subscribe to the bus first, then send the backlog read straight
 from the store, then loop "read the store after the last sequence number sent → send → wait for
@@ -23,30 +23,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Final
 
 from hourglass.domain.jobs import FINISHED, Job
 from hourglass.domain.logs import (
     Chunk,
     LogChunkCorrupt,
-    LogQuery,
     Stream,
-    compile_query,
     decode_meta,
-    format_epoch_us,
-    parse_json_message,
     render_txt,
-    strip_ansi,
 )
-from hourglass.errors import BadRequest, HourglassError, NotFound, ValidationError
+from hourglass.errors import BadRequest, NotFound
 from hourglass.live import LiveBus
-from hourglass.services.logparams import parse_choice, parse_flag, parse_resume, parse_stream
+from hourglass.services.logformats import (
+    SSE_RETRY_MS,
+    Download,
+    DownloadOptions,
+    DownloadParams,
+    EventTarget,
+    Format,
+    describe,
+    json_entries,
+    sse_frame,
+    sse_log_frames,
+)
+from hourglass.services.logparams import parse_resume
 from hourglass.services.logs import log_target
 from hourglass.services.logtail import FramedChunk, LiveTails
 from hourglass.store import jobs as job_store
@@ -64,190 +67,6 @@ FetchMetas = Callable[[Tx, str, int, int], Awaitable[list[ChunkHead]]]
 FetchAt = Callable[[Tx, str, Sequence[int]], Awaitable[list[Chunk]]]
 """`(tx, job_id, first_seqs)` → those chunks, ascending."""
 METAS_PER_READ: Final = 1024
-
-FETCH_ERROR: Final = "failed to fetch logs"
-SSE_RETRY_MS: Final = 3000
-
-# `json.encoder.encode_basestring` is the C string encoder behind `json.dumps(..., ensure_ascii=
-# False)`: a JSON string literal, quotes included.
-_json_str: Callable[[str], str] = json.encoder.encode_basestring
-
-
-def _compact(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-# options
-
-
-class Format(StrEnum):
-    TXT = "txt"
-    JSONL = "jsonl"
-    JSON = "json"
-
-
-_MEDIA: Final = {
-    Format.TXT: "text/plain; charset=utf-8",
-    Format.JSONL: "application/x-ndjson; charset=utf-8",
-    Format.JSON: "application/json",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadParams:
-    """The download's query parameters as sent (validated after the access checks)."""
-
-    format: str | None = None
-    stream: str | None = None
-    q: str | None = None
-    regex: str | None = None
-    case_sensitive: str | None = None
-    timestamps: str | None = None
-    ansi: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadOptions:
-    format: Format = Format.TXT
-    stream: Stream | None = None
-    query: LogQuery | None = None
-    timestamps: bool = False
-    ansi_strip: bool = False
-
-    @property
-    def plain(self) -> bool:
-        """Unfiltered `txt`: the stored bytes as they are (a fixed sequence for a finished job)."""
-        return (
-            self.format is Format.TXT
-            and self.stream is None
-            and self.query is None
-            and not self.timestamps
-            and not self.ansi_strip
-        )
-
-    @classmethod
-    def parse(cls, params: DownloadParams) -> DownloadOptions:
-        """Options from raw parameters; `ValidationError` naming the first bad one."""
-        fmt = parse_choice("format", params.format, Format, None) or Format.TXT
-        stream = parse_stream(params.stream)
-        regex = parse_flag("regex", params.regex)
-        case_sensitive = parse_flag("case_sensitive", params.case_sensitive)
-        timestamps = parse_flag("timestamps", params.timestamps)
-        ansi = (params.ansi or "keep").lower()
-        if ansi not in ("keep", "strip"):
-            raise ValidationError.field("ansi", "must be one of keep, strip")
-        query = None
-        if params.q:
-            query = compile_query(params.q, regex=regex, case_sensitive=case_sensitive)
-        return cls(fmt, stream, query, timestamps, ansi == "strip")
-
-
-@dataclass(frozen=True, slots=True)
-class Download:
-    """A checked download: the finished job and what to send of its log."""
-
-    job: Job
-    options: DownloadOptions
-
-    @property
-    def media_type(self) -> str:
-        return _MEDIA[self.options.format]
-
-    @property
-    def filename(self) -> str:
-        return f"{self.job.id}-logs.{self.options.format.value}"
-
-    @property
-    def length(self) -> int | None:
-        """Size in bytes when known in advance: unfiltered `txt` only."""
-        return self.job.log_bytes if self.options.plain else None
-
-    @property
-    def etag(self) -> str | None:
-        """Strong validator of the unfiltered `txt` bytes (quoted), None for other variants."""
-        if not self.options.plain:
-            return None
-        job = self.job
-        return f'"{job.id}-{job.log_lines}-{job.log_bytes}"'
-
-    @property
-    def last_modified(self) -> datetime | None:
-        return self.job.completed_at if self.options.plain else None
-
-
-@dataclass(frozen=True, slots=True)
-class EventTarget:
-    """A checked live stream: the job and the sequence number to resume after."""
-
-    job: Job
-    after: int
-
-
-def describe(exc: BaseException) -> str:
-    """The error text shown to a reader once the body has started (no internals leak)."""
-    if isinstance(exc, HourglassError):
-        return exc.message
-    log.error("reading a job log failed", exc_info=exc)
-    return "internal error"
-
-
-# formatting
-
-
-def _run_messages(text: bytes) -> list[str]:
-    messages = text.decode("utf-8", "replace").split("\n")
-    messages.pop()  # every line ends with "\n"
-    return messages
-
-
-def json_entries(job_id: str, chunk: Chunk, options: DownloadOptions) -> list[str]:
-    """The `jsonl`/`json` entries of a chunk's lines kept by `options` (one JSON object each)."""
-    out: list[str] = []
-    query, stream, strip = options.query, options.stream, options.ansi_strip
-    for run in decode_meta(chunk.meta, len(chunk.text)):
-        if stream is not None and run.stream is not stream:
-            continue
-        segment = chunk.text[run.byte_start : run.byte_end]
-        base = chunk.first_seq + run.first_index
-        messages = _run_messages(segment)
-        picked: Iterable[tuple[int, str]]
-        if query is not None:
-            picked = [(base + i, messages[i]) for i in query.matching_lines(segment)]
-        else:
-            picked = zip(range(base, base + len(messages)), messages, strict=True)
-        head = f'{{"timestamp":"{format_epoch_us(run.ts_us)}","sequence_num":'
-        mid = f',"stream":"{run.stream.value}","attempt":{run.attempt},"event_id":"{job_id}:'
-        for seq, message in picked:
-            text = strip_ansi(message) if strip else message
-            entry = f'{head}{seq}{mid}{seq}","message_raw":{_json_str(text)}'
-            if parse_json_message(text)[0]:
-                # valid JSON text: embedded as written (exact numbers, key order)
-                entry += f',"message_json":{text}'
-            out.append(entry + "}")
-    return out
-
-
-def sse_frame(event: str, data: object) -> bytes:
-    return f"event: {event}\ndata: {_compact(data)}\n\n".encode()
-
-
-def sse_log_frames(job_id: str, chunk: Chunk, after: int = 0) -> bytes:
-    """`id:`/`event: log`/`data:` frames of the chunk's lines after `after` (API line objects)."""
-    parts: list[str] = []
-    for run in decode_meta(chunk.meta, len(chunk.text)):
-        base = chunk.first_seq + run.first_index
-        if base + run.count - 1 <= after:
-            continue
-        messages = _run_messages(chunk.text[run.byte_start : run.byte_end])
-        skip = max(0, after + 1 - base)
-        mid = f',"timestamp":"{format_epoch_us(run.ts_us)}","stream":"{run.stream.value}"'
-        end = f',"attempt":{run.attempt},"event_id":"{job_id}:'
-        parts += [
-            f'id: {s}\nevent: log\ndata: {{"sequence_num":{s}{mid},"message":{_json_str(m)}'
-            f'{end}{s}"}}\n\n'
-            for s, m in zip(range(base + skip, base + run.count), messages[skip:], strict=True)
-        ]
-    return "".join(parts).encode()
 
 
 class _ByteCut:
@@ -497,17 +316,6 @@ class LogReads:
             ansi_strip=options.ansi_strip,
         )
 
-    @staticmethod
-    def failure_tail(d: Download, exc: BaseException) -> bytes:
-        """What ends the body when reading fails after the first byte, in the download's format."""
-        text = describe(exc)
-        fmt = d.options.format
-        if fmt is Format.TXT:
-            return f"\n--- ERROR: {FETCH_ERROR} ---\n{text}\n".encode()
-        if fmt is Format.JSONL:
-            return (_compact({"error": FETCH_ERROR, "message": text}) + "\n").encode()
-        return f'],"error":{_json_str(FETCH_ERROR)},"message":{_json_str(text)}}}\n'.encode()
-
     # live stream
 
     async def event_target(
@@ -584,16 +392,4 @@ class LogReads:
         return sse_frame("error", {"error": describe(exc)})
 
 
-__all__ = [
-    "Download",
-    "DownloadOptions",
-    "DownloadParams",
-    "EventTarget",
-    "Fetch",
-    "Format",
-    "LogReads",
-    "describe",
-    "json_entries",
-    "sse_frame",
-    "sse_log_frames",
-]
+__all__ = ["Fetch", "LogReads"]

@@ -33,7 +33,8 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from hourglass.services.logreads import Download, LogReads
+from hourglass.services.logformats import Download
+from hourglass.services.logreads import LogReads
 from hourglass.web.errors import problem
 from hourglass.web.streaming import run_until_disconnect
 
@@ -239,7 +240,7 @@ def download_response(
         ("Vary", "Accept-Encoding"),
     ]
     gzip = accepts_gzip(headers.get("accept-encoding"))
-    tail = lambda exc: reads.failure_tail(d, exc)  # noqa: E731
+    tail = d.failure_tail
     etag, length = d.etag, d.length
     if etag is None or length is None:
         encoding = [("Content-Encoding", "gzip")] if gzip else []
