@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from hourglass.domain.common import format_ts
 from hourglass.domain.jobs import Job
 from hourglass.web.deps import CurrentUser, ServicesDep
+from hourglass.web.replies import reply_response
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs", tags=["jobs"])
 
@@ -57,12 +58,12 @@ async def schedule_job(
     principal: CurrentUser,
     services: ServicesDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> JSONResponse:
+) -> Response:
     """Run the workflow now (a MANUAL job); 412 if it is terminated or not built."""
     reply = await services.jobs.schedule(
         principal.user_id, workflow_id, idempotency_key=idempotency_key
     )
-    return JSONResponse(reply.body, status_code=reply.status)
+    return reply_response(reply)
 
 
 @router.get("/{job_id}")

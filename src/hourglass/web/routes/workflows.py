@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from hourglass.domain.common import format_ts
 from hourglass.domain.workflows import Workflow
-from hourglass.services.idempotency import Reply
 from hourglass.web.deps import CurrentUser, ServicesDep
+from hourglass.web.replies import reply_response
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
 
@@ -109,13 +108,6 @@ def workflow_json(workflow: Workflow) -> dict[str, Any]:
     }
 
 
-def _reply(reply: Reply) -> Response:
-    headers = {"Idempotent-Replayed": "true"} if reply.replayed else {}
-    if reply.body is None:
-        return Response(status_code=reply.status, headers=headers)
-    return JSONResponse(reply.body, status_code=reply.status, headers=headers)
-
-
 @router.get("", response_model=WorkflowList)
 async def list_workflows(
     principal: CurrentUser,
@@ -155,7 +147,7 @@ async def create_workflow(
     reply = await services.workflows.create(
         principal, body.model_dump(exclude_unset=True), idempotency_key=idempotency_key
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 @router.get("/{workflow_id}", response_model=WorkflowOut)
@@ -182,7 +174,7 @@ async def replace_workflow(
         body.model_dump(exclude_unset=True),
         idempotency_key=idempotency_key,
     )
-    return _reply(reply)
+    return reply_response(reply)
 
 
 @router.patch("/{workflow_id}", status_code=204, response_class=Response)
