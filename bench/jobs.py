@@ -24,12 +24,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tests.e2e.processes import base_env, free_port, started
 from tests.support import register
+
+from benchkit import admin_postgres_url, postgres_database
 
 FINAL = {"COMPLETED", "FAILED", "CANCELED"}
 
@@ -110,17 +111,6 @@ async def measure(url: str, samples: int, throughput_jobs: int) -> dict[str, Any
         await user.client.aclose()
 
 
-async def _pg_database(admin_url: str) -> str:
-    name = f"hg_bench_{uuid.uuid4().hex[:8]}"
-    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return dsn.rsplit("/", 1)[0] + "/" + name
-
-
 async def run_engine(
     label: str, extra_env: dict[str, str], args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -148,14 +138,13 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     results = [await run_engine("sqlite", {}, args)]
-    admin = os.environ.get("HOURGLASS_BENCH_POSTGRES_URL") or os.environ.get(
-        "HOURGLASS_TEST_POSTGRES_URL"
-    )
+    admin = admin_postgres_url()
     if admin:
-        extra = {"HOURGLASS_DATABASE_URL": await _pg_database(admin)}
-        if os.environ.get("HOURGLASS_TEST_REDIS_URL"):
-            extra["HOURGLASS_REDIS_URL"] = os.environ["HOURGLASS_TEST_REDIS_URL"]
-        results.append(await run_engine("postgresql", extra, args))
+        async with postgres_database(admin) as url:
+            extra = {"HOURGLASS_DATABASE_URL": url}
+            if os.environ.get("HOURGLASS_TEST_REDIS_URL"):
+                extra["HOURGLASS_REDIS_URL"] = os.environ["HOURGLASS_TEST_REDIS_URL"]
+            results.append(await run_engine("postgresql", extra, args))
     print(json.dumps({"benchmark": "jobs", "results": results}, indent=2))
 
 

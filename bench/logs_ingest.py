@@ -27,21 +27,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tests.e2e.processes import base_env, free_port, started
 from tests.support import register
 
+from benchkit import admin_postgres_url, postgres_database
 from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database
@@ -202,27 +201,6 @@ async def stored_bytes(db: Database) -> int:
         return int((pages - free) * size)
 
 
-@asynccontextmanager
-async def postgres_database(admin_url: str) -> AsyncIterator[str]:
-    name = f"hourglass_bench_{os.getpid()}"
-    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base, _, _ = dsn.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
 async def run_engine(url: str, tmp: Path, lines: int, samples: int) -> dict[str, Any]:
     db = Database.connect(url)
     try:
@@ -261,9 +239,7 @@ async def main(lines: int, samples: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'hourglass.db'}"
         result["sqlite"] = await run_engine(url, Path(tmp), lines, samples)
-    admin = os.environ.get("HOURGLASS_BENCH_POSTGRES_URL") or os.environ.get(
-        "HOURGLASS_TEST_POSTGRES_URL"
-    )
+    admin = admin_postgres_url()
     if admin:
         async with postgres_database(admin) as url:
             with tempfile.TemporaryDirectory() as tmp:

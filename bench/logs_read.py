@@ -32,12 +32,10 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import uvloop
 from sqlalchemy import update
@@ -49,6 +47,7 @@ from tests.e2e.processes import base_env, free_port, started
 from tests.integration.workflow_helpers import create, insert_job
 from tests.support import UserClient, register
 
+from benchkit import admin_postgres_url, postgres_database
 from capture import blocks_of
 from hourglass.domain.logs import ChunkBuilder, LineBatch, LineSplitter, Stream
 from hourglass.live import RedisBus, Wakeup
@@ -380,25 +379,6 @@ def _percentiles(ordered: list[float]) -> dict[str, float]:
 # engines
 
 
-async def _pg_database(admin_url: str) -> str:
-    name = f"hg_bench_{uuid.uuid4().hex[:8]}"
-    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return dsn.rsplit("/", 1)[0] + "/" + name
-
-
-async def _drop_pg(admin_url: str, url: str) -> None:
-    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def run_engine(label: str, database_url: str, args: argparse.Namespace) -> dict[str, Any]:
     redis_url = os.environ.get("HOURGLASS_TEST_REDIS_URL")
     db = Database.connect(database_url)
@@ -477,15 +457,10 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
             results.append(await run_engine("sqlite", url, args))
-    admin = os.environ.get("HOURGLASS_BENCH_POSTGRES_URL") or os.environ.get(
-        "HOURGLASS_TEST_POSTGRES_URL"
-    )
+    admin = admin_postgres_url()
     if admin and "postgresql" in engines:
-        url = await _pg_database(admin)
-        try:
+        async with postgres_database(admin) as url:
             results.append(await run_engine("postgresql", url, args))
-        finally:
-            await _drop_pg(admin, url)
     report = {"benchmark": "logs_read", "targets": TARGETS, "results": results}
     report["meets_targets"] = verdict(results)
     print(json.dumps(report, indent=2))
