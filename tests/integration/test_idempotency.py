@@ -174,10 +174,13 @@ async def test_concurrent_puts_with_one_key_apply_once(alice: UserClient) -> Non
     assert (await fetch(alice, workflow_id))["generation"] == 2
 
 
-async def _hold(services: Services, user_id: str, gate: asyncio.Event, fail: bool) -> Reply:
-    """A request whose effect waits for `gate`, then succeeds or fails."""
+async def _hold(
+    services: Services, user_id: str, gate: asyncio.Event, fail: bool, entered: asyncio.Event
+) -> Reply:
+    """A request whose effect (key reserved: `entered`) waits for `gate`, then ends."""
 
     async def effect(_tx: Tx) -> Reply:
+        entered.set()
         await gate.wait()
         if fail:
             raise PreconditionFailed("the first request fails")
@@ -202,10 +205,11 @@ async def test_a_racing_request_waits_for_the_first_and_replays_it(
     alice: UserClient, services: Services
 ) -> None:
     """While the first request with a key is in flight, a second one waits, then replays it."""
-    gate, calls = asyncio.Event(), list[str]()
-    first = asyncio.create_task(_hold(services, alice.user_id, gate, fail=False))
-    await asyncio.sleep(0.05)
+    gate, entered, calls = asyncio.Event(), asyncio.Event(), list[str]()
+    first = asyncio.create_task(_hold(services, alice.user_id, gate, False, entered))
+    await entered.wait()
     second = asyncio.create_task(_second(services, alice.user_id, calls))
+    # the second request must still be waiting on the first one's key after a while
     await asyncio.sleep(0.2)
     assert not second.done()
     gate.set()
@@ -218,9 +222,9 @@ async def test_a_racing_request_runs_when_the_first_fails(
     alice: UserClient, services: Services
 ) -> None:
     """If the first request with a key fails, the waiting one applies its own effect."""
-    gate, calls = asyncio.Event(), list[str]()
-    first = asyncio.create_task(_hold(services, alice.user_id, gate, fail=True))
-    await asyncio.sleep(0.05)
+    gate, entered, calls = asyncio.Event(), asyncio.Event(), list[str]()
+    first = asyncio.create_task(_hold(services, alice.user_id, gate, True, entered))
+    await entered.wait()
     second = asyncio.create_task(_second(services, alice.user_id, calls))
     gate.set()
     with pytest.raises(PreconditionFailed):
