@@ -99,3 +99,20 @@ async def test_cancel_stops_a_running_command_at_once(services: Services) -> Non
     await task
     [job] = await jobs_of(services, wid)
     assert job.status == JobStatus.CANCELED
+
+
+async def test_an_idle_worker_recovers_a_dead_workers_job(settings: Settings, db: Database) -> None:
+    """With no scheduler running, an idle worker retries a job whose worker died (attempt 2)."""
+    quick = dataclasses.replace(settings, lease_seconds=0.4, lease_renew_seconds=0.1)
+    services = Services.build(quick, db)
+    who = await principal(services)
+    wid = await built_workflow(services, who, payload={"cmd": ["echo", "again"]})
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    assert await services.engine.claim_job("dead-worker") is not None  # and never heard of again
+    stop = asyncio.Event()
+    task = asyncio.create_task(make_worker(services).run(stop))
+    await wait_status(services, wid, {JobStatus.COMPLETED, JobStatus.FAILED})
+    stop.set()
+    await task
+    [job] = await jobs_of(services, wid)
+    assert (job.status, job.attempts) == (JobStatus.COMPLETED, 2)

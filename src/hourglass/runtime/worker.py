@@ -45,7 +45,7 @@ class Worker:
         self.owner = owner or default_owner()
         self.settings = engine.settings
         self._stopping = asyncio.Event()
-        self._running: set[asyncio.Task[Any]] = set()
+        self._next_recovery = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then drain as described in the module docstring."""
@@ -83,9 +83,21 @@ class Worker:
                 log.exception("claiming a job failed; retrying after the poll interval")
                 claim = None
             if claim is None:
+                await self._recover_now_and_then()
                 await self._idle(wakeups)
                 continue
             await self.run_claim(claim)
+
+    async def _recover_now_and_then(self) -> None:
+        """Idle workers recover dead workers' jobs too, so recovery needs no scheduler."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_recovery:
+            return
+        self._next_recovery = now + self.settings.lease_renew_seconds
+        try:
+            await self.engine.recover_expired()
+        except Exception:
+            log.exception("recovering expired leases failed")
 
     async def run_claim(self, claim: Claim) -> None:
         """Run one claimed job to its end (or until the lease is lost or we shut down)."""
