@@ -26,7 +26,6 @@ from hourglass.domain.jobs import (
     is_terminal,
     log_expiry,
     next_failure_count,
-    next_status_after,
     should_terminate,
 )
 from hourglass.errors import Conflict
@@ -239,7 +238,8 @@ def test_next_status_after_a_run(
     result: RunResult, attempts: int, expected: tuple[JobStatus, float | None]
 ) -> None:
     """Each outcome maps to its next status; only system failures re-queue, with a delay."""
-    assert next_status_after(result, attempts, RetryPolicy()) == expected
+    decision = RetryPolicy().decide(attempts, result.outcome, result.reason)
+    assert (decision.status, decision.delay_seconds) == expected
 
 
 def test_run_result_constructors_classify_outcomes() -> None:

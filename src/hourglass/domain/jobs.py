@@ -222,17 +222,6 @@ class RetryPolicy:
 DEFAULT_RETRY_POLICY: Final = RetryPolicy()
 
 
-def next_status_after(
-    result: RunResult,
-    attempts_made: int,
-    policy: RetryPolicy = DEFAULT_RETRY_POLICY,
-    rand: float | None = None,
-) -> tuple[JobStatus, float | None]:
-    """The job's next status after an attempt, and for a re-queue the seconds until it is due."""
-    decision = policy.decide(attempts_made, result.outcome, result.reason, rand)
-    return decision.status, decision.delay_seconds
-
-
 def next_failure_count(current: int, final_status: JobStatus) -> int:
     """A workflow's consecutive-failure count after one of its jobs ended in `final_status`."""
     if final_status is JobStatus.FAILED:

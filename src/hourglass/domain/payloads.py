@@ -258,6 +258,13 @@ _SHAPES: Final[Mapping[Kind, Mapping[str, _Field]]] = {
 }
 
 
+def default_timeout(kind: Kind) -> str:
+    """The timeout a payload of `kind` gets when it names none (filled in by validation)."""
+    default = _SHAPES[kind]["timeout"].default
+    assert isinstance(default, str)
+    return default
+
+
 def decode_payload(raw: object, path: str = "payload") -> dict[str, Any]:
     """The object inside the payload JSON string; 400 on `payload` when it is anything else."""
     if not isinstance(raw, str):

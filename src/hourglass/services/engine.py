@@ -25,7 +25,9 @@ from hourglass.domain.jobs import (
     RunResult,
     RunSpec,
     Trigger,
+    check_transition,
     log_expiry,
+    next_failure_count,
     should_terminate,
 )
 from hourglass.domain.schedule import due_slot, first_slot
@@ -158,7 +160,7 @@ class Engine:
             await self.wake_workers()
         return promoted
 
-    async def create_manual(self, tx: Tx, spec_user: str, workflow_id: str, generation: int) -> str:
+    async def create_manual(self, tx: Tx, user_id: str, workflow_id: str, generation: int) -> str:
         """A MANUAL job due now, inside the caller's transaction; QUEUED at once when possible."""
         now = self.clock.now()
         job_id = self.new_id()
@@ -167,7 +169,7 @@ class Engine:
             tx,
             id=job_id,
             workflow_id=workflow_id,
-            user_id=spec_user,
+            user_id=user_id,
             trigger=Trigger.MANUAL,
             slot_at=None,
             generation=generation,
@@ -227,6 +229,7 @@ class Engine:
         now: datetime,
         log_state: LogState,
     ) -> Job | None:
+        check_transition(JobStatus.RUNNING, decision.status)
         retry = decision.status == JobStatus.QUEUED
         expires = None
         final_log = log_state
@@ -251,7 +254,10 @@ class Engine:
         if final_log == LogState.DISABLED:
             # lines are kept only while the job runs: gone with the job's end, atomically
             await log_store.delete_job_logs(tx, job.id)
-        count, allowed = await schedule_store.record_outcome(tx, job.workflow_id, decision.status)
+        current, allowed = await schedule_store.failure_count(self.db, tx, job.workflow_id)
+        count = next_failure_count(current, decision.status)
+        if count != current:
+            await schedule_store.set_failure_count(tx, job.workflow_id, count)
         failed_too_often = decision.status == JobStatus.FAILED and should_terminate(count, allowed)
         if failed_too_often and await schedule_store.terminate(tx, job.workflow_id, now):
             log.info("workflow %s terminated after %d failures in a row", job.workflow_id, count)

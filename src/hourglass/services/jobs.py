@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from hourglass.domain.common import Clock, is_valid_id
 from hourglass.domain.cursors import decode_cursor, encode_cursor
 from hourglass.domain.jobs import BuildStatus, Job, JobStatus, Trigger
+from hourglass.domain.workflows import Workflow
 from hourglass.errors import Conflict, NotFound, PreconditionFailed, ValidationError
 from hourglass.services.engine import CANCEL_SIGNAL, Engine
 from hourglass.services.idempotency import IdempotencyService, Reply, check_key
 from hourglass.store import jobs as job_store
-from hourglass.store import schedules as schedule_store
+from hourglass.store import workflows as workflow_store
 from hourglass.store.db import Database, Tx
-from hourglass.store.schedules import WorkflowState
 
 MAX_LIMIT = 1000
 
@@ -43,10 +43,10 @@ class JobService:
         self.engine = engine
         self.idempotency = idempotency
 
-    async def _workflow(self, tx: Tx, user_id: str, workflow_id: str) -> WorkflowState:
+    async def _workflow(self, tx: Tx, user_id: str, workflow_id: str) -> Workflow:
         state = None
         if is_valid_id(workflow_id):
-            state = await schedule_store.owned_state(tx, user_id, workflow_id)
+            state = await workflow_store.get_owned(self.db, tx, user_id, workflow_id)
         if state is None:
             raise NotFound("workflow not found")
         return state

@@ -247,10 +247,10 @@ class LogReads:
         self, user_id: str, workflow_id: str, job_id: str, params: DownloadParams
     ) -> Download:
         """The checked download: 404 → 412 → 400 (job not finished, then bad parameters)."""
-        target = await log_target(self.db, user_id, workflow_id, job_id, retained=True)
-        if not target.job.is_finished:
+        job = await log_target(self.db, user_id, workflow_id, job_id, retained=True)
+        if not job.is_finished:
             raise BadRequest("job is not yet completed")
-        return Download(target.job, DownloadOptions.parse(params))
+        return Download(job, DownloadOptions.parse(params))
 
     def body(
         self, d: Download, *, start: int = 0, end: int | None = None
@@ -328,8 +328,8 @@ class LogReads:
         after: str | None,
     ) -> EventTarget:
         """The checked live stream: 404 → 412 (expired) → 400 (bad resume point)."""
-        target = await log_target(self.db, user_id, workflow_id, job_id, retained=False)
-        return EventTarget(target.job, parse_resume(last_event_id, after))
+        job = await log_target(self.db, user_id, workflow_id, job_id, retained=False)
+        return EventTarget(job, parse_resume(last_event_id, after))
 
     async def _read_framed(self, job_id: str, after: int) -> list[FramedChunk]:
         chunks = await self._read(job_id, after, self.batch_chunks)

@@ -23,7 +23,6 @@ from hourglass.domain.common import Clock, is_valid_id
 from hourglass.domain.cursors import decode_cursor, encode_cursor
 from hourglass.domain.jobs import Job, LogState
 from hourglass.domain.logs import LogLine, LogQuery, Stream, compile_query
-from hourglass.domain.workflows import Workflow
 from hourglass.errors import NotFound, PreconditionFailed, ValidationError
 from hourglass.live import LiveBus
 from hourglass.services import logscan
@@ -36,20 +35,10 @@ from hourglass.services.logparams import (
 )
 from hourglass.services.logwriter import LogOutputs
 from hourglass.settings import Settings
-from hourglass.store import jobs as job_store
 from hourglass.store import logs as log_store
-from hourglass.store import workflows as workflow_store
 from hourglass.store.db import Database, Tx
 
 SWEEP_BATCH = 100
-
-
-@dataclass(frozen=True, slots=True)
-class LogTarget:
-    """A job whose log the caller may read, with the workflow it belongs to."""
-
-    job: Job
-    workflow: Workflow
 
 
 def check_readable(job: Job, log_retention: bool, *, retained: bool) -> None:
@@ -60,32 +49,27 @@ def check_readable(job: Job, log_retention: bool, *, retained: bool) -> None:
         raise PreconditionFailed("log retention is disabled for this workflow")
 
 
-async def log_target(
-    db: Database, user_id: str, workflow_id: str, job_id: str, *, retained: bool
-) -> LogTarget:
-    """The caller's job for a log route: 404 if not theirs, 412 if its logs are not kept."""
-    if not (is_valid_id(workflow_id) and is_valid_id(job_id)):
-        raise NotFound("job not found")
-    async with db.read() as tx:
-        workflow = await workflow_store.get_owned(db, tx, user_id, workflow_id)
-        job = await job_store.get_owned(tx, user_id, workflow_id, job_id) if workflow else None
-    if workflow is None or job is None:
-        raise NotFound("job not found")
-    check_readable(job, workflow.log_retention, retained=retained)
-    return LogTarget(job, workflow)
-
-
-async def readable_job(tx: Tx, user_id: str, workflow_id: str, job_id: str) -> Job:
-    """`log_target` for a retained-log route, inside the caller's read transaction: the job
-    row it returns and the chunks read next come from one transaction."""
+async def readable_job(
+    tx: Tx, user_id: str, workflow_id: str, job_id: str, *, retained: bool = True
+) -> Job:
+    """The caller's job for a log route, inside the caller's read transaction (so the job row
+    and the chunks read next agree): 404 if it is not theirs, 412 if its logs are not kept."""
     found = None
     if is_valid_id(workflow_id) and is_valid_id(job_id):
         found = await log_store.readable_job(tx, user_id, workflow_id, job_id)
     if found is None:
         raise NotFound("job not found")
     job, log_retention = found
-    check_readable(job, log_retention, retained=True)
+    check_readable(job, log_retention, retained=retained)
     return job
+
+
+async def log_target(
+    db: Database, user_id: str, workflow_id: str, job_id: str, *, retained: bool
+) -> Job:
+    """`readable_job` in a read of its own (for the streamed routes)."""
+    async with db.read() as tx:
+        return await readable_job(tx, user_id, workflow_id, job_id, retained=retained)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,12 +167,6 @@ class LogService:
         self.settings = settings
         self.clock = clock
         self.outputs = LogOutputs(db, settings, clock, bus)
-
-    async def target(
-        self, user_id: str, workflow_id: str, job_id: str, *, retained: bool = True
-    ) -> LogTarget:
-        """The 404 → 412 preconditions shared by the four log routes."""
-        return await log_target(self.db, user_id, workflow_id, job_id, retained=retained)
 
     async def page(
         self,

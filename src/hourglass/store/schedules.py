@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select, update
 
-from hourglass.domain.jobs import BuildStatus, JobStatus, Kind, RunSpec
+from hourglass.domain.jobs import BuildStatus, Kind, RunSpec
 from hourglass.domain.schedule import Schedule
 from hourglass.store.db import Database, Tx
 from hourglass.store.schema import workflows
@@ -165,25 +165,25 @@ async def finish_build(
     return bool((await tx.execute(stmt)).rowcount)
 
 
-async def record_outcome(tx: Tx, workflow_id: str, final: JobStatus) -> tuple[int, int]:
-    """Update the consecutive-failure count after a job ended; returns (count, max allowed)."""
-    if final == JobStatus.FAILED:
-        value: Any = workflows.c.consecutive_job_failures_count + 1
-    elif final == JobStatus.COMPLETED:
-        value = 0
-    else:
-        value = workflows.c.consecutive_job_failures_count
+async def failure_count(db: Database, tx: Tx, workflow_id: str) -> tuple[int, int]:
+    """(consecutive failures, max allowed) of a workflow, its row held until the end of `tx`."""
+    stmt = select(
+        workflows.c.consecutive_job_failures_count,
+        workflows.c.max_consecutive_job_failures_allowed,
+    ).where(workflows.c.id == workflow_id)
+    if db.is_postgres:
+        stmt = stmt.with_for_update()
+    row = (await tx.execute(stmt)).first()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def set_failure_count(tx: Tx, workflow_id: str, count: int) -> None:
     stmt = (
         update(workflows)
         .where(workflows.c.id == workflow_id)
-        .values(consecutive_job_failures_count=value)
-        .returning(
-            workflows.c.consecutive_job_failures_count,
-            workflows.c.max_consecutive_job_failures_allowed,
-        )
+        .values(consecutive_job_failures_count=count)
     )
-    row = (await tx.execute(stmt)).first()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    await tx.execute(stmt)
 
 
 async def terminate(tx: Tx, workflow_id: str, now: datetime) -> bool:
@@ -193,28 +193,3 @@ async def terminate(tx: Tx, workflow_id: str, now: datetime) -> bool:
         .values(terminated_at=now, updated_at=now, next_run_at=None)
     )
     return bool((await tx.execute(stmt)).rowcount)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowState:
-    """What the jobs API checks of a workflow before acting on its jobs."""
-
-    id: str
-    generation: int
-    build_status: BuildStatus
-    terminated: bool
-
-
-async def owned_state(tx: Tx, user_id: str, workflow_id: str) -> WorkflowState | None:
-    stmt = select(
-        workflows.c.id,
-        workflows.c.generation,
-        workflows.c.build_status,
-        workflows.c.terminated_at,
-    ).where(workflows.c.id == workflow_id, workflows.c.user_id == user_id)
-    row = (await tx.execute(stmt)).first()
-    if row is None:
-        return None
-    return WorkflowState(
-        row.id, row.generation, BuildStatus(row.build_status), row.terminated_at is not None
-    )

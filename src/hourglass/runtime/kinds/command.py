@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hourglass.domain.jobs import RunResult
+from hourglass.domain.jobs import Kind, RunResult
+from hourglass.domain.payloads import default_timeout
 from hourglass.runtime.kinds.base import (
     READ_BLOCK,
     BuildError,
@@ -32,7 +33,7 @@ from hourglass.runtime.kinds.base import (
 )
 
 MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
-DEFAULT_TIMEOUT = "30m"
+DEFAULT_TIMEOUT = default_timeout(Kind.COMMAND)
 _POLL_SECONDS = 0.05
 # Output still buffered after the group is dead drains at once; a pipe held open by a process that
 # escaped the group (setsid) must not hold the job forever.

@@ -18,7 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hourglass.domain.jobs import RunResult
+from hourglass.domain.jobs import Kind, RunResult
+from hourglass.domain.payloads import default_timeout
 from hourglass.runtime.kinds.base import (
     READ_BLOCK,
     BuildError,
@@ -31,7 +32,7 @@ from hourglass.runtime.kinds.base import (
 )
 from hourglass.runtime.kinds.docker_api import Demuxer, DockerClient, DockerError, DockerUnreachable
 
-DEFAULT_TIMEOUT = "30m"
+DEFAULT_TIMEOUT = default_timeout(Kind.CONTAINER)
 LABEL = "dev.hourglass.managed"
 _DRAIN_SECONDS = 10.0
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)

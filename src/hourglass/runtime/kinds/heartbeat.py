@@ -16,11 +16,12 @@ from typing import Any
 
 import httpx
 
-from hourglass.domain.jobs import RunResult
+from hourglass.domain.jobs import Kind, RunResult
+from hourglass.domain.payloads import default_timeout
 from hourglass.runtime.kinds.base import Ended, OutputSink, race, timeout_of
 
 MAX_REDIRECTS = 5
-DEFAULT_TIMEOUT = "10s"
+DEFAULT_TIMEOUT = default_timeout(Kind.HEARTBEAT)
 
 
 def header_items(headers: Mapping[str, Any] | None) -> list[tuple[str, str]]:
