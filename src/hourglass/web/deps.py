@@ -22,9 +22,14 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> Services:
+    """The app's services (async: FastAPI would run a plain `def` dependency in a thread)."""
+    return services_of(request)
 
 
 def check_csrf(request: Request, session_token: str) -> None:
@@ -44,7 +49,7 @@ def check_csrf(request: Request, session_token: str) -> None:
 
 async def get_principal(request: Request) -> Principal:
     """The caller, by Bearer token or by session cookie (+ CSRF on state-changing methods)."""
-    services = get_services(request)
+    services = services_of(request)
     authorization = request.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():

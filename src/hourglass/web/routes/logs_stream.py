@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from hourglass.services.logformats import DownloadParams
 from hourglass.services.logreads import LogReads
-from hourglass.web.deps import CurrentUser, get_services
+from hourglass.web.deps import CurrentUser, services_of
 from hourglass.web.downloads import download_response
 from hourglass.web.sse import EventStreamResponse
 
@@ -25,7 +25,7 @@ OptionalStr = Annotated[str | None, Query()]
 
 def log_reads(request: Request) -> LogReads:
     """The process's log reader (live readers of one job share its store reads through it)."""
-    return get_services(request).reads
+    return services_of(request).reads
 
 
 _DOWNLOAD_RESPONSES: dict[int | str, dict[str, object]] = {
