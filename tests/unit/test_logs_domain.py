@@ -58,13 +58,15 @@ def test_crlf_split_across_blocks_is_still_one_line_end() -> None:
 
 
 def test_final_line_without_newline_is_emitted_by_flush_only() -> None:
-    """A last line without `\\n` waits for `flush()`; its trailing `\\r` is dropped too."""
+    """A last line without `\\n` waits for `flush()`, stamped when its last piece was read; its
+    trailing `\\r` is dropped too."""
     splitter = LineSplitter()
-    batch = splitter.feed(OUT, b"one\ntwo\r", 5)
+    batch = splitter.feed(OUT, b"one\ntw", 5)
     assert batch is not None
     assert batch.messages() == ["one"]
+    assert splitter.feed(OUT, b"o\r", 7) is None
     flushed = splitter.flush(9)
-    assert [(b.messages(), b.ts_us) for b in flushed] == [(["two"], 9)]
+    assert [(b.messages(), b.ts_us) for b in flushed] == [(["two"], 7)]
     assert splitter.flush(10) == []
 
 

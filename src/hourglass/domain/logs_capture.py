@@ -164,10 +164,11 @@ def _cap_lines(region: bytes, limit: int, masker: SecretMasker | None) -> bytes:
 class _Partial:
     """What one stream has read past its last `\\n`."""
 
-    __slots__ = ("cr", "head", "parts", "size", "total")
+    __slots__ = ("cr", "head", "parts", "read_us", "size", "total")
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []  # pieces of a line not yet ended (joined once, at its \n)
+        self.read_us = 0  # when the latest piece of the unfinished line was read
         self.size = 0
         self.head: bytes | None = None  # set while skipping the rest of an over-long line
         self.total = 0
@@ -222,6 +223,7 @@ class LineSplitter:
             out.append(self._end_long(part))
             start = newline + 1
         last = data.rfind(b"\n", start)
+        part.read_us = ts_us
         if last < 0:
             self._hold(part, data[start:] if start else data)
         else:
@@ -238,7 +240,10 @@ class LineSplitter:
         return self._batch(stream, out, ts_us)
 
     def flush(self, ts_us: int, stream: Stream | None = None) -> list[LineBatch]:
-        """End of stream(s): the final line of each stream that did not end with `\\n`."""
+        """End of stream(s): the final line of each stream that did not end with `\\n`.
+
+        Such a line is stamped with the time its last piece was read (`ts_us` if unknown).
+        """
         batches: list[LineBatch] = []
         for name in [stream] if stream is not None else list(self._partials):
             part = self._partials.get(name)
@@ -252,7 +257,7 @@ class LineSplitter:
                 text = clean_lines(region, self.line_limit, self._masker)
             else:
                 continue
-            batch = self._batch(name, [text], ts_us)
+            batch = self._batch(name, [text], part.read_us or ts_us)
             if batch is not None:
                 batches.append(batch)
         return batches

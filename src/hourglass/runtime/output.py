@@ -21,8 +21,9 @@ class JobOutput(Protocol):
         """One `system` line (attempt started, exit code, timeout, cancel…)."""
         ...
 
-    async def close(self) -> LogState:
-        """Flush everything to the store; returns the log state the job ends with."""
+    async def close(self, final: str | None = None) -> LogState:
+        """Flush everything to the store, ending with the `final` system line (after any
+        unfinished last line of the workload); returns the log state the job ends with."""
         ...
 
 

@@ -16,7 +16,8 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from hourglass.domain.jobs import LogState, Outcome, RunResult
+from hourglass.domain.common import format_ts
+from hourglass.domain.jobs import Job, LogState, Outcome, RunResult, Trigger
 from hourglass.runtime.kinds.base import BuildError, Kind
 from hourglass.runtime.output import JobOutput, OutputFactory
 from hourglass.services.engine import CANCEL_SIGNAL, WORK_CHANNEL, Claim, Engine
@@ -105,12 +106,7 @@ class Worker:
         cancel = asyncio.Event()
         lost = asyncio.Event()
         output = await self.outputs.open(job, claim.spec, claim.token)
-        why = (
-            f" (retry after: {job.failure_reason})"
-            if job.attempts > 1 and job.failure_reason
-            else ""
-        )
-        await output.system(f"attempt {job.attempts} started on {self.owner}{why}")
+        await output.system(f"attempt {job.attempts} started on {self.owner} ({_why(job)})")
         async with self.engine.bus.subscribe(job.id) as status_feed:
             guard = asyncio.create_task(self._guard(claim, cancel, lost, status_feed))
             try:
@@ -149,9 +145,8 @@ class Worker:
                 "job %s: lease lost; leaving it to the worker that recovers it", claim.job.id
             )
             return
-        await output.system(_describe(result))
         try:
-            log_state = await output.close()
+            log_state = await output.close(_describe(result))
         except Exception:
             log.exception("job %s: flushing its output failed", claim.job.id)
             log_state = LogState.COMPLETE
@@ -209,10 +204,22 @@ class Worker:
             await self.engine.finish_build(task, error)
 
 
+def _why(job: Job) -> str:
+    """Why this attempt runs, for its first `system` line."""
+    if job.attempts > 1:
+        return f"retry after: {job.failure_reason or 'a system failure'}"
+    if job.trigger is Trigger.MANUAL:
+        return "manual run"
+    slot = f" of {format_ts(job.slot_at)}" if job.slot_at is not None else ""
+    return f"scheduled run{slot}"
+
+
 def _describe(result: RunResult) -> str:
+    """The attempt's last `system` line: how it ended (the reason already names any exit code)."""
     if result.outcome == Outcome.SUCCESS:
         return f"exited with code {result.exit_code if result.exit_code is not None else 0}"
     if result.outcome == Outcome.CANCELED:
-        return f"canceled: {result.reason or 'by request'}"
-    code = f" (exit code {result.exit_code})" if result.exit_code is not None else ""
-    return f"{result.reason or result.outcome.value.lower()}{code}"
+        return result.reason or "canceled"
+    if result.outcome == Outcome.WORKLOAD_FAILURE:
+        return f"failed: {result.reason or 'the workload failed'}"
+    return f"system failure: {result.reason or 'unknown'}"

@@ -152,14 +152,19 @@ class JobLog:
         if not self._room.is_set():
             await self._room.wait()
 
-    async def close(self) -> LogState:
-        """Store everything left (final partial lines, omission line, tail); the attempt's state."""
+    async def close(self, final: str | None = None) -> LogState:
+        """Store everything left, in order: the workload's unfinished last lines, then the
+        `final` system line (how the attempt ended), then what the cap held back; returns the
+        attempt's log state."""
         if not self.closed:
             self.closed = True
             if not self.fenced:
                 now = self._now_us()
                 for batch in self._splitter.flush(now):
                     self._enqueue(self._builder.add(self._policy.admit(batch)))
+                if final is not None:
+                    line = self._splitter.lines(Stream.SYSTEM, [final], now)
+                    self._enqueue(self._builder.add(self._policy.admit(line)))
                 for batch in self._policy.finish():
                     self._enqueue(self._builder.add(batch))
             await self._stop_timer()

@@ -127,7 +127,8 @@ class CommandKind:
                 watcher.result()  # a failing sink fails the run
             else:
                 if ended is Ended.TIMED_OUT:
-                    await sink.write("system", f"timed out after {timeout_label}\n".encode())
+                    line = f"timed out after {timeout_label}; stopping the process group\n"
+                    await sink.write("system", line.encode())
                 await self._terminate(pgid, protocol.exited, sink)
             _killpg(pgid, signal.SIGKILL)  # leftovers of the group die with the job
             await drain(pumps, _DRAIN_SECONDS)
