@@ -48,8 +48,42 @@ def test_an_email_of_255_characters_is_refused() -> None:
 
 
 def test_login_email_only_normalises() -> None:
-    """The lookup form of an email is trimmed and lower-cased, never validated."""
+    """The lookup form of an email is trimmed and lower-cased, not checked for its shape."""
     assert rules.login_email("  NOT AN EMAIL ") == "not an email"
+
+
+BAD_TEXT = ["a\x00b@example.com", "a\ud800@example.com", "a\x01b@example.com", "a\nb@x.com"]
+
+
+@pytest.mark.parametrize("raw", BAD_TEXT)
+def test_emails_with_nul_control_characters_or_lone_surrogates_are_refused(raw: str) -> None:
+    """No account can have such an email: sign-up refuses it naming `email`."""
+    with pytest.raises(ValidationError) as exc:
+        rules.normalize_email(raw)
+    assert _field(exc) == "email"
+
+
+@pytest.mark.parametrize("raw", BAD_TEXT)
+def test_login_lookups_refuse_text_no_account_can_have(raw: str) -> None:
+    """A login with such an email is refused naming `email` before it reaches the store."""
+    with pytest.raises(ValidationError) as exc:
+        rules.login_email(raw)
+    assert _field(exc) == "email"
+    with pytest.raises(ValidationError):
+        rules.login_limit_keys(raw, "127.0.0.1")
+
+
+@pytest.mark.parametrize("password", ["correct horse\x00", "correct horse\ud800"])
+def test_passwords_with_nul_or_lone_surrogates_are_refused(password: str) -> None:
+    """A password must be text argon2 can hash the same way every time: no NUL, valid Unicode."""
+    problem = rules.password_problem(password, "new_password")
+    assert problem is not None
+    assert problem.field == "new_password"
+
+
+def test_a_non_ascii_password_is_fine() -> None:
+    """Any valid Unicode password of the right length is accepted."""
+    assert rules.password_problem("pässwörd-😀") is None
 
 
 @pytest.mark.parametrize("length", [8, 128])
@@ -96,6 +130,14 @@ def test_token_name_is_trimmed() -> None:
 @pytest.mark.parametrize("raw", ["", "   ", "n" * 101])
 def test_token_names_must_have_1_to_100_characters(raw: str) -> None:
     """Blank or over-long token names are refused naming `name`."""
+    with pytest.raises(ValidationError) as exc:
+        rules.token_name(raw)
+    assert _field(exc) == "name"
+
+
+@pytest.mark.parametrize("raw", ["ci\x00", "ci\ud800", "c\ti", "c\x1bi"])
+def test_token_names_with_control_characters_or_lone_surrogates_are_refused(raw: str) -> None:
+    """A token name with NUL, a control character or a lone surrogate is refused on `name`."""
     with pytest.raises(ValidationError) as exc:
         rules.token_name(raw)
     assert _field(exc) == "name"

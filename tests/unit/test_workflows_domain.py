@@ -122,34 +122,90 @@ def test_null_optional_fields_count_as_absent() -> None:
     )
 
 
-def test_full_payloads_of_each_kind_are_accepted() -> None:
-    """Every documented field of every kind is accepted with a valid value."""
-    check_payload(
-        Kind.HEARTBEAT,
-        {
-            "endpoint": "http://10.0.0.1:8080/x?y=1",
-            "method": "HEAD",
-            "expected_status_code": 204,
-            "headers": {"X-One": "1", "X-Many": ["a", "b"]},
-            "timeout": "1m30s",
-        },
-    )
-    check_payload(
-        Kind.CONTAINER,
-        {
-            "image": "ghcr.io/acme/tool@sha256:abc",
-            "cmd": [],
-            "env": {"A": "1"},
-            "secrets": {"B": "2"},
-            "timeout": "2h",
-            "cpus": 2,
-            "memory": "1g",
-        },
-    )
-    check_payload(
-        Kind.COMMAND,
-        {"cmd": ["sh", "-c", "echo hi"], "env": {}, "secrets": {}, "working_dir": "/srv"},
-    )
+FULL_PAYLOADS: dict[str, dict[str, Any]] = {
+    "HEARTBEAT": {
+        "endpoint": "http://10.0.0.1:8080/x?y=1",
+        "method": "HEAD",
+        "expected_status_code": 204,
+        "headers": {"X-One": "1", "X-Many": ["a", "b"]},
+        "timeout": "1m30s",
+    },
+    "CONTAINER": {
+        "image": "ghcr.io/acme/tool@sha256:abc",
+        "cmd": [],
+        "env": {"A": "1"},
+        "secrets": {"B": "2"},
+        "timeout": "2h",
+        "cpus": 2,
+        "memory": "1g",
+    },
+    "COMMAND": {
+        "cmd": ["sh", "-c", "echo hi"],
+        "env": {},
+        "secrets": {},
+        "working_dir": "/srv",
+        "timeout": "45s",
+    },
+}
+
+
+@pytest.mark.parametrize("kind", list(FULL_PAYLOADS))
+def test_full_payloads_of_each_kind_are_accepted(kind: str) -> None:
+    """Every documented field of every kind is accepted and kept exactly as given."""
+    assert check_payload(Kind(kind), FULL_PAYLOADS[kind]) == FULL_PAYLOADS[kind]
+
+
+def test_values_that_need_normalizing_are_stored_normalized() -> None:
+    """A lower-case method is stored upper-case; padded durations and sizes are trimmed."""
+    heartbeat = check_payload(Kind.HEARTBEAT, {**HB, "method": "head", "timeout": " 5m "})
+    assert (heartbeat["method"], heartbeat["timeout"]) == ("HEAD", "5m")
+    container = check_payload(Kind.CONTAINER, {"image": "a", "memory": " 64MiB "})
+    assert container["memory"] == "64MiB"
+
+
+@pytest.mark.parametrize("text", ["\u0663m", "1\u0660s", "\uff15m", "\u09e8h"])
+def test_durations_with_non_ascii_digits_are_refused(text: str) -> None:
+    """Only ASCII digits count: Arabic-Indic, fullwidth or Bengali digits are not a duration."""
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
+    with pytest.raises(ValidationError) as exc:
+        check_payload(Kind.HEARTBEAT, {**HB, "timeout": text})
+    assert fields(exc) == ["payload.timeout"]
+
+
+def test_memory_with_non_ascii_digits_is_refused() -> None:
+    """A memory size in non-ASCII digits ("\u0665\u0661\u0662m") is refused."""
+    with pytest.raises(ValidationError) as exc:
+        check_payload(Kind.CONTAINER, {"image": "a", "memory": "\u0665\u0661\u0662m"})
+    assert fields(exc) == ["payload.memory"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (r'{"endpoint": "https://x\ud800.com"}', "payload.endpoint"),
+        (r'{"endpoint": "https://x.com", "headers": {"X-A": "\udfff"}}', "payload.headers.X-A"),
+        (
+            r'{"endpoint": "https://x.com", "headers": {"X-A": ["ok", "\u0000"]}}',
+            "payload.headers.X-A[1]",
+        ),
+        (r'{"endpoint": "https://x.com", "\ud800": 1}', r"payload.\ud800"),
+        (r'{"endpoint": "https://x.com", "a\u0000": 1}', r"payload.a\x00"),
+    ],
+)
+def test_strings_with_nul_or_lone_surrogates_are_refused_anywhere(raw: str, field: str) -> None:
+    """NUL or a lone surrogate in any string of a payload, keys included, is 400 naming it."""
+    with pytest.raises(ValidationError) as exc:
+        decode_payload(raw)
+    assert fields(exc) == [field]
+
+
+def test_env_values_with_lone_surrogates_are_refused() -> None:
+    """An env value holding a lone surrogate is refused, naming the variable."""
+    raw = r'{"cmd": ["ls"], "env": {"HOME": "/h\ud800"}}'
+    with pytest.raises(ValidationError) as exc:
+        decode_payload(raw)
+    assert fields(exc) == ["payload.env.HOME"]
 
 
 @pytest.mark.parametrize(
@@ -252,6 +308,14 @@ def test_create_defaults() -> None:
     assert spec.log_retention is True
     assert spec.log_retention_days == 14
     assert spec.name == "check"
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "a\ud800", "tab\there", "bell\x07", "del\x7f"])
+def test_names_with_control_characters_or_lone_surrogates_are_refused(name: str) -> None:
+    """A workflow name with NUL, another control character or a lone surrogate is refused."""
+    with pytest.raises(ValidationError) as exc:
+        spec_for_create(create_body(name=name), allow_command=True, default_log_retention_days=30)
+    assert fields(exc) == ["name"]
 
 
 def test_name_is_trimmed() -> None:
@@ -424,6 +488,9 @@ def test_list_parameters_are_parsed() -> None:
         ({"interval_max": "9" * 5000}, "interval_max"),
         ({"interval_min": "10", "interval_max": "5"}, "interval_min"),
         ({"query": "q" * 201}, "query"),
+        ({"query": "a\x00"}, "query"),
+        ({"query": "\ud800"}, "query"),
+        ({"query": "line\nbreak"}, "query"),
     ],
 )
 def test_bad_list_parameters_are_named(params: dict[str, str], field: str) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from hourglass.domain.common import text_problem
 from hourglass.errors import FieldError, ValidationError
 
 EMAIL_MAX = 254
@@ -32,8 +33,16 @@ class NotificationPreference(StrEnum):
 
 
 def login_email(raw: str) -> str:
-    """The form an email is stored and looked up in: trimmed and lower-cased."""
-    return raw.strip().lower()
+    """The form an email is stored and looked up in: trimmed and lower-cased.
+
+    Text no account can have (NUL, control characters, lone surrogates) is a `ValidationError`
+    on `email` here already, so a login never sends it to the store.
+    """
+    email = raw.strip().lower()
+    problem = text_problem(email, controls=True)
+    if problem is not None:
+        raise ValidationError.field("email", problem)
+    return email
 
 
 def normalize_email(raw: str) -> str:
@@ -49,6 +58,10 @@ def normalize_email(raw: str) -> str:
 
 
 def password_problem(password: str, field: str = "password") -> FieldError | None:
+    """Why `password` cannot be a password (length; NUL or invalid Unicode), or None."""
+    text = text_problem(password)
+    if text is not None:
+        return FieldError(field, text)
     if len(password) < PASSWORD_MIN:
         return FieldError(field, f"must be at least {PASSWORD_MIN} characters")
     if len(password) > PASSWORD_MAX:
@@ -72,8 +85,12 @@ def parse_preference(raw: str) -> NotificationPreference:
 
 
 def token_name(raw: str) -> str:
-    """A personal API token's name: trimmed, 1 to `TOKEN_NAME_MAX` characters."""
+    """A personal API token's name: trimmed, 1 to `TOKEN_NAME_MAX` characters, no control
+    characters."""
     name = raw.strip()
+    problem = text_problem(name, controls=True)
+    if problem is not None:
+        raise ValidationError.field("name", problem)
     if not name or len(name) > TOKEN_NAME_MAX:
         raise ValidationError.field("name", f"must be 1 to {TOKEN_NAME_MAX} characters")
     return name

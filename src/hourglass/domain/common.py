@@ -1,13 +1,17 @@
-"""Small values every part of the domain shares: clocks, ids and the timestamp format."""
+"""Small values every part of the domain shares: clocks, ids, the timestamp format, and what text
+every engine can store (no NUL: PostgreSQL refuses it; no lone surrogate: it is not UTF-8)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from ulid import ULID
+
+from hourglass.errors import FieldError
 
 IdFactory = Callable[[], str]
 
@@ -72,3 +76,52 @@ def format_ts(moment: datetime | None) -> str | None:
 def monotonic() -> float:
     """Monotonic seconds, for measuring durations (never for deciding what is due)."""
     return time.monotonic()
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def text_problem(value: str, *, controls: bool = False) -> str | None:
+    """Why `value` cannot be stored as text on every engine (or, with `controls`, holds a
+    control character), or None when it is fine."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON may spell a lone surrogate ("\\ud800"); it has no UTF-8 form
+        return "must be valid Unicode (it holds an unpaired surrogate)"
+    if controls and _CONTROL.search(value):
+        return "must not contain control characters"
+    return None
+
+
+def printable_path(part: str) -> str:
+    """A JSON key as it may appear in a field path and a log line (bad characters escaped)."""
+    escaped = part.encode("utf-8", "backslashreplace").decode()
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", escaped)
+
+
+def find_bad_text(value: object, path: str = "") -> FieldError | None:
+    """The first string (object key or value, at any depth) of a decoded JSON value that
+    `text_problem` refuses, named by its path (`email`, `payload.env.HOME`, `cmd[2]`)."""
+    stack: list[tuple[object, str]] = [(value, path)]
+    while stack:  # a loop, not recursion: the value may be nested as deep as JSON allows
+        item, where = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem is not None:
+                return FieldError(where or "body", problem)
+        elif isinstance(item, dict):
+            children = []
+            for key, child in item.items():
+                name = printable_path(str(key))
+                child_path = f"{where}.{name}" if where else name
+                problem = text_problem(str(key))
+                if problem is not None:
+                    return FieldError(child_path, f"this name {problem}")
+                children.append((child, child_path))
+            stack.extend(reversed(children))  # popped in document order
+        elif isinstance(item, list):
+            stack.extend((item[i], f"{where}[{i}]") for i in reversed(range(len(item))))
+    return None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from hourglass.domain.common import find_bad_text
 from hourglass.domain.jobs import Kind
 from hourglass.errors import FieldError, ValidationError
 
@@ -33,9 +34,10 @@ MIN_MEMORY_BYTES: Final = 6 * 1024**2  # Docker refuses less than 6 MiB
 MAX_MEMORY_BYTES: Final = 2**63 - 1
 HTTP_METHODS: Final = ("GET", "HEAD", "POST")
 
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+# [0-9], not \d: \d also matches other scripts' digits ("٣m"), which no one means
+_DURATION = re.compile(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
 _MAX_DURATION_TEXT: Final = 32  # also keeps int() away from absurdly long digit strings
-_MEMORY = re.compile(r"(\d+(?:\.\d+)?)([kmgt]?)(?:i?b)?", re.IGNORECASE)
+_MEMORY = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kmgt]?)(?:i?b)?", re.IGNORECASE)
 _MEMORY_UNITS: Final = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -266,7 +268,8 @@ def default_timeout(kind: Kind) -> str:
 
 
 def decode_payload(raw: object, path: str = "payload") -> dict[str, Any]:
-    """The object inside the payload JSON string; 400 on `payload` when it is anything else."""
+    """The object inside the payload JSON string; 400 on `payload` when it is anything else, or
+    naming the string inside that holds NUL or a lone surrogate."""
     if not isinstance(raw, str):
         raise ValidationError.field(path, "must be a string holding a JSON object")
     try:
@@ -275,6 +278,10 @@ def decode_payload(raw: object, path: str = "payload") -> dict[str, Any]:
         raise ValidationError.field(path, "is not valid JSON") from None
     if not isinstance(value, dict):
         raise ValidationError.field(path, "must be a JSON object")
+    # every string inside, keys included, must be storable: no NUL, no lone surrogate
+    bad = find_bad_text(value, path)
+    if bad is not None:
+        raise ValidationError(bad)
     return value
 
 

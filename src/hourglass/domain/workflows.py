@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from hourglass.domain.common import text_problem
 from hourglass.domain.jobs import BuildStatus, Kind
 from hourglass.domain.payloads import (
     canonical_json,
@@ -179,7 +180,8 @@ def _parse(
 
 
 def check_name(value: object) -> str:
-    """A workflow name: a string of 1 to 200 characters without control characters, trimmed."""
+    """A workflow name: a string of 1 to 200 characters without control characters (nor NUL or
+    lone surrogates), trimmed."""
     if not isinstance(value, str):
         raise ValidationError.field("name", "is required and must be a string")
     name = value.strip()
@@ -187,8 +189,9 @@ def check_name(value: object) -> str:
         raise ValidationError.field("name", "must not be empty")
     if len(name) > NAME_MAX:
         raise ValidationError.field("name", f"must be at most {NAME_MAX} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise ValidationError.field("name", "must not contain control characters")
+    problem = text_problem(name, controls=True)
+    if problem is not None:
+        raise ValidationError.field("name", problem)
     return name
 
 
@@ -378,6 +381,9 @@ def _query(raw: str | None) -> str | None:
         return None
     if len(raw) > QUERY_MAX:
         raise ValidationError.field("query", f"must be at most {QUERY_MAX} characters")
+    problem = text_problem(raw, controls=True)  # no name holds one, and PostgreSQL refuses NUL
+    if problem is not None:
+        raise ValidationError.field("query", problem)
     return raw
 
 
