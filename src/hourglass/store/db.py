@@ -10,6 +10,7 @@ run concurrently thanks to WAL.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,10 +22,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from hourglass.errors import HourglassError, StoreUnavailable
+from hourglass.errors import BadRequest, HourglassError, StoreUnavailable
+
+log = logging.getLogger("hourglass.store")
 
 Insert = PgInsert | SqliteInsert
 
@@ -143,9 +146,17 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_REFUSED_VALUE = "the store cannot hold a value of this request (e.g. NUL or invalid Unicode)"
+
+
 @asynccontextmanager
 async def translate_errors() -> AsyncIterator[None]:
-    """Turn driver failures into our error tree; constraint violations stay for callers."""
+    """Turn driver failures into our error tree; constraint violations stay for callers.
+
+    A value the driver or the database refuses (SQLSTATE class 22, a string that cannot be
+    encoded) is `BadRequest`: input validation should have caught it, so it is logged, but the
+    client still gets a 400 rather than a 500.
+    """
     try:
         yield
     except HourglassError:
@@ -155,9 +166,15 @@ async def translate_errors() -> AsyncIterator[None]:
     except (OperationalError, InterfaceError) as exc:
         raise StoreUnavailable(f"store unavailable: {_short(exc)}") from exc
     except DBAPIError as exc:
-        if exc.connection_invalidated or _unavailable_state(exc):
+        if exc.connection_invalidated or _state_in(exc, _UNAVAILABLE_STATES):
             raise StoreUnavailable(f"store unavailable: {_short(exc)}") from exc
+        if isinstance(exc, DataError) or _state_in(exc, _DATA_STATES):
+            log.warning("store refused a value: %s", _short(exc))
+            raise BadRequest(_REFUSED_VALUE) from exc
         raise
+    except UnicodeEncodeError as exc:  # the driver could not encode a string (lone surrogate)
+        log.warning("store refused a value: %s", exc)
+        raise BadRequest(_REFUSED_VALUE) from exc
     except (OSError, ConnectionError) as exc:
         raise StoreUnavailable(f"store unavailable: {exc}") from exc
 
@@ -165,11 +182,13 @@ async def translate_errors() -> AsyncIterator[None]:
 # SQLSTATE classes that mean "the database cannot serve us now", not "this query is wrong":
 # connection exceptions, no such database, auth failure, out of resources, admin shutdown
 _UNAVAILABLE_STATES = ("08", "3D", "28", "53", "57P")
+# "data exception": a value the database will not take (bad encoding, out of range, …)
+_DATA_STATES = ("22",)
 
 
-def _unavailable_state(exc: DBAPIError) -> bool:
+def _state_in(exc: DBAPIError, states: tuple[str, ...]) -> bool:
     state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
+    return isinstance(state, str) and state.startswith(states)
 
 
 def _short(exc: DBAPIError) -> str:
