@@ -4,16 +4,20 @@ workflow, leases and fencing, retries, failure threshold, cancel."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from hourglass.domain.common import FrozenClock
-from hourglass.domain.jobs import BuildStatus, JobStatus, RunResult, Trigger
+from hourglass.domain.jobs import BuildStatus, JobStatus, LogState, RunResult, Trigger
+from hourglass.services.accounts import Principal
 from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database
 from hourglass.store.logs import chunks_after
+from hourglass.store.schema import workflows
 from tests.integration.engine_helpers import (
     build_all,
     built_workflow,
@@ -360,3 +364,119 @@ async def test_scheduler_knows_when_the_next_slot_is_due(
     assert await services.engine.seconds_until_next_slot() == 0.5
     clock.advance(seconds=5)
     assert await services.engine.seconds_until_next_slot() == 0.0
+
+
+async def _update_payload(services: Services, who: Principal, wid: str, cmd: list[str]) -> None:
+    body = {
+        "name": "changed",
+        "kind": "COMMAND",
+        "payload": json.dumps({"cmd": cmd}),
+        "interval": 1,
+    }
+    await services.workflows.update(who, wid, body, idempotency_key=f"put-{cmd}")
+
+
+async def test_a_payload_change_holds_waiting_jobs_until_it_is_built(services: Services) -> None:
+    """After a payload-only PUT a QUEUED job is not claimed until the new payload is built."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    await _update_payload(services, who, wid, ["echo", "new"])
+    assert await services.engine.claim_job("w") is None
+    await build_all(services)
+    claim = await services.engine.claim_job("w")
+    assert claim is not None
+    assert claim.spec.payload["cmd"] == ["echo", "new"]
+
+
+async def test_a_failed_build_cancels_the_waiting_jobs(services: Services) -> None:
+    """When the new payload's build FAILS, the QUEUED and PENDING jobs are CANCELED, saying why."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    for key in ("a", "b"):
+        await services.jobs.schedule(who.user_id, wid, idempotency_key=key)
+    await _update_payload(services, who, wid, ["nope"])
+    await build_all(services, error="program not found: nope")
+    jobs = await jobs_of(services, wid)
+    assert [j.status for j in jobs] == [JobStatus.CANCELED, JobStatus.CANCELED]
+    reason = "canceled: the workflow's build failed: program not found: nope"
+    assert [j.failure_reason for j in jobs] == [reason, reason]
+    assert await services.engine.claim_job("w") is None
+
+
+async def test_a_job_of_a_terminated_workflow_is_never_claimed(services: Services) -> None:
+    """A QUEUED job whose workflow was terminated (its row written directly) is skipped."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    async with services.db.write() as tx:
+        await tx.execute(update(workflows).where(workflows.c.id == wid).values(terminated_at=T0))
+    assert await services.engine.claim_job("w") is None
+
+
+async def test_retry_backoff_is_jittered_by_the_injected_random_source(
+    settings: Settings, db: Database, clock: FrozenClock
+) -> None:
+    """The first retry waits base/2 + base/2 * rand: 0.75 s with rand fixed at 0.5."""
+    services = Services.build(settings, db, clock=clock, rand=lambda: 0.5)
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    claim = await services.engine.claim_job("w")
+    assert claim is not None
+    job = await services.engine.finish(claim, RunResult.system_failure("runtime unavailable"))
+    assert job is not None
+    assert job.available_at == T0 + timedelta(seconds=0.75)
+
+
+async def _queued_and_pending(services: Services) -> tuple[str, str, str, str]:
+    """(user id, workflow id, a QUEUED job, a PENDING job behind it)."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    first = (await services.jobs.schedule(who.user_id, wid, idempotency_key="a")).body["id"]
+    second = (await services.jobs.schedule(who.user_id, wid, idempotency_key="b")).body["id"]
+    return who.user_id, wid, first, second
+
+
+async def test_a_job_promoted_when_the_one_before_finishes_publishes_queued(
+    services: Services,
+) -> None:
+    """Finishing a job wakes the readers of the next one with its new status, QUEUED."""
+    _, _, _, second = await _queued_and_pending(services)
+    async with services.bus.subscribe(second) as feed:
+        claim = await services.engine.claim_job("w")
+        assert claim is not None
+        await services.engine.finish(claim, RunResult.success())
+        assert (feed.status, feed.status_version) == ("QUEUED", 1)
+
+
+async def test_a_job_promoted_when_the_one_before_is_canceled_publishes_queued(
+    services: Services,
+) -> None:
+    """Canceling a QUEUED job wakes the readers of the next one with its new status, QUEUED."""
+    user_id, wid, first, second = await _queued_and_pending(services)
+    async with services.bus.subscribe(second) as feed:
+        await services.jobs.cancel(user_id, wid, first)
+        assert (feed.status, feed.status_version) == ("QUEUED", 1)
+
+
+async def test_a_truncated_log_stays_truncated_across_a_retry(
+    services: Services, clock: FrozenClock
+) -> None:
+    """An attempt that hit the per-job cap leaves `truncated` for the retry and the final job."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    first = await services.engine.claim_job("w")
+    assert first is not None
+    failed = RunResult.system_failure("runtime unavailable")
+    requeued = await services.engine.finish(first, failed, LogState.TRUNCATED)
+    assert requeued is not None
+    assert (requeued.status, requeued.log_state) == (JobStatus.QUEUED, LogState.TRUNCATED)
+    clock.advance(seconds=61)
+    second = await services.engine.claim_job("w")
+    assert second is not None
+    assert second.job.log_state == LogState.TRUNCATED
+    done = await services.engine.finish(second, RunResult.success(), LogState.COMPLETE)
+    assert done is not None
+    assert done.log_state == LogState.TRUNCATED

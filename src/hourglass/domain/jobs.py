@@ -301,3 +301,9 @@ class RunSpec:
     log_retention: bool
     log_retention_days: int | None
     terminated: bool
+    built: bool = True  # the build of this payload (this generation) COMPLETED
+
+    @property
+    def runnable(self) -> bool:
+        """Whether a job may start on this spec: built and not terminated."""
+        return self.built and not self.terminated

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from hourglass.domain.common import Clock, IdFactory, SystemClock, new_id
 from hourglass.live import LiveBus, MemoryBus
 from hourglass.services.accounts import AccountService
-from hourglass.services.engine import Engine
+from hourglass.services.engine import Engine, Random
 from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
 from hourglass.services.logreads import LogReads
@@ -41,10 +42,12 @@ class Services:
         clock: Clock | None = None,
         ids: IdFactory = new_id,
         bus: LiveBus | None = None,
+        rand: Random | None = None,
     ) -> Services:
+        """`clock`, `ids` and `rand` (retry jitter) are injected so tests can fix them."""
         clock = clock or SystemClock()
         bus = bus or MemoryBus()
-        engine = Engine(db, settings, clock, ids, bus)
+        engine = Engine(db, settings, clock, ids, bus, rand=rand or random.random)
         idempotency = IdempotencyService(db, settings, clock)
         workflows = WorkflowService(db, settings, clock, ids, idempotency)
         workflows.on_changed = engine.on_workflow_changed

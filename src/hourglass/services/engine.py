@@ -3,14 +3,20 @@ and builds. Schedulers and workers (in `runtime/`) drive these; they never write
 
 Correctness across many processes rests on the store, not on luck: a unique key per workflow and
 slot stops double scheduling, a partial unique index keeps one active job per workflow, and lease
-tokens fence every write of a worker.
+tokens fence every write of a worker. Transactions that write several rows of one workflow lock
+the workflow's row first (see `store/jobs.py`), and are re-run if PostgreSQL still aborts one.
+
+Status wake-ups (a job QUEUED, RUNNING, finished, CANCELED) are published after the commit that
+made them true, so a live reader woken up always finds the new status in the store.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from hourglass.domain.common import Clock, IdFactory
@@ -37,7 +43,8 @@ from hourglass.store import jobs as job_store
 from hourglass.store import logs as log_store
 from hourglass.store import schedules as schedule_store
 from hourglass.store.db import Database, Tx
-from hourglass.store.schedules import BuildTask
+from hourglass.store.jobs import write_retrying
+from hourglass.store.schedules import BuildTask, DueWorkflow
 
 log = logging.getLogger("hourglass.engine")
 
@@ -61,6 +68,26 @@ class Claim:
 class LeaseState:
     held: bool
     cancel_requested: bool
+    expires_at: datetime | None = None  # when the lease now runs out (held leases only)
+
+
+Random = Callable[[], float]
+"""A source of uniform floats in [0, 1): retry jitter (injected, so tests can fix it)."""
+
+StatusWakeups = list[tuple[str, str]]
+"""(job id, status) pairs to publish once the transaction that made them true committed."""
+
+
+@dataclass(slots=True)
+class _Ended:
+    """What ending one attempt wrote: the job as it is now and the wake-ups it owes."""
+
+    job: Job
+    wakeups: StatusWakeups = field(default_factory=list)
+
+
+class _NotRunnable(Exception):
+    """The claimed job's workflow is not runnable after all: roll the claim back."""
 
 
 class Engine:
@@ -72,6 +99,7 @@ class Engine:
         new_id: IdFactory,
         bus: LiveBus,
         policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+        rand: Random = random.random,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -79,6 +107,7 @@ class Engine:
         self.new_id = new_id
         self.bus = bus
         self.policy = policy
+        self.rand = rand
 
     @property
     def lease(self) -> timedelta:
@@ -98,45 +127,62 @@ class Engine:
     async def publish_status(self, job_id: str, status: str) -> None:
         await self.bus.publish(Wakeup(job_id, status=status))
 
+    async def publish_all(self, wakeups: Iterable[tuple[str, str]]) -> None:
+        for job_id, status in wakeups:
+            await self.publish_status(job_id, status)
+
     # scheduling
 
     async def schedule_due(self) -> int:
         """Create one AUTOMATIC job for every workflow whose slot has come; returns how many."""
         now = self.clock.now()
-        created = 0
         async with self.db.read() as tx:
             due = await schedule_store.due_workflows(tx, now)
+        created = 0
         for workflow in due:
-            async with self.db.write() as tx:
-                if workflow.next_run_at is None:
-                    # newly built or rescheduled: the first slot comes strictly after now
-                    first = first_slot(workflow.schedule, now)
-                    await schedule_store.advance_next_run(tx, workflow.id, None, first)
-                    continue
-                slot, following = due_slot(workflow.schedule, workflow.next_run_at, now)
-                if not await schedule_store.advance_next_run(
-                    tx, workflow.id, workflow.next_run_at, following
-                ):
-                    continue  # another scheduler handled this workflow
-                if slot is None or await job_store.has_pending_automatic(tx, workflow.id):
-                    continue  # a run is already waiting: coalesce instead of piling up
-                if await job_store.insert_pending(
-                    self.db,
-                    tx,
-                    id=self.new_id(),
-                    workflow_id=workflow.id,
-                    user_id=workflow.user_id,
-                    trigger=Trigger.AUTOMATIC,
-                    slot_at=slot,
-                    generation=workflow.generation,
-                    scheduled_at=slot,
-                    now=now,
-                ):
-                    created += 1
-                    await job_store.promote_next(tx, workflow.id, now)
+
+            async def work(tx: Tx, workflow: DueWorkflow = workflow) -> tuple[bool, str | None]:
+                return await self._schedule_one(tx, workflow, now)
+
+            made, promoted = await write_retrying(self.db, work)
+            created += made
+            if promoted is not None:
+                await self.publish_status(promoted, JobStatus.QUEUED.value)
         if created:
             await self.wake_workers()
         return created
+
+    async def _schedule_one(
+        self, tx: Tx, workflow: DueWorkflow, now: datetime
+    ) -> tuple[bool, str | None]:
+        """(job created, job promoted) for one due workflow; its row is locked first."""
+        if workflow.next_run_at is None:
+            # newly built or rescheduled: the first slot comes strictly after now
+            first = first_slot(workflow.schedule, now)
+            await schedule_store.advance_next_run(tx, workflow.id, None, first)
+            return False, None
+        slot, following = due_slot(workflow.schedule, workflow.next_run_at, now)
+        if not await schedule_store.advance_next_run(
+            tx, workflow.id, workflow.next_run_at, following
+        ):
+            return False, None  # another scheduler handled this workflow
+        if slot is None or await job_store.has_pending_automatic(tx, workflow.id):
+            return False, None  # a run is already waiting: coalesce instead of piling up
+        made = await job_store.insert_pending(
+            self.db,
+            tx,
+            id=self.new_id(),
+            workflow_id=workflow.id,
+            user_id=workflow.user_id,
+            trigger=Trigger.AUTOMATIC,
+            slot_at=slot,
+            generation=workflow.generation,
+            scheduled_at=slot,
+            now=now,
+        )
+        if not made:
+            return False, None
+        return True, await job_store.promote_next(tx, workflow.id, now)
 
     async def seconds_until_next_slot(self) -> float | None:
         """How long until the soonest scheduled slot (0 if one is due; None if none is set)."""
@@ -153,15 +199,23 @@ class Engine:
             workflow_ids = await job_store.workflows_with_due_pending(tx, now)
         promoted = 0
         for workflow_id in workflow_ids:
-            async with self.db.write() as tx:
-                if await job_store.promote_next(tx, workflow_id, now):
-                    promoted += 1
+
+            async def work(tx: Tx, workflow_id: str = workflow_id) -> str | None:
+                await schedule_store.lock_workflow(self.db, tx, workflow_id)
+                return await job_store.promote_next(tx, workflow_id, now)
+
+            if (job_id := await write_retrying(self.db, work)) is not None:
+                promoted += 1
+                await self.publish_status(job_id, JobStatus.QUEUED.value)
         if promoted:
             await self.wake_workers()
         return promoted
 
-    async def create_manual(self, tx: Tx, user_id: str, workflow_id: str, generation: int) -> str:
-        """A MANUAL job due now, inside the caller's transaction; QUEUED at once when possible."""
+    async def create_manual(
+        self, tx: Tx, user_id: str, workflow_id: str, generation: int
+    ) -> tuple[str, str | None]:
+        """A MANUAL job due now, inside the caller's transaction (which holds the workflow's
+        lock); QUEUED at once when possible. Returns (its id, the id of the job promoted)."""
         now = self.clock.now()
         job_id = self.new_id()
         await job_store.insert_pending(
@@ -176,47 +230,62 @@ class Engine:
             scheduled_at=now,
             now=now,
         )
-        await job_store.promote_next(tx, workflow_id, now)
-        return job_id
+        return job_id, await job_store.promote_next(tx, workflow_id, now)
 
     # claiming and running
 
     async def claim_job(self, owner: str) -> Claim | None:
+        """The oldest due QUEUED job of a built, active workflow, leased to `owner`; or None."""
         now = self.clock.now()
         token = secrets.token_hex(16)
-        async with self.db.write() as tx:
+
+        async def work(tx: Tx) -> Claim | None:
             job = await job_store.claim(
                 self.db, tx, owner=owner, token=token, now=now, lease_until=now + self.lease
             )
             if job is None:
                 return None
             spec = await schedule_store.run_spec(tx, job.workflow_id)
-        if spec is None:  # the workflow vanished between claim and read: nothing to run
+            if spec is None or not spec.runnable:
+                # changed since the claim read it (a payload PUT committed in between)
+                raise _NotRunnable
+            return Claim(job, spec, token)
+
+        try:
+            claim = await write_retrying(self.db, work)
+        except _NotRunnable:
             return None
-        await self.publish_status(job.id, JobStatus.RUNNING.value)
-        return Claim(job, spec, token)
+        if claim is not None:
+            await self.publish_status(claim.job.id, JobStatus.RUNNING.value)
+        return claim
 
     async def renew(self, claim: Claim) -> LeaseState:
         now = self.clock.now()
+        until = now + self.lease
         async with self.db.write() as tx:
-            held, cancel_at = await job_store.renew_lease(
-                tx, claim.job.id, claim.token, now, now + self.lease
-            )
-        return LeaseState(held, cancel_at is not None)
+            held, cancel_at = await job_store.renew_lease(tx, claim.job.id, claim.token, now, until)
+        return LeaseState(held, cancel_at is not None, until if held else None)
 
     async def finish(
         self, claim: Claim, result: RunResult, log_state: LogState = LogState.COMPLETE
     ) -> Job | None:
         """End the attempt (fenced by the lease); None if the lease was lost meanwhile."""
         now = self.clock.now()
-        decision = self.policy.decide(claim.job.attempts, result.outcome, result.reason)
-        async with self.db.write() as tx:
-            job = await self._apply(
+        decision = self.policy.decide(
+            claim.job.attempts, result.outcome, result.reason, self.rand()
+        )
+
+        async def work(tx: Tx) -> _Ended | None:
+            await schedule_store.lock_workflow(self.db, tx, claim.job.workflow_id)
+            return await self._apply(
                 tx, claim.job, claim.token, claim.spec, decision, result, now, log_state
             )
-        if job is not None:
-            await self._after_finish(job)
-        return job
+
+        ended = await write_retrying(self.db, work)
+        if ended is None:
+            return None
+        await self._after_finish(ended)
+        return ended.job
 
     async def _apply(
         self,
@@ -228,15 +297,19 @@ class Engine:
         result: RunResult,
         now: datetime,
         log_state: LogState,
-    ) -> Job | None:
+    ) -> _Ended | None:
+        """Write the attempt's end; the caller holds the workflow's lock."""
         check_transition(JobStatus.RUNNING, decision.status)
+        if LogState.TRUNCATED in (job.log_state, log_state):
+            log_state = LogState.TRUNCATED  # an attempt of this job hit the per-job cap
         retry = decision.status == JobStatus.QUEUED
         expires = None
-        final_log = log_state
         if not retry and spec is not None:
             expires = log_expiry(now, spec.log_retention, spec.log_retention_days)
             if not spec.log_retention:
-                final_log = LogState.DISABLED
+                log_state = LogState.DISABLED
+        elif retry and log_state != LogState.TRUNCATED:
+            log_state = LogState.STREAMING
         updated = await job_store.finish(
             tx,
             job.id,
@@ -246,70 +319,111 @@ class Engine:
             exit_code=result.exit_code,
             failure_reason=decision.reason,
             available_at=now + timedelta(seconds=decision.delay_seconds or 0),
-            log_state=LogState.STREAMING if retry else final_log,
+            log_state=log_state,
             log_expires_at=expires,
         )
-        if updated is None or retry:
-            return updated
-        if final_log == LogState.DISABLED:
+        if updated is None:
+            return None
+        ended = _Ended(updated, [(updated.id, updated.status.value)])
+        if retry:
+            return ended
+        if log_state == LogState.DISABLED:
             # lines are kept only while the job runs: gone with the job's end, atomically
             await log_store.delete_job_logs(tx, job.id)
-        current, allowed = await schedule_store.failure_count(self.db, tx, job.workflow_id)
-        count = next_failure_count(current, decision.status)
-        if count != current:
-            await schedule_store.set_failure_count(tx, job.workflow_id, count)
-        failed_too_often = decision.status == JobStatus.FAILED and should_terminate(count, allowed)
-        if failed_too_often and await schedule_store.terminate(tx, job.workflow_id, now):
-            log.info("workflow %s terminated after %d failures in a row", job.workflow_id, count)
-            await job_store.cancel_workflow_jobs(tx, job.workflow_id, now)
-        await job_store.promote_next(tx, job.workflow_id, now)
-        return updated
+        await self._count_failure(tx, job.workflow_id, decision.status, now, ended)
+        if (promoted := await job_store.promote_next(tx, job.workflow_id, now)) is not None:
+            ended.wakeups.append((promoted, JobStatus.QUEUED.value))
+        return ended
 
-    async def _after_finish(self, job: Job) -> None:
-        await self.publish_status(job.id, job.status.value)
+    async def _count_failure(
+        self, tx: Tx, workflow_id: str, status: JobStatus, now: datetime, ended: _Ended
+    ) -> None:
+        """Update the consecutive-failure count; terminate the workflow at its threshold."""
+        current, allowed = await schedule_store.failure_count(tx, workflow_id)
+        count = next_failure_count(current, status)
+        if count != current:
+            await schedule_store.set_failure_count(tx, workflow_id, count)
+        if status != JobStatus.FAILED or not should_terminate(count, allowed):
+            return
+        if await schedule_store.terminate(tx, workflow_id, now):
+            log.info("workflow %s terminated after %d failures in a row", workflow_id, count)
+            canceled = await job_store.cancel_workflow_jobs(tx, workflow_id, now)
+            ended.wakeups += [(job_id, JobStatus.CANCELED.value) for job_id in canceled]
+
+    async def _after_finish(self, ended: _Ended) -> None:
+        await self.publish_all(ended.wakeups)
         await self.wake_workers()
 
     async def recover_expired(self) -> int:
         """Give the jobs of dead workers another attempt (or fail them after the last one)."""
         now = self.clock.now()
+        async with self.db.read() as tx:
+            expired = await job_store.expired_leases(tx, now)
         recovered = 0
-        async with self.db.write() as tx:
-            expired = await job_store.expired_leases(self.db, tx, now)
-            finished: list[Job] = []
-            for job in expired:
-                if not await job_store.expire_lease(tx, job, now):
-                    continue
-                spec = await schedule_store.run_spec(tx, job.workflow_id)
-                if job.cancel_requested_at is not None:
-                    result = RunResult.canceled()
-                else:
-                    result = RunResult.system_failure("worker lost (lease expired)")
-                decision = self.policy.decide(max(job.attempts, 1), result.outcome, result.reason)
-                updated = await self._apply(
-                    tx, job, None, spec, decision, result, now, LogState.COMPLETE
-                )
-                if updated is not None:
-                    finished.append(updated)
-                    recovered += 1
-        for job in finished:
-            await self._after_finish(job)
+        for job in expired:
+
+            async def work(tx: Tx, job: Job = job) -> _Ended | None:
+                return await self._recover(tx, job, now)
+
+            ended = await write_retrying(self.db, work)
+            if ended is not None:
+                recovered += 1
+                await self._after_finish(ended)
         return recovered
+
+    async def _recover(self, tx: Tx, listed: Job, now: datetime) -> _Ended | None:
+        """End the attempt of a dead worker, unless its lease was renewed or taken meanwhile."""
+        await schedule_store.lock_workflow(self.db, tx, listed.workflow_id)
+        job = await job_store.expire_lease(tx, listed, now)
+        if job is None:
+            return None
+        spec = await schedule_store.run_spec(tx, job.workflow_id)
+        if job.cancel_requested_at is not None:
+            result = RunResult.canceled()
+        else:
+            result = RunResult.system_failure("worker lost (lease expired)")
+        decision = self.policy.decide(
+            max(job.attempts, 1), result.outcome, result.reason, self.rand()
+        )
+        return await self._apply(tx, job, None, spec, decision, result, now, LogState.COMPLETE)
 
     # builds
 
     async def claim_build(self) -> BuildTask | None:
         now = self.clock.now()
-        async with self.db.write() as tx:
+
+        async def work(tx: Tx) -> BuildTask | None:
             return await schedule_store.claim_build(
                 self.db, tx, token=secrets.token_hex(16), now=now, lease_until=now + self.lease
             )
 
-    async def finish_build(self, task: BuildTask, error: str | None) -> bool:
-        status = BuildStatus.FAILED if error else BuildStatus.COMPLETED
+        return await write_retrying(self.db, work)
+
+    async def renew_build(self, task: BuildTask) -> bool:
+        """Extend the build's lease; False once it is no longer this builder's."""
         async with self.db.write() as tx:
-            done = await schedule_store.finish_build(
-                tx, task, status=status, reason=error, now=self.clock.now()
-            )
-        if done and status == BuildStatus.COMPLETED:
-            await self.wake_workers()  # the scheduler computes the first slot on its next pass
-        return done
+            return await schedule_store.renew_build(tx, task, self.clock.now() + self.lease)
+
+    async def finish_build(self, task: BuildTask, error: str | None) -> bool:
+        """Record the build's end (fenced by its lease and generation). A FAILED build cancels
+        the workflow's waiting jobs: they were held back for a payload that cannot run."""
+        status = BuildStatus.FAILED if error else BuildStatus.COMPLETED
+        now = self.clock.now()
+
+        async def work(tx: Tx) -> list[str] | None:
+            if not await schedule_store.finish_build(
+                tx, task, status=status, reason=error, now=now
+            ):
+                return None
+            if status == BuildStatus.COMPLETED:
+                return []
+            reason = f"canceled: the workflow's build failed: {error}"
+            return await job_store.cancel_workflow_jobs(tx, task.workflow_id, now, reason=reason)
+
+        canceled = await write_retrying(self.db, work)
+        if canceled is None:
+            return False
+        await self.publish_all((job_id, JobStatus.CANCELED.value) for job_id in canceled)
+        # held-back QUEUED jobs may run now; the scheduler computes the first slot
+        await self.wake_workers()
+        return True

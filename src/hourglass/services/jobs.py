@@ -1,4 +1,8 @@
-"""Jobs as users see them: list, get, schedule a manual run, cancel."""
+"""Jobs as users see them: list, get, schedule a manual run, cancel.
+
+Scheduling and canceling lock the workflow's row before its jobs (the engine's lock order), and
+publish the status changes they made once they are committed.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ from hourglass.errors import Conflict, NotFound, PreconditionFailed, ValidationE
 from hourglass.services.engine import CANCEL_SIGNAL, Engine
 from hourglass.services.idempotency import IdempotencyService, Reply, check_key
 from hourglass.store import jobs as job_store
+from hourglass.store import schedules as schedule_store
 from hourglass.store import workflows as workflow_store
 from hourglass.store.db import Database, Tx
+from hourglass.store.jobs import write_retrying
 
 MAX_LIMIT = 1000
 
@@ -43,10 +49,12 @@ class JobService:
         self.engine = engine
         self.idempotency = idempotency
 
-    async def _workflow(self, tx: Tx, user_id: str, workflow_id: str) -> Workflow:
+    async def _workflow(
+        self, tx: Tx, user_id: str, workflow_id: str, *, lock: bool = False
+    ) -> Workflow:
         state = None
         if is_valid_id(workflow_id):
-            state = await workflow_store.get_owned(self.db, tx, user_id, workflow_id)
+            state = await workflow_store.get_owned(self.db, tx, user_id, workflow_id, lock=lock)
         if state is None:
             raise NotFound("workflow not found")
         return state
@@ -92,16 +100,20 @@ class JobService:
     ) -> Reply:
         """A MANUAL job due now: `Reply(201, {"id"})`, or the replay of an earlier request."""
         check_key(idempotency_key)
+        promoted: list[str] = []
 
         async def effect(tx: Tx) -> Reply:
-            state = await self._workflow(tx, user_id, workflow_id)
+            state = await self._workflow(tx, user_id, workflow_id, lock=True)
             if state.terminated:
                 raise PreconditionFailed("workflow is terminated")
             if state.build_status != BuildStatus.COMPLETED:
                 raise PreconditionFailed(
                     f"workflow build is {state.build_status.value}, not COMPLETED"
                 )
-            job_id = await self.engine.create_manual(tx, user_id, workflow_id, state.generation)
+            job_id, queued = await self.engine.create_manual(
+                tx, user_id, workflow_id, state.generation
+            )
+            promoted[:] = [queued] if queued is not None else []
             return Reply(201, {"id": job_id})
 
         reply = await self.idempotency.run(
@@ -113,6 +125,7 @@ class JobService:
             effect=effect,
         )
         if not reply.replayed:
+            await self.engine.publish_all((j, JobStatus.QUEUED.value) for j in promoted)
             await self.engine.wake_workers()
         return reply
 
@@ -120,20 +133,26 @@ class JobService:
         """PENDING/QUEUED jobs are canceled at once; a RUNNING one is stopped by its worker."""
         now = self.clock.now()
         job = await self.get(user_id, workflow_id, job_id)
-        async with self.db.write() as tx:
+
+        async def work(tx: Tx) -> tuple[Job | None, str | None]:
+            await schedule_store.lock_workflow(self.db, tx, workflow_id)
             canceled = await job_store.cancel_waiting(tx, workflow_id, job.id, now)
             if canceled is not None:
-                await job_store.promote_next(tx, workflow_id, now)
-            elif not await job_store.request_cancel(tx, job.id, now):
-                raise Conflict(
-                    f"job is already {(await job_store.get(tx, job.id) or job).status.value}"
-                )
-        if canceled is not None:
-            await self.engine.publish_status(job.id, JobStatus.CANCELED.value)
-            await self.engine.wake_workers()
-            return canceled
-        await self.engine.publish_status(job.id, CANCEL_SIGNAL)
-        return job
+                return canceled, await job_store.promote_next(tx, workflow_id, now)
+            if not await job_store.request_cancel(tx, job.id, now):
+                current = await job_store.get(tx, job.id) or job
+                raise Conflict(f"job is already {current.status.value}")
+            return None, None
+
+        canceled, promoted = await write_retrying(self.db, work)
+        if canceled is None:
+            await self.engine.publish_status(job.id, CANCEL_SIGNAL)
+            return job
+        await self.engine.publish_status(job.id, JobStatus.CANCELED.value)
+        if promoted is not None:
+            await self.engine.publish_status(promoted, JobStatus.QUEUED.value)
+        await self.engine.wake_workers()
+        return canceled
 
     async def counts_by_status(self) -> dict[str, int]:
         """How many jobs are in each status (all users: for operators' metrics)."""

@@ -1,9 +1,9 @@
 """Workflows as their owners manage them: create, read, replace, terminate, delete, list.
 
 One transaction per use case. Create and replace run under an idempotency key (see
-`idempotency.py`); replacing, terminating and deleting lock the workflow's row, and cancel or stop
-its jobs in the same transaction. Another user's workflow, or a malformed id, is `NotFound`: its
-existence is never leaked.
+`idempotency.py`); replacing, terminating and deleting lock the workflow's row first, and cancel or
+stop its jobs in the same transaction (the engine's lock order: workflow row, then its jobs).
+Another user's workflow, or a malformed id, is `NotFound`: its existence is never leaked.
 
 The engine hooks in through `on_changed(workflow_id)`, called after each committed change (not on
 replays), so a scheduler or builder can wake up at once instead of at its next poll.
@@ -31,8 +31,10 @@ from hourglass.services.accounts import Principal
 from hourglass.services.idempotency import IdempotencyService, Reply, check_key
 from hourglass.settings import Settings
 from hourglass.store import jobs as job_store
+from hourglass.store import schedules as schedule_store
 from hourglass.store import workflows as store
 from hourglass.store.db import Database, Tx
+from hourglass.store.jobs import write_retrying
 
 log = logging.getLogger("hourglass.workflows")
 
@@ -145,12 +147,18 @@ class WorkflowService:
         and ask the workers running its RUNNING ones to stop them."""
         _check_id(workflow_id)
         now = self.clock.now()
-        async with self.db.write() as tx:
+
+        async def work(tx: Tx) -> None:
+            # the workflow's row before its jobs, even when it is already terminated (the
+            # UPDATE below then locks nothing): the engine's lock order
+            await schedule_store.lock_workflow(self.db, tx, workflow_id)
             terminated = await store.terminate(tx, principal.user_id, workflow_id, now)
             if not terminated and not await store.exists_owned(tx, principal.user_id, workflow_id):
                 raise NotFound(_NOT_FOUND)
             await job_store.cancel_workflow_jobs(tx, workflow_id, now)
             await job_store.request_cancel_workflow(tx, workflow_id, now)
+
+        await write_retrying(self.db, work)
         await self._changed(workflow_id)
 
     async def delete(self, principal: Principal, workflow_id: str) -> None:

@@ -4,21 +4,73 @@ Every write a worker makes after claiming is fenced by its lease token: the `WHE
 the token, so a worker that lost its lease changes nothing. At most one job per workflow is QUEUED
 or RUNNING — a partial unique index enforces it; promotion runs inside a savepoint so that losing
 that race on PostgreSQL only skips one promotion.
+
+Lock order, on PostgreSQL: a transaction that writes several rows of one workflow locks the
+workflow's row first (`schedules.lock_workflow`, or an UPDATE of it), then its jobs. Claims, lease
+renewals and log writes touch one job row and never wait on a workflow row, so they need not.
+`write_retrying` re-runs a transaction PostgreSQL aborted anyway (deadlock, serialization).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, exists, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, case, delete, exists, func, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from hourglass.domain.jobs import ACTIVE, Job, JobStatus, LogState, Trigger, log_expiry
+from hourglass.domain.jobs import (
+    ACTIVE,
+    BuildStatus,
+    Job,
+    JobStatus,
+    LogState,
+    Trigger,
+    log_expiry,
+)
 from hourglass.store.db import Database, Tx
 from hourglass.store.schema import jobs, log_chunks, workflows
 
+log = logging.getLogger("hourglass.store")
+
 _ACTIVE = [s.value for s in ACTIVE]
+T = TypeVar("T")
+CANCELED_REASON = "canceled"
+
+# deadlock_detected, serialization_failure: PostgreSQL rolled the transaction back, try again
+_RETRYABLE_STATES = ("40P01", "40001")
+WRITE_ATTEMPTS = 4
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(state, str) and state in _RETRYABLE_STATES
+
+
+async def write_retrying(
+    db: Database, work: Callable[[Tx], Awaitable[T]], *, attempts: int = WRITE_ATTEMPTS
+) -> T:
+    """Run `work` in one write transaction, again (up to `attempts` in all) when PostgreSQL
+    aborted it as a deadlock victim or a serialization failure; `work` must only touch the store.
+
+    The lock order above makes deadlocks impossible among our own transactions; this is the
+    safety net for an order someone gets wrong later, so each retry is logged.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            async with db.write() as tx:
+                return await work(tx)
+        except DBAPIError as exc:
+            if attempt == attempts or not _retryable(exc):
+                raise
+            log.warning(
+                "transaction aborted (%s); retrying (%d of %d)", exc.orig, attempt, attempts
+            )
+            await asyncio.sleep(0.01 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def to_job(row: Any) -> Job:
@@ -173,15 +225,27 @@ async def list_for_workflow(
 async def claim(
     db: Database, tx: Tx, *, owner: str, token: str, now: datetime, lease_until: datetime
 ) -> Job | None:
-    """Take the oldest due QUEUED job: RUNNING, attempts + 1, leased to `owner` with `token`."""
+    """Take the oldest due QUEUED job of a built, active workflow: RUNNING, attempts + 1, leased
+    to `owner` with `token`. Jobs wait while their workflow's current payload is not built.
+
+    `log_state` becomes `streaming`, except that `truncated` stays: an earlier attempt already
+    hit the per-job cap, and the next attempt's log writer must know it.
+    """
     candidate = (
         select(jobs.c.id)
-        .where(jobs.c.status == JobStatus.QUEUED.value, jobs.c.available_at <= now)
+        .join(workflows, workflows.c.id == jobs.c.workflow_id)
+        .where(
+            jobs.c.status == JobStatus.QUEUED.value,
+            jobs.c.available_at <= now,
+            workflows.c.build_status == BuildStatus.COMPLETED.value,
+            workflows.c.terminated_at.is_(None),
+        )
         .order_by(jobs.c.available_at, jobs.c.id)
         .limit(1)
     )
     if db.is_postgres:
-        candidate = candidate.with_for_update(skip_locked=True)
+        # lock the job only: a claim must never wait on (or hold) its workflow's row
+        candidate = candidate.with_for_update(skip_locked=True, of=jobs)
     stmt = (
         update(jobs)
         .where(jobs.c.id == candidate.scalar_subquery(), jobs.c.status == JobStatus.QUEUED.value)
@@ -193,12 +257,17 @@ async def claim(
             lease_expires_at=lease_until,
             started_at=func.coalesce(jobs.c.started_at, now),
             updated_at=now,
-            log_state=LogState.STREAMING.value,
+            log_state=_streaming_unless_truncated(),
         )
         .returning(*jobs.c)
     )
     row = (await tx.execute(stmt)).first()
     return to_job(row) if row else None
+
+
+def _streaming_unless_truncated() -> Any:
+    truncated = LogState.TRUNCATED.value
+    return case((jobs.c.log_state == truncated, truncated), else_=LogState.STREAMING.value)
 
 
 async def renew_lease(
@@ -282,37 +351,47 @@ async def request_cancel(tx: Tx, job_id: str, now: datetime) -> bool:
     return bool((await tx.execute(stmt)).rowcount)
 
 
-async def expired_leases(db: Database, tx: Tx, now: datetime, limit: int = 100) -> list[Job]:
+async def expired_leases(tx: Tx, now: datetime, limit: int = 100) -> list[Job]:
+    """RUNNING jobs whose lease has run out, unlocked: `expire_lease` re-checks each one."""
     stmt = (
         select(jobs)
         .where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_expires_at < now)
         .order_by(jobs.c.lease_expires_at)
         .limit(limit)
     )
-    if db.is_postgres:
-        stmt = stmt.with_for_update(skip_locked=True)
     return [to_job(r) for r in await tx.execute(stmt)]
 
 
-async def expire_lease(tx: Tx, job: Job, now: datetime) -> bool:
-    """Take the lease away from a dead worker (fenced on the token it had)."""
+async def expire_lease(tx: Tx, job: Job, now: datetime) -> Job | None:
+    """Take the lease away from a dead worker: fenced on the token it had, and only if it is still
+    expired (it may have been renewed since it was listed). Returns the job as it is now."""
     stmt = (
         update(jobs)
         .where(
             jobs.c.id == job.id,
             jobs.c.lease_token == job.lease_token,
             jobs.c.status == JobStatus.RUNNING.value,
+            jobs.c.lease_expires_at < now,
         )
         .values(lease_token=None, lease_owner=None, lease_expires_at=None, updated_at=now)
+        .returning(*jobs.c)
     )
-    return bool((await tx.execute(stmt)).rowcount)
+    row = (await tx.execute(stmt)).first()
+    return to_job(row) if row else None
 
 
 async def cancel_workflow_jobs(
-    tx: Tx, workflow_id: str, now: datetime, *, automatic_only: bool = False
+    tx: Tx,
+    workflow_id: str,
+    now: datetime,
+    *,
+    automatic_only: bool = False,
+    reason: str = CANCELED_REASON,
 ) -> list[str]:
-    """Cancel the workflow's PENDING/QUEUED jobs; returns their ids."""
-    canceled = await _cancel_waiting(tx, workflow_id, now, automatic_only=automatic_only)
+    """Cancel the workflow's PENDING/QUEUED jobs (`failure_reason` = `reason`); their ids."""
+    canceled = await _cancel_waiting(
+        tx, workflow_id, now, automatic_only=automatic_only, reason=reason
+    )
     return [job.id for job in canceled]
 
 
@@ -323,6 +402,7 @@ async def _cancel_waiting(
     *,
     job_id: str | None = None,
     automatic_only: bool = False,
+    reason: str = CANCELED_REASON,
 ) -> list[Job]:
     """Cancel waiting jobs and end their logs as any finished job's: retention applies to lines
     of earlier attempts too (a job re-queued after a system failure already has some)."""
@@ -349,7 +429,7 @@ async def _cancel_waiting(
             status=JobStatus.CANCELED.value,
             completed_at=now,
             updated_at=now,
-            failure_reason="canceled",
+            failure_reason=reason,
             log_state=(LogState.COMPLETE if keep else LogState.DISABLED).value,
             log_expires_at=log_expiry(now, keep, days),
         )

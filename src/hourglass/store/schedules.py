@@ -1,5 +1,6 @@
-"""Queries the engine makes on workflows: due schedules, builds (leased, generation-guarded),
-run specs for workers, and the consecutive-failure count."""
+"""Queries the engine makes on workflows: due schedules, builds (leased, renewed,
+generation-guarded), run specs for workers, the consecutive-failure count, and the workflow lock
+that comes first in every transaction writing several rows of one workflow (see `jobs.py`)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,23 @@ def _spec(row: Any) -> RunSpec:
         log_retention=bool(row.log_retention),
         log_retention_days=row.log_retention_days,
         terminated=row.terminated_at is not None,
+        built=row.build_status == BuildStatus.COMPLETED.value,
     )
+
+
+async def lock_workflow(db: Database, tx: Tx, workflow_id: str) -> None:
+    """Hold the workflow's row until the end of `tx`: the first lock of any transaction that
+    then writes its jobs, so all of them lock in one order (SQLite serialises writers anyway).
+
+    FOR NO KEY UPDATE is what an UPDATE of the row takes: it does not block the foreign-key
+    checks of job inserts.
+    """
+    if not db.is_postgres:
+        return
+    stmt = (
+        select(workflows.c.id).where(workflows.c.id == workflow_id).with_for_update(key_share=True)
+    )
+    await tx.execute(stmt)
 
 
 async def due_workflows(tx: Tx, now: datetime, limit: int = 500) -> list[DueWorkflow]:
@@ -136,6 +153,21 @@ async def claim_build(
     return BuildTask(row.id, Kind(row.kind), json.loads(row.payload), row.generation, token)
 
 
+async def renew_build(tx: Tx, task: BuildTask, lease_until: datetime) -> bool:
+    """Extend a build's lease; False once it is no longer this builder's (superseded, taken)."""
+    stmt = (
+        update(workflows)
+        .where(
+            workflows.c.id == task.workflow_id,
+            workflows.c.generation == task.generation,
+            workflows.c.build_lease_token == task.token,
+            workflows.c.build_status == BuildStatus.STARTED.value,
+        )
+        .values(build_lease_expires_at=lease_until)
+    )
+    return bool((await tx.execute(stmt)).rowcount)
+
+
 async def finish_build(
     tx: Tx,
     task: BuildTask,
@@ -165,14 +197,16 @@ async def finish_build(
     return bool((await tx.execute(stmt)).rowcount)
 
 
-async def failure_count(db: Database, tx: Tx, workflow_id: str) -> tuple[int, int]:
-    """(consecutive failures, max allowed) of a workflow, its row held until the end of `tx`."""
+async def failure_count(tx: Tx, workflow_id: str) -> tuple[int, int]:
+    """(consecutive failures, max allowed) of a workflow; the caller holds `lock_workflow`.
+
+    No lock of its own: upgrading to FOR UPDATE would wait on the foreign-key locks of
+    concurrent job inserts while holding job rows, which is how deadlocks start.
+    """
     stmt = select(
         workflows.c.consecutive_job_failures_count,
         workflows.c.max_consecutive_job_failures_allowed,
     ).where(workflows.c.id == workflow_id)
-    if db.is_postgres:
-        stmt = stmt.with_for_update()
     row = (await tx.execute(stmt)).first()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
