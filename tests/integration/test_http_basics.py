@@ -8,20 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from hourglass.cli import _Server
 from hourglass.domain.common import is_valid_id
+from hourglass.services.container import Services
 from hourglass.store.db import Database
-from tests.support import TemplateDatabases, UserClient, postgres_admin_url, register
+from hourglass.web.app import create_app
+from tests.support import (
+    TemplateDatabases,
+    UserClient,
+    free_socket,
+    postgres_admin_url,
+    register,
+)
 
 Serve = Callable[..., Awaitable[str]]
 ONE_ENGINE = pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
@@ -114,6 +125,76 @@ async def test_the_access_log_can_be_turned_off(
     assert [r for r in caplog.records if r.name == "hourglass.access"] == []
 
 
+# unexpected errors
+
+
+class Boom(Exception):
+    """What the test route raises: an error no handler knows."""
+
+
+@contextlib.asynccontextmanager
+async def serving_with_a_crashing_route(services: Services) -> AsyncIterator[str]:
+    """The real app plus one route that raises, served by uvicorn on a loopback port."""
+    import uvicorn
+
+    app = create_app(services)
+
+    async def boom() -> None:
+        raise Boom("kaput")
+
+    app.add_api_route("/boom", boom)
+    sock = free_socket()
+    sock.listen(16)
+    server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@ONE_ENGINE
+async def test_a_crash_is_a_500_problem_with_the_request_id(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected error answers 500 problem+json carrying X-Request-ID, also in the body."""
+    caplog.set_level(logging.ERROR, logger="hourglass.web")
+    async with (
+        serving_with_a_crashing_route(services) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        response = await client.get("/boom", headers={"X-Request-ID": "trace-42"})
+    assert is_problem(response, 500)
+    assert response.headers["x-request-id"] == "trace-42"
+    assert response.json()["request_id"] == "trace-42"
+    assert response.headers["cache-control"] == "no-store"
+    [record] = [r for r in caplog.records if r.name == "hourglass.web"]
+    assert "trace-42" in record.getMessage()
+    assert record.exc_info is not None
+    assert record.exc_info[0] is Boom
+
+
+@ONE_ENGINE
+async def test_a_crash_is_logged_in_the_access_log_with_its_real_bytes(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The access line of a 500 has its status, request id and the bytes actually sent."""
+    caplog.set_level(logging.INFO, logger="hourglass.access")
+    logged = dataclasses.replace(
+        services, settings=dataclasses.replace(services.settings, access_log=True)
+    )
+    async with (
+        serving_with_a_crashing_route(logged) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        response = await client.get("/boom")
+    [line] = await _access_lines(caplog, 1)
+    assert (line["status"], line["request_id"]) == (500, response.headers["x-request-id"])
+    assert line["bytes"] == len(response.content) > 0
+
+
 # request bodies
 
 
@@ -178,6 +259,50 @@ async def test_malformed_json_is_400_naming_body(anon: httpx.AsyncClient) -> Non
 
 
 @ONE_ENGINE
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"[" * 100_000, "nested too deeply"),
+        (b'{"email": "a@x.com", "password": "\xff\xfe\xfd\xfc"}', "malformed JSON"),
+        (b'{"email": "a@x.com", "password": NaN}', "malformed JSON"),
+        (b"", "malformed JSON"),
+    ],
+)
+async def test_unreadable_json_is_400_naming_body(
+    anon: httpx.AsyncClient, raw: bytes, message: str
+) -> None:
+    """Too deep, not UTF-8, NaN or empty: the same 400 problem+json with `errors` on `body`."""
+    response = await anon.post(
+        "/auth/login", content=raw, headers={"content-type": "application/json"}
+    )
+    assert is_problem(response, 400)
+    assert response.json()["errors"] == [{"field": "body", "message": message}]
+
+
+@ONE_ENGINE
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_a_body_not_sent_as_json_is_400_naming_body(
+    anon: httpx.AsyncClient, content_type: str | None
+) -> None:
+    """A JSON body needs a JSON Content-Type (so a cross-site form cannot post one)."""
+    headers = {"content-type": content_type} if content_type else {}
+    response = await anon.post("/auth/login", content=login_body(), headers=headers)
+    assert is_problem(response, 400)
+    assert [e["field"] for e in response.json()["errors"]] == ["body"]
+
+
+@ONE_ENGINE
+async def test_a_json_suffix_content_type_is_accepted(anon: httpx.AsyncClient) -> None:
+    """`application/merge-patch+json; charset=utf-8` counts as JSON too."""
+    response = await anon.post(
+        "/auth/login",
+        content=login_body(),
+        headers={"content-type": "application/merge-patch+json; charset=utf-8"},
+    )
+    assert response.status_code == 401
+
+
+@ONE_ENGINE
 async def test_a_json_body_that_is_not_an_object_is_400(anon: httpx.AsyncClient) -> None:
     """A JSON array where an object belongs is 400, not 500."""
     response = await anon.post("/auth/login", json=["a@example.com", "password"])
@@ -208,25 +333,167 @@ async def test_a_wrong_method_is_405_problem_json(anon: httpx.AsyncClient) -> No
     assert is_problem(await anon.delete("/users"), 405)
 
 
-@ONE_ENGINE
-async def test_openapi_lists_every_accounts_and_operations_route(anon: httpx.AsyncClient) -> None:
-    """/openapi.json describes each route and method of the contract implemented so far."""
+CONTRACT_ROUTES = {
+    "/auth/register": {"post"},
+    "/auth/login": {"post"},
+    "/auth/logout": {"post"},
+    "/auth/validate": {"post"},
+    "/users": {"get", "put"},
+    "/tokens": {"get", "post"},
+    "/tokens/{token_id}": {"delete"},
+    "/workflows": {"get", "post"},
+    "/workflows/{workflow_id}": {"get", "put", "patch", "delete"},
+    "/workflows/{workflow_id}/jobs": {"get"},
+    "/workflows/{workflow_id}/jobs/schedule": {"post"},
+    "/workflows/{workflow_id}/jobs/{job_id}": {"get"},
+    "/workflows/{workflow_id}/jobs/{job_id}/cancel": {"post"},
+    "/healthz": {"get"},
+    "/readyz": {"get"},
+}
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+@pytest.fixture
+async def openapi(anon: httpx.AsyncClient) -> dict[str, Any]:
     response = await anon.get("/openapi.json")
     assert response.status_code == 200
-    paths = response.json()["paths"]
-    expected = {
-        "/auth/register": {"post"},
-        "/auth/login": {"post"},
-        "/auth/logout": {"post"},
-        "/auth/validate": {"post"},
-        "/users": {"get", "put"},
-        "/tokens": {"get", "post"},
-        "/tokens/{token_id}": {"delete"},
-        "/healthz": {"get"},
-        "/readyz": {"get"},
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def operations(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(p, m, op) for p, ops in openapi["paths"].items() for m, op in ops.items()]
+
+
+@ONE_ENGINE
+async def test_openapi_lists_every_route_of_the_contract(openapi: dict[str, Any]) -> None:
+    """/openapi.json describes each route and method of the contract implemented so far."""
+    for path, methods in CONTRACT_ROUTES.items():
+        assert methods <= set(openapi["paths"].get(path, {})), path
+
+
+@ONE_ENGINE
+async def test_openapi_never_advertises_422(openapi: dict[str, Any]) -> None:
+    """No operation lists 422 and FastAPI's validation-error schemas are gone (invalid is 400)."""
+    for path, method, operation in operations(openapi):
+        assert "422" not in operation["responses"], (method, path)
+    assert not {"HTTPValidationError", "ValidationError"} & set(openapi["components"]["schemas"])
+
+
+@ONE_ENGINE
+async def test_openapi_errors_are_problem_json(openapi: dict[str, Any]) -> None:
+    """Every documented error response is application/problem+json of the Problem schema."""
+    problem = openapi["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}
+    assert "errors" in problem["properties"]
+    for path, method, operation in operations(openapi):
+        for status, response in operation["responses"].items():
+            if int(status) >= 400 and (path, status) != ("/readyz", "503"):
+                assert response["content"] == PROBLEM, (method, path, status)
+
+
+@ONE_ENGINE
+@pytest.mark.parametrize(
+    ("method", "path", "statuses"),
+    [
+        ("post", "/auth/register", {400, 403, 409, 413, 503}),
+        ("post", "/auth/login", {400, 401, 413, 429, 503}),
+        ("post", "/auth/logout", {401, 403}),
+        ("put", "/users", {400, 401, 403, 413}),
+        ("delete", "/tokens/{token_id}", {401, 403, 404}),
+        ("get", "/workflows", {400, 401, 503}),
+        ("post", "/workflows", {400, 401, 403, 409, 413, 503}),
+        ("get", "/workflows/{workflow_id}", {401, 404}),
+        ("put", "/workflows/{workflow_id}", {400, 401, 403, 404, 409, 413}),
+        ("patch", "/workflows/{workflow_id}", {401, 403, 404}),
+        ("delete", "/workflows/{workflow_id}", {401, 403, 404, 412}),
+        ("post", "/workflows/{workflow_id}/jobs/schedule", {400, 401, 403, 404, 409, 412}),
+        ("post", "/workflows/{workflow_id}/jobs/{job_id}/cancel", {401, 403, 404, 409}),
+        ("get", "/readyz", {503}),
+    ],
+)
+async def test_openapi_lists_the_errors_each_route_can_answer(
+    openapi: dict[str, Any], method: str, path: str, statuses: set[int]
+) -> None:
+    """Each operation documents the error statuses of the contract it can answer."""
+    documented = {int(s) for s in openapi["paths"][path][method]["responses"]}
+    assert statuses <= documented
+
+
+@ONE_ENGINE
+async def test_openapi_shows_retry_after_on_429(openapi: dict[str, Any]) -> None:
+    """The login's 429 documents its Retry-After header."""
+    response = openapi["paths"]["/auth/login"]["post"]["responses"]["429"]
+    assert "Retry-After" in response["headers"]
+
+
+@ONE_ENGINE
+async def test_openapi_declares_cookie_csrf_and_bearer_security(openapi: dict[str, Any]) -> None:
+    """Session cookie, CSRF header and Bearer token are security schemes, used per operation."""
+    schemes = openapi["components"]["securitySchemes"]
+    assert schemes["sessionCookie"] == {
+        **schemes["sessionCookie"],
+        "in": "cookie",
+        "name": "session",
     }
-    for path, methods in expected.items():
-        assert methods <= set(paths.get(path, {})), path
+    assert schemes["csrfHeader"]["in"] == "header"
+    assert schemes["csrfHeader"]["name"] == "X-CSRF-Token"
+    assert (schemes["bearerToken"]["type"], schemes["bearerToken"]["scheme"]) == ("http", "bearer")
+    paths = openapi["paths"]
+    assert paths["/workflows"]["get"]["security"] == [{"sessionCookie": []}, {"bearerToken": []}]
+    assert paths["/workflows"]["post"]["security"] == [
+        {"sessionCookie": [], "csrfHeader": []},
+        {"bearerToken": []},
+    ]
+    for path, method in [("/auth/login", "post"), ("/auth/register", "post"), ("/healthz", "get")]:
+        assert "security" not in paths[path][method], path
+        assert "401" not in paths[path][method]["responses"] or path == "/auth/login"
+
+
+@ONE_ENGINE
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/workflows"),
+        ("put", "/workflows/{workflow_id}"),
+        ("post", "/workflows/{workflow_id}/jobs/schedule"),
+    ],
+)
+async def test_openapi_marks_the_idempotency_key_required(
+    openapi: dict[str, Any], method: str, path: str
+) -> None:
+    """Idempotency-Key is a required header where the contract requires it."""
+    [header] = [
+        p for p in openapi["paths"][path][method]["parameters"] if p["name"] == "Idempotency-Key"
+    ]
+    assert header["in"] == "header"
+    assert header["required"] is True
+    assert header["schema"]["type"] == "string"
+
+
+@ONE_ENGINE
+@pytest.mark.parametrize(
+    ("method", "path", "model", "required"),
+    [
+        ("post", "/auth/register", "Credentials", {"email", "password"}),
+        ("post", "/auth/login", "Credentials", {"email", "password"}),
+        ("put", "/users", "UserUpdate", set()),
+        ("post", "/tokens", "TokenCreate", {"name"}),
+        ("post", "/workflows", "WorkflowCreate", {"name", "kind", "payload"}),
+        ("put", "/workflows/{workflow_id}", "WorkflowReplace", {"name", "payload"}),
+    ],
+)
+async def test_openapi_documents_each_json_body(
+    openapi: dict[str, Any], method: str, path: str, model: str, required: set[str]
+) -> None:
+    """Each JSON body is documented as required, with its schema and its required fields."""
+    body = openapi["paths"][path][method]["requestBody"]
+    assert body["required"] is True
+    assert body["content"]["application/json"]["schema"] == {
+        "$ref": f"#/components/schemas/{model}"
+    }
+    schema = openapi["components"]["schemas"][model]
+    assert set(schema.get("required", [])) == required
 
 
 @ONE_ENGINE

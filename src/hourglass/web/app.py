@@ -6,14 +6,16 @@ from fastapi import FastAPI
 
 from hourglass import __version__
 from hourglass.services.container import Services
-from hourglass.web import errors, metrics
+from hourglass.web import errors, metrics, openapi
 from hourglass.web.metrics import Metrics
 from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from hourglass.web.routes import auth, health, jobs, logs, logs_stream, users, workflows
 
 DESCRIPTION = (
     "Hourglass HTTP API: accounts, workflows, jobs and job logs. "
-    "Errors are application/problem+json (RFC 9457)."
+    "Errors are application/problem+json (RFC 9457); 422 is never used (invalid input is 400). "
+    "Authenticate with the `session` cookie (plus `X-CSRF-Token` on state-changing requests) "
+    "or `Authorization: Bearer <API token>`. The contract is docs/api.md."
 )
 
 
@@ -35,7 +37,9 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.state.metrics = Metrics()
     app.include_router(metrics.router)
+    # outermost of ours: it also answers unexpected errors, so a 500 has a request id too
     app.add_middleware(
         RequestContextMiddleware, enabled=settings.access_log, metrics=app.state.metrics
     )
+    openapi.install(app)
     return app

@@ -1,20 +1,31 @@
-"""Request dependencies: the services, who is calling, and the CSRF check.
+"""Request dependencies: the services, who is calling, the CSRF check, JSON bodies and the
+Idempotency-Key header.
 
 Handlers receive them through the `Annotated[…, Depends(…)]` aliases below, which read
-`app.state`; nothing here is a global.
+`app.state`; nothing here is a global. FastAPI runs a handler's dependencies in the order of its
+parameters, each failure answering at once, so that order is the order of the checks:
+principal (401, then CSRF 403) → the resource (404) → `Idempotency-Key` (400) → body (400).
+Bodies are read by `JsonBody`, not by FastAPI, so that a malformed body cannot answer before
+authentication does, and every way of being malformed gets the same problem+json.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
-from fastapi import Depends, Request
+import pydantic
+from fastapi import Depends, Header, Request
 
 from hourglass.domain.accounts import csrf_token_for
-from hourglass.errors import Forbidden, Unauthorized
+from hourglass.domain.common import find_bad_text
+from hourglass.errors import Forbidden, Unauthorized, ValidationError
 from hourglass.services.accounts import Principal
 from hourglass.services.container import Services
+from hourglass.services.idempotency import HEADER as IDEMPOTENCY_HEADER
+from hourglass.services.idempotency import check_key
+from hourglass.web.errors import malformed_json, validation_error
 
 SESSION_COOKIE = "session"
 CSRF_COOKIE = "csrf"
@@ -63,5 +74,74 @@ async def get_principal(request: Request) -> Principal:
     return principal
 
 
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+class JsonBody(Generic[M]):
+    """A dependency that reads the request body as a JSON object of `model`'s shape.
+
+    Every failure is a 400 problem+json naming the field: not JSON (bad syntax or encoding,
+    nested too deeply, NaN), not the JSON content type, a string with NUL or a lone surrogate
+    anywhere in it, or a wrong type. `web/openapi.py` documents the body from `model`.
+    """
+
+    def __init__(self, model: type[M]) -> None:
+        self.model = model
+
+    async def __call__(self, request: Request) -> M:
+        value = await read_json(request)
+        try:
+            return self.model.model_validate(value)
+        except pydantic.ValidationError as exc:
+            raise validation_error(exc.errors()) from None
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def read_json(request: Request) -> object:
+    """The request body decoded as JSON, its strings all storable; `ValidationError` on `body`."""
+    if not _is_json(request.headers.get("content-type", "")):
+        raise ValidationError.field("body", "must be JSON sent with Content-Type: application/json")
+    raw = await request.body()
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise malformed_json("nested too deeply") from None
+    except ValueError:  # bad syntax, bad encoding (UnicodeDecodeError), absurd numbers
+        raise malformed_json() from None
+    bad = find_bad_text(value)
+    if bad is not None:
+        raise ValidationError(bad)
+    return value
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def get_idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description="Required. The same key with the same body replays the first response; "
+            "with another body it is 409. Kept 24 h, per user.",
+        ),
+    ] = None,
+) -> str:
+    """The `Idempotency-Key` header, checked (400 naming it when missing or unusable).
+
+    Optional to FastAPI so that a missing key gets our message; `web/openapi.py` marks it
+    required in the schema.
+    """
+    return check_key(key)
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 CurrentUser = Annotated[Principal, Depends(get_principal)]
+IdempotencyKey = Annotated[str, Depends(get_idempotency_key)]

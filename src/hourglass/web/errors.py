@@ -6,7 +6,7 @@ Routes and services raise `HourglassError` subclasses; this module alone decides
 from __future__ import annotations
 
 import json
-import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,8 +15,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from hourglass import errors
-
-log = logging.getLogger("hourglass.web")
 
 PROBLEM = "application/problem+json"
 
@@ -103,44 +101,46 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-def _validation_response(exc: RequestValidationError) -> Response:
-    field_errors = []
-    for err in exc.errors():
-        if err.get("type") == "json_invalid":
-            return problem(
-                400,
-                "request body is not valid JSON",
-                extra={"errors": [{"field": "body", "message": "malformed JSON"}]},
-            )
-        field_errors.append(
-            {"field": _field_name(err.get("loc", ())), "message": err.get("msg", "")}
+def validation_error(details: Sequence[Mapping[str, Any]]) -> errors.ValidationError:
+    """Pydantic's (or FastAPI's) list of errors as our `ValidationError`, one field each."""
+    if any(d.get("type") == "json_invalid" for d in details):
+        return malformed_json()
+    found = [
+        errors.FieldError(
+            _field_name(d.get("loc", ())),
+            "is required" if d.get("type") == "missing" else str(d.get("msg", "is invalid")),
         )
-    first = field_errors[0] if field_errors else {"field": "body", "message": "invalid"}
-    detail = f"{first['field']}: {first['message']}"
-    return problem(400, detail, extra={"errors": field_errors})
+        for d in details
+    ]
+    return errors.ValidationError(found or errors.FieldError("body", "is invalid"))
+
+
+def malformed_json(why: str = "malformed JSON") -> errors.ValidationError:
+    """The one answer to a body that is not JSON (or not JSON we can read)."""
+    return errors.ValidationError(errors.FieldError("body", why), "request body is not valid JSON")
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into problem+json."""
+    """Register the handlers that turn errors into problem+json.
+
+    Unexpected exceptions are not handled here: `RequestContextMiddleware` answers them, so a
+    500 carries the request id like every other response.
+    """
 
     async def on_hourglass(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, errors.HourglassError)
         return error_response(exc)
 
     async def on_validation(_request: Request, exc: Exception) -> Response:
+        # only parameters FastAPI types itself get here (bodies are parsed by `deps.JsonBody`)
         assert isinstance(exc, RequestValidationError)
-        return _validation_response(exc)
+        return error_response(validation_error(exc.errors()))
 
     async def on_http(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         headers = dict(exc.headers or {})
         return problem(exc.status_code, str(exc.detail), headers=headers)
 
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem(500, "internal server error")
-
     app.add_exception_handler(errors.HourglassError, on_hourglass)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_unexpected)

@@ -1,4 +1,4 @@
-"""Pure-ASGI middleware: request ids, one structured access-log line per request, body limit.
+"""Pure-ASGI middleware: request ids, 500s, one structured access-log line per request, body limit.
 
 Written as plain ASGI (not `BaseHTTPMiddleware`) so streamed responses — downloads and SSE — pass
 through untouched and unbuffered.
@@ -19,12 +19,18 @@ from hourglass.web.errors import problem
 from hourglass.web.metrics import Metrics
 
 access_log = logging.getLogger("hourglass.access")
+error_log = logging.getLogger("hourglass.web")
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    """Tags each request with an id (`X-Request-ID`) and logs one JSON line when it ends."""
+    """Tags each request with an id (`X-Request-ID`), answers unexpected errors with a 500
+    problem+json that carries it, and logs one JSON line when the request ends.
+
+    It sits inside Starlette's `ServerErrorMiddleware`, which would otherwise answer a crash
+    itself, past this middleware: without the request id and without the bytes being counted.
+    """
 
     def __init__(
         self, app: ASGIApp, *, enabled: bool = True, metrics: Metrics | None = None
@@ -40,44 +46,68 @@ class RequestContextMiddleware:
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else new_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
-        status = 500
-        sent = 0
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                if not any(k.lower() == b"cache-control" for k, _ in headers):
-                    # nothing we serve is for shared caches
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
-
+        exchange = _Exchange(request_id, send)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, exchange.send)
+        except Exception:
+            error_log.exception(
+                "unhandled error (request_id=%s) on %s %s",
+                request_id,
+                scope["method"],
+                scope["path"],
+            )
+            if exchange.started:
+                raise  # too late for a 500: the server closes the connection
+            body = {"request_id": request_id}
+            await problem(500, "internal server error", extra=body)(scope, receive, exchange.send)
         finally:
-            if self.metrics is not None:
-                self.metrics.observe(scope, status, time.perf_counter() - started)
-            if self.enabled:
-                access_log.info(
-                    json.dumps(
-                        {
-                            "event": "request",
-                            "request_id": request_id,
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "status": status,
-                            "bytes": sent,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                            "client": (scope.get("client") or ("-",))[0],
-                        }
-                    )
+            self._record(scope, exchange)
+
+    def _record(self, scope: Scope, exchange: _Exchange) -> None:
+        seconds = time.perf_counter() - exchange.began
+        if self.metrics is not None:
+            self.metrics.observe(scope, exchange.status, seconds)
+        if self.enabled:
+            access_log.info(
+                json.dumps(
+                    {
+                        "event": "request",
+                        "request_id": exchange.request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": exchange.status,
+                        "bytes": exchange.sent,
+                        "duration_ms": round(seconds * 1000, 2),
+                        "client": (scope.get("client") or ("-",))[0],
+                    }
                 )
+            )
+
+
+class _Exchange:
+    """One response on its way out: its status, the bytes sent, and our headers added."""
+
+    def __init__(self, request_id: str, send: Send) -> None:
+        self.request_id = request_id
+        self._send = send
+        self.began = time.perf_counter()
+        self.status = 500  # what the log says if the app never answers
+        self.sent = 0
+        self.started = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            headers = list(message.get("headers", []))
+            headers.append((b"x-request-id", self.request_id.encode()))
+            if not any(k.lower() == b"cache-control" for k, _ in headers):
+                # nothing we serve is for shared caches
+                headers.append((b"cache-control", b"no-store"))
+            message = {**message, "headers": headers}
+        elif message["type"] == "http.response.body":
+            self.sent += len(message.get("body", b""))
+        await self._send(message)
 
 
 class BodyLimitMiddleware:

@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, StrictStr
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field, StrictStr
 
 from hourglass.domain.common import format_ts
 from hourglass.services.accounts import NewSession
 from hourglass.settings import Settings
-from hourglass.web.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, ServicesDep
+from hourglass.web.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, JsonBody, ServicesDep
+from hourglass.web.openapi import problems
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 class Credentials(BaseModel):
-    email: StrictStr
-    password: StrictStr
+    email: StrictStr = Field(description="trimmed and lower-cased; at most 254 characters")
+    password: StrictStr = Field(description="8 to 128 characters")
+
+
+CredentialsBody = Annotated[Credentials, Depends(JsonBody(Credentials))]
+
+
+class SessionOut(BaseModel):
+    id: str
+    email: str
+    created_at: str
+    csrf_token: str = Field(description="equal to the `csrf` cookie; send it as X-CSRF-Token")
+
+
+class Validated(BaseModel):
+    status: str
+    user_id: str
+    via: str = Field(description="session | token")
 
 
 def _client_addr(request: Request) -> str:
@@ -45,17 +62,19 @@ def _session_body(new: NewSession) -> dict[str, Any]:
     }
 
 
-@router.post("/register", status_code=201)
-async def register(body: Credentials, response: Response, services: ServicesDep) -> dict[str, Any]:
+@router.post("/register", status_code=201, response_model=SessionOut, responses=problems(403, 409))
+async def register(
+    body: CredentialsBody, response: Response, services: ServicesDep
+) -> dict[str, Any]:
     """Create an account and log in (sets the `session` and `csrf` cookies); 403 if closed."""
     new = await services.accounts.register(body.email, body.password)
     _set_cookies(response, services.settings, new)
     return _session_body(new)
 
 
-@router.post("/login", status_code=201)
+@router.post("/login", status_code=201, response_model=SessionOut, responses=problems(401, 429))
 async def login(
-    body: Credentials, request: Request, response: Response, services: ServicesDep
+    body: CredentialsBody, request: Request, response: Response, services: ServicesDep
 ) -> dict[str, Any]:
     """Log in (sets the cookies); 401 on a wrong email or password, 429 when rate limited."""
     new = await services.accounts.login(body.email, body.password, _client_addr(request))
@@ -63,7 +82,7 @@ async def login(
     return _session_body(new)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, response_class=Response)
 async def logout(principal: CurrentUser, services: ServicesDep) -> Response:
     """End the session server-side and expire both cookies."""
     await services.accounts.logout(principal)
@@ -74,7 +93,7 @@ async def logout(principal: CurrentUser, services: ServicesDep) -> Response:
     return response
 
 
-@router.post("/validate")
+@router.post("/validate", response_model=Validated)
 async def validate(principal: CurrentUser) -> dict[str, Any]:
     """200 while the session (and the CSRF header) are valid."""
     return {"status": "valid", "user_id": principal.user_id, "via": principal.via}

@@ -17,7 +17,17 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+_UNAVAILABLE = {
+    "description": "The store is unreachable",
+    "content": {
+        "application/json": {
+            "example": {"status": "unavailable", "detail": "store unavailable: …"},
+        }
+    },
+}
+
+
+@router.get("/readyz", response_model=None, responses={503: _UNAVAILABLE})
 async def readyz(services: ServicesDep) -> JSONResponse:
     """The store is reachable."""
     try:

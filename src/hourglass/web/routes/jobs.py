@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from hourglass.domain.common import format_ts
 from hourglass.domain.jobs import Job
 from hourglass.web.deps import CurrentUser, ServicesDep
+from hourglass.web.openapi import problems
 from hourglass.web.replies import reply_response
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs", tags=["jobs"])
@@ -52,7 +53,7 @@ async def list_jobs(
     return {"jobs": [job_json(j) for j in page.jobs], "cursor": page.cursor}
 
 
-@router.post("/schedule", status_code=201, response_model=None)
+@router.post("/schedule", status_code=201, response_model=None, responses=problems(409, 412))
 async def schedule_job(
     workflow_id: str,
     principal: CurrentUser,
@@ -74,7 +75,7 @@ async def get_job(
     return job_json(await services.jobs.get(principal.user_id, workflow_id, job_id))
 
 
-@router.post("/{job_id}/cancel", status_code=202, response_model=None)
+@router.post("/{job_id}/cancel", status_code=202, response_model=None, responses=problems(409))
 async def cancel_job(
     workflow_id: str, job_id: str, principal: CurrentUser, services: ServicesDep
 ) -> JSONResponse:

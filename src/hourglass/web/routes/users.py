@@ -2,31 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
-from pydantic import BaseModel, StrictInt, StrictStr
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from hourglass.domain.accounts import ApiToken
 from hourglass.domain.common import format_ts, is_valid_id
 from hourglass.errors import NotFound
-from hourglass.web.deps import CurrentUser, ServicesDep
+from hourglass.web.deps import CurrentUser, JsonBody, ServicesDep
 
 router = APIRouter(tags=["users"])
 
 
 class UserUpdate(BaseModel):
-    notification_preference: StrictStr | None = None
-    current_password: StrictStr | None = None
-    new_password: StrictStr | None = None
+    notification_preference: StrictStr | None = Field(None, description="ALL | ALERTS | NONE")
+    current_password: StrictStr | None = Field(None, description="with new_password")
+    new_password: StrictStr | None = Field(None, description="8 to 128 characters")
 
 
 class TokenCreate(BaseModel):
-    name: StrictStr  # length is the domain's rule, so the message is the same everywhere
-    expires_in_days: StrictInt | None = None
+    # length is the domain's rule, so the message is the same everywhere
+    name: StrictStr = Field(description="1 to 100 characters")
+    expires_in_days: StrictInt | None = Field(None, description="1-3650; left out: never")
 
 
-@router.get("/users")
+class UserOut(BaseModel):
+    id: str
+    email: str
+    notification_preference: str
+    created_at: str
+    updated_at: str
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    created_at: str
+    expires_at: str | None
+    last_used_at: str | None
+
+
+class NewTokenOut(TokenOut):
+    token: str = Field(description="the secret, shown this once: `Authorization: Bearer …`")
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenOut]
+
+
+@router.get("/users", response_model=UserOut)
 async def get_user(principal: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     """The caller's user record."""
     user = await services.accounts.get_user(principal)
@@ -39,8 +64,12 @@ async def get_user(principal: CurrentUser, services: ServicesDep) -> dict[str, A
     }
 
 
-@router.put("/users", status_code=204)
-async def put_user(body: UserUpdate, principal: CurrentUser, services: ServicesDep) -> Response:
+@router.put("/users", status_code=204, response_class=Response)
+async def put_user(
+    principal: CurrentUser,
+    body: Annotated[UserUpdate, Depends(JsonBody(UserUpdate))],
+    services: ServicesDep,
+) -> Response:
     """Change the notification preference and/or the password (ends other sessions)."""
     await services.accounts.update_user(
         principal,
@@ -61,22 +90,24 @@ def _token_json(token: ApiToken) -> dict[str, Any]:
     }
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, response_model=NewTokenOut)
 async def create_token(
-    body: TokenCreate, principal: CurrentUser, services: ServicesDep
+    principal: CurrentUser,
+    body: Annotated[TokenCreate, Depends(JsonBody(TokenCreate))],
+    services: ServicesDep,
 ) -> dict[str, Any]:
     """Create a personal API token; its secret is in this response only."""
     new = await services.accounts.create_token(principal, body.name, body.expires_in_days)
     return {**_token_json(new.token), "token": new.secret}
 
 
-@router.get("/tokens")
+@router.get("/tokens", response_model=TokenList)
 async def list_tokens(principal: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     """The caller's tokens, newest first, without their secrets."""
     return {"tokens": [_token_json(t) for t in await services.accounts.list_tokens(principal)]}
 
 
-@router.delete("/tokens/{token_id}", status_code=204)
+@router.delete("/tokens/{token_id}", status_code=204, response_class=Response)
 async def delete_token(token_id: str, principal: CurrentUser, services: ServicesDep) -> Response:
     """Revoke a token at once."""
     if not is_valid_id(token_id):

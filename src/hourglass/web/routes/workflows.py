@@ -3,30 +3,27 @@
 Bodies are type-checked here (so a wrong JSON type is a 400 naming the field); every rule beyond
 the type lives in `domain/workflows.py`. Query parameters reach the service as raw strings, so
 their errors name the parameter too.
+
+Order of the checks (docs/api.md): 401 → CSRF 403 → 404 unknown id → 400 `Idempotency-Key` →
+400 body → 409 key reused with another body. The dependencies give the first four in parameter
+order; the 400 of a body's rules comes before the key's 409 because the body is validated
+before the key is looked up (by the service on create, here on replace).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from hourglass.domain.common import format_ts
-from hourglass.domain.workflows import Workflow
-from hourglass.web.deps import CurrentUser, ServicesDep
+from hourglass.domain.workflows import Workflow, spec_for_update
+from hourglass.web.deps import CurrentUser, IdempotencyKey, JsonBody, ServicesDep
+from hourglass.web.openapi import problems
 from hourglass.web.replies import reply_response
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Required. The same key with the same body replays the first response; "
-        "with another body it is 409. Kept 24 h, per user.",
-    ),
-]
 
 _PAYLOAD = (
     "A JSON object, sent as a string, validated per kind. Secret values read back as "
@@ -54,6 +51,20 @@ class WorkflowReplace(_Definition):
     kind: StrictStr | None = Field(None, description="left out: the workflow keeps its kind")
     log_retention: StrictBool | None = Field(None, description="left out: unchanged")
     log_retention_days: StrictInt | None = Field(None, description="left out: unchanged")
+
+
+CreateBody = Annotated[WorkflowCreate, Depends(JsonBody(WorkflowCreate))]
+ReplaceBody = Annotated[WorkflowReplace, Depends(JsonBody(WorkflowReplace))]
+
+
+async def get_owned_workflow(
+    workflow_id: str, principal: CurrentUser, services: ServicesDep
+) -> Workflow:
+    """The caller's workflow of the path (404 if malformed, unknown or someone else's)."""
+    return await services.workflows.get(principal, workflow_id)
+
+
+OwnedWorkflow = Annotated[Workflow, Depends(get_owned_workflow)]
 
 
 class WorkflowOut(BaseModel):
@@ -136,12 +147,12 @@ async def list_workflows(
     return {"workflows": [workflow_json(w) for w in page.workflows], "cursor": page.cursor}
 
 
-@router.post("", status_code=201, response_model=CreatedId)
+@router.post("", status_code=201, response_model=CreatedId, responses=problems(409))
 async def create_workflow(
-    body: WorkflowCreate,
     principal: CurrentUser,
+    idempotency_key: IdempotencyKey,
+    body: CreateBody,
     services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Create a workflow; its build starts QUEUED and scheduling starts once it is COMPLETED."""
     reply = await services.workflows.create(
@@ -158,21 +169,22 @@ async def get_workflow(
     return workflow_json(await services.workflows.get(principal, workflow_id))
 
 
-@router.put("/{workflow_id}", status_code=204, response_class=Response)
+@router.put("/{workflow_id}", status_code=204, response_class=Response, responses=problems(409))
 async def replace_workflow(
-    workflow_id: str,
-    body: WorkflowReplace,
+    current: OwnedWorkflow,
     principal: CurrentUser,
+    idempotency_key: IdempotencyKey,
+    body: ReplaceBody,
     services: ServicesDep,
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Replace the definition: re-activates, resets the failure count, rebuilds when the payload
     changed, and cancels pending automatic jobs when the schedule changed."""
+    fields = body.model_dump(exclude_unset=True)
+    # the body's rules answer before the key's replay or 409; the service checks them again
+    # against the row it locks, so this only decides which error comes first
+    spec_for_update(fields, current, allow_command=services.settings.command_kind_enabled)
     reply = await services.workflows.update(
-        principal,
-        workflow_id,
-        body.model_dump(exclude_unset=True),
-        idempotency_key=idempotency_key,
+        principal, current.id, fields, idempotency_key=idempotency_key
     )
     return reply_response(reply)
 
@@ -186,7 +198,7 @@ async def terminate_workflow(
     return Response(status_code=204)
 
 
-@router.delete("/{workflow_id}", status_code=204, response_class=Response)
+@router.delete("/{workflow_id}", status_code=204, response_class=Response, responses=problems(412))
 async def delete_workflow(
     workflow_id: str, principal: CurrentUser, services: ServicesDep
 ) -> Response:
