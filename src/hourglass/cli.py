@@ -62,10 +62,15 @@ async def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) ->
     await main(stop)
 
 
-async def serve_api(services: Services, stop: asyncio.Event) -> None:
-    """Serve HTTP until `stop` is set, then close connections (SSE streams get 3 s)."""
+def server_config(services: Services) -> uvicorn.Config:
+    """How uvicorn serves the API.
+
+    Proxy headers are believed only from `HOURGLASS_TRUSTED_PROXIES`: uvicorn's own default
+    trusts `X-Forwarded-For` from loopback, which would let anything on the machine pick the
+    client address the login rate limit counts.
+    """
     settings = services.settings
-    config = uvicorn.Config(
+    return uvicorn.Config(
         create_app(services),
         host=settings.host,
         port=settings.port,
@@ -73,8 +78,14 @@ async def serve_api(services: Services, stop: asyncio.Event) -> None:
         access_log=False,
         timeout_graceful_shutdown=3,
         lifespan="off",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
     )
-    server = _Server(config)
+
+
+async def serve_api(services: Services, stop: asyncio.Event) -> None:
+    """Serve HTTP until `stop` is set, then close connections (SSE streams get 3 s)."""
+    server = _Server(server_config(services))
 
     async def wait_stop() -> None:
         await stop.wait()

@@ -2,21 +2,28 @@
 
 Nothing reads the environment but `Settings.from_env`; everything else receives the object.
 Every default works with zero configuration: SQLite under `./.hourglass/`, loopback only.
+`from_env` refuses values that make no sense (a `ConfigError` naming the variable), so a typo
+stops the process at start-up instead of surfacing as odd behaviour later.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from hourglass.errors import ConfigError
 
 PREFIX = "HOURGLASS_"
-T = TypeVar("T")
+# the API's bounds of `log_retention_days` (domain/workflows.py; a test keeps them equal)
+RETENTION_DAYS_MIN = 1
+RETENTION_DAYS_MAX = 3650
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def is_loopback(host: str) -> bool:
@@ -56,9 +63,12 @@ class Settings:
     poll_interval_seconds: float = 1.0
     shutdown_grace_seconds: float = 30.0
     kill_grace_seconds: float = 10.0
-    docker_host: str = "unix:///var/run/docker.sock"
+    docker_host: str = "unix:///var/run/docker.sock"  # else DOCKER_HOST, like the docker CLI
     log_level: str = "info"
     access_log: bool = True
+    # addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed;
+    # empty: the socket's peer is the client, whatever headers it sends
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def command_kind_enabled(self) -> bool:
@@ -74,7 +84,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from `HOURGLASS_*` variables; `overrides` win over the environment."""
+        """Build settings from `HOURGLASS_*` variables; `overrides` win over the environment.
+
+        `DOCKER_HOST` (the Docker CLI's variable) is used when `HOURGLASS_DOCKER_HOST` is unset.
+        """
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         defaults = cls()
@@ -83,6 +96,8 @@ class Settings:
             if raw is None or raw == "":
                 continue
             values[f.name] = _parse(f.name, raw, getattr(defaults, f.name))
+        if "docker_host" not in values and env.get("DOCKER_HOST"):
+            values["docker_host"] = env["DOCKER_HOST"]
         values.update(overrides)
         settings = cls(**values)
         settings.check()
@@ -92,22 +107,61 @@ class Settings:
         """Raise `ConfigError` naming the first setting that makes no sense."""
         if self.signup not in ("open", "closed"):
             raise ConfigError("HOURGLASS_SIGNUP must be 'open' or 'closed'")
-        if not 0 < self.port < 65536:
-            raise ConfigError("HOURGLASS_PORT must be between 1 and 65535")
-        for name in (
-            "session_idle_seconds",
-            "session_absolute_seconds",
-            "login_rate_limit",
-            "login_rate_window_seconds",
-            "max_body_bytes",
-            "log_line_limit_bytes",
-            "log_job_cap_bytes",
-            "worker_concurrency",
-        ):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{PREFIX}{name.upper()} must be positive")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise ConfigError(f"HOURGLASS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        for name in ("host", "docker_host"):
+            if not getattr(self, name).strip():
+                raise ConfigError(f"{_var(name)} must not be empty")
+        for name, (low, high) in _RANGES.items():
+            _check_range(name, getattr(self, name), low, high)
+        days = self.default_log_retention_days
+        if days is not None:
+            _check_range("default_log_retention_days", days, RETENTION_DAYS_MIN, RETENTION_DAYS_MAX)
         if self.lease_renew_seconds >= self.lease_seconds:
             raise ConfigError("HOURGLASS_LEASE_RENEW_SECONDS must be below HOURGLASS_LEASE_SECONDS")
+        for proxy in self.trusted_proxies:
+            _check_network(proxy)
+
+
+# inclusive bounds; None: no upper bound. Floats must also be finite.
+_RANGES: dict[str, tuple[float, float | None]] = {
+    "port": (1, 65535),
+    "session_idle_seconds": (1, None),
+    "session_absolute_seconds": (1, None),
+    "login_rate_limit": (1, None),
+    "login_rate_window_seconds": (1, None),
+    "max_body_bytes": (1, None),
+    "idempotency_ttl_seconds": (1, None),
+    "log_line_limit_bytes": (1, None),
+    "log_job_cap_bytes": (1, None),
+    "worker_concurrency": (1, 1024),
+    "lease_seconds": (0.001, None),
+    "lease_renew_seconds": (0.001, None),
+    "poll_interval_seconds": (0.001, None),
+    "shutdown_grace_seconds": (0, None),
+    "kill_grace_seconds": (0, None),
+}
+
+
+def _var(name: str) -> str:
+    return f"{PREFIX}{name.upper()}"
+
+
+def _check_range(name: str, value: float, low: float, high: float | None) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{_var(name)} must be a finite number (got {value})")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{_var(name)} must be {bound} (got {value})")
+
+
+def _check_network(proxy: str) -> None:
+    try:
+        ipaddress.ip_network(proxy, strict=False)
+    except ValueError:
+        raise ConfigError(
+            f"HOURGLASS_TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
+        ) from None
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -123,8 +177,28 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
+_INT = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: int() would also take "٣" and "1_0"
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _parse_int(raw: str) -> int:
+    if not _INT.fullmatch(raw.strip()):
+        raise ValueError("expected a whole number")
+    return int(raw)
+
+
+def _parse_float(raw: str) -> float:
+    if not _FLOAT.fullmatch(raw.strip()):
+        raise ValueError("expected a finite number")
+    return float(raw)
+
+
 def _parse_optional_int(raw: str) -> int | None:
-    return None if raw.strip().lower() in ("", "none", "null", "forever") else int(raw)
+    return None if raw.strip().lower() in ("", "none", "null", "forever") else _parse_int(raw)
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:
@@ -133,18 +207,19 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         "redis_url": str,
         "allow_command_kind": _parse_bool,
         "default_log_retention_days": _parse_optional_int,
+        "trusted_proxies": _parse_list,
     }
     if name in parsers:
         parser = parsers[name]
     elif isinstance(default, bool):
         parser = _parse_bool
     elif isinstance(default, int):
-        parser = int
+        parser = _parse_int
     elif isinstance(default, float):
-        parser = float
+        parser = _parse_float
     else:
         parser = str
     try:
         return parser(raw)
     except ValueError as exc:
-        raise ConfigError(f"{PREFIX}{name.upper()}={raw!r} is invalid: {exc}") from exc
+        raise ConfigError(f"{_var(name)}={raw!r} is invalid: {exc}") from exc

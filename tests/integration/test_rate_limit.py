@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 
+from hourglass.cli import _Server, server_config
 from hourglass.domain.common import FrozenClock
+from hourglass.settings import Settings
 from hourglass.store.db import Database
+from tests.conftest import build_services
+from tests.support import free_socket
 
 PASSWORD = "correct horse battery"
 WINDOW = 15 * 60
@@ -208,3 +213,69 @@ async def test_parallel_failures_across_processes_cannot_exceed_the_limit(
     clients = [connect(base, f"127.0.0.{2 + i}") for i, base in enumerate([url, other] * 4)]
     responses = await asyncio.gather(*(c.post("/auth/login", json=WRONG) for c in clients))
     assert sorted(r.status_code for r in responses) == [401] * 3 + [429] * 5
+
+
+# client addresses behind (or pretending to be) a reverse proxy
+
+
+@pytest.fixture
+async def production_server(
+    settings: Settings, db: Database, clock: FrozenClock
+) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Starts the API as `hourglass api` serves it (`cli.server_config`), on a loopback port."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(**overrides: object) -> str:
+            changed = dataclasses.replace(settings, login_rate_limit=3, **overrides)
+            server = _Server(server_config(build_services(changed, db, clock)))
+            sock = free_socket()
+            sock.listen(16)
+            task = asyncio.create_task(server.serve(sockets=[sock]))
+
+            async def stop() -> None:
+                server.should_exit = True
+                await task
+                sock.close()
+
+            stack.push_async_callback(stop)
+            return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+        yield start
+
+
+async def guess(client: httpx.AsyncClient, n: int, forwarded_for: str) -> int:
+    """One wrong password for a fresh email (only the address bucket can fill up)."""
+    response = await client.post(
+        "/auth/login",
+        json=creds(f"nobody{n}@example.com", "wrong password"),
+        headers={"X-Forwarded-For": forwarded_for},
+    )
+    return response.status_code
+
+
+async def test_a_forged_forwarded_for_from_loopback_does_not_dodge_the_limit(
+    production_server: Callable[..., Awaitable[str]], connect: Connect
+) -> None:
+    """By default X-Forwarded-For is ignored, even from 127.0.0.1: rotating it still hits 429."""
+    client = connect(await production_server(), "127.0.0.1")
+    statuses = [await guess(client, n, f"203.0.113.{n}") for n in range(4)]
+    assert statuses == [401, 401, 401, 429]
+
+
+async def test_a_trusted_proxy_forwards_the_client_address(
+    production_server: Callable[..., Awaitable[str]], connect: Connect
+) -> None:
+    """From a proxy in HOURGLASS_TRUSTED_PROXIES, each forwarded client has its own budget."""
+    client = connect(await production_server(trusted_proxies=("127.0.0.1",)), "127.0.0.1")
+    assert [await guess(client, n, f"203.0.113.{n}") for n in range(4)] == [401] * 4
+    assert [await guess(client, 10 + n, "203.0.113.77") for n in range(4)] == [401] * 3 + [429]
+
+
+async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
+    production_server: Callable[..., Awaitable[str]], connect: Connect
+) -> None:
+    """A peer that is not a trusted proxy cannot pick its address with X-Forwarded-For."""
+    base_url = await production_server(trusted_proxies=("127.0.0.1",))
+    client = connect(base_url, "127.0.0.9")
+    statuses = [await guess(client, n, f"203.0.113.{n}") for n in range(4)]
+    assert statuses == [401, 401, 401, 429]
