@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 
 import pytest
 
@@ -13,7 +14,10 @@ from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database
-from tests.integration.engine_helpers import built_workflow, jobs_of, principal
+from tests.integration.engine_helpers import built_workflow, eventually, job, jobs_of, principal
+from tests.integration.test_kinds_container import IMAGE, container_with_marker, engine, engine_get
+
+__all__ = ["engine"]  # the Docker Engine fixture, shared with the kind's own tests
 
 
 @pytest.fixture
@@ -116,3 +120,34 @@ async def test_an_idle_worker_recovers_a_dead_workers_job(settings: Settings, db
     await task
     [job] = await jobs_of(services, wid)
     assert (job.status, job.attempts) == (JobStatus.COMPLETED, 2)
+
+
+@pytest.mark.docker
+async def test_cancel_stops_a_running_container_job(services: Services, engine: str) -> None:
+    """Canceling a running CONTAINER job through the worker stops and removes its container."""
+    services = Services.build(
+        dataclasses.replace(services.settings, docker_host=engine), services.db
+    )
+    who = await principal(services)
+    marker = uuid.uuid4().hex
+    payload = {
+        "image": IMAGE,
+        "cmd": ["sh", "-c", "echo ready; sleep 1000"],
+        "env": {"MARKER": marker},
+    }
+    wid = await built_workflow(services, who, kind="CONTAINER", payload=payload)
+    stop = asyncio.Event()
+    task = asyncio.create_task(make_worker(services).run(stop))
+    job_id = (await services.jobs.schedule(who.user_id, wid, idempotency_key="a")).body["id"]
+
+    async def ready() -> bool:  # the start line and "ready" are stored
+        return (await job(services, job_id)).log_lines >= 2
+
+    await eventually(ready)
+    container = await container_with_marker(marker)
+    await services.jobs.cancel(who.user_id, wid, job_id)
+    await wait_status(services, wid, {JobStatus.CANCELED, JobStatus.COMPLETED, JobStatus.FAILED})
+    stop.set()
+    await task
+    assert (await job(services, job_id)).status == JobStatus.CANCELED
+    assert (await engine_get(f"/containers/{container}/json")).status_code == 404

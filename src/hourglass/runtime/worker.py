@@ -1,9 +1,18 @@
 """Workers: slots that claim a job, run it with its kind under a renewed lease, and finish it;
-plus a builder that builds queued workflows.
+plus a builder that builds queued workflows under a renewed build lease.
 
 Shutdown (the `stop` event): stop claiming; running jobs get `shutdown_grace_seconds` to end on
 their own; then they are cancelled locally and released as a system failure, so another worker
-retries them. A lost lease cancels the local run at once; the lost worker writes nothing more.
+retries them.
+
+The lease is renewed from the claim until `finish` returned (the final flush included). A lease
+the store says is gone, or one whose expiry passed without a successful renewal (the store is
+unreachable, so another worker may already have it), is lost: the run is stopped at once and this
+worker writes nothing more for the job.
+
+No failure of one job or build stops the worker: it is logged and the slot goes on. A store
+outage at `finish` is retried with backoff until the lease would run out; past that, the lease's
+expiry hands the job to whichever worker recovers it.
 """
 
 from __future__ import annotations
@@ -13,20 +22,69 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from hourglass.domain.common import format_ts
 from hourglass.domain.jobs import Job, LogState, Outcome, RunResult, Trigger
+from hourglass.errors import StoreUnavailable
+from hourglass.live import LiveBus, Subscription
 from hourglass.runtime.kinds.base import BuildError, Kind
 from hourglass.runtime.output import JobOutput, OutputFactory
-from hourglass.services.engine import CANCEL_SIGNAL, WORK_CHANNEL, Claim, Engine
+from hourglass.services.engine import WORK_CHANNEL, Claim, Engine
+from hourglass.store.schedules import BuildTask
 
 log = logging.getLogger("hourglass.worker")
+
+_RETRY_SOON = 1.0  # seconds before retrying a failed lease renewal
+_FINISH_BACKOFF = (0.05, 2.0)  # first and longest wait between tries of a failed finish
 
 
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextlib.asynccontextmanager
+async def subscribed(bus: LiveBus, channel: str) -> AsyncIterator[Subscription]:
+    """The bus's subscription to `channel`; when the bus is down (Redis unreachable), a mailbox
+    nobody delivers to, so its waits time out and the caller falls back to polling."""
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            feed = await stack.enter_async_context(bus.subscribe(channel))
+        except Exception:
+            log.warning("live bus unavailable for %s; polling instead", channel, exc_info=True)
+            feed = Subscription(channel)
+        yield feed
+
+
+@dataclass(slots=True)
+class Lease:
+    """What this worker knows of its lease on one job."""
+
+    expires_at: datetime | None
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)  # stop the run
+    lost: asyncio.Event = field(default_factory=asyncio.Event)  # and write nothing more
+
+    def ran_out(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def lose(self) -> None:
+        self.lost.set()
+        self.cancel.set()
+
+
+class LeasedOutput:
+    """The job's output as its kind sees it: dropped once the lease is lost."""
+
+    def __init__(self, output: JobOutput, lease: Lease) -> None:
+        self.output = output
+        self.lease = lease
+
+    async def write(self, stream: str, data: bytes) -> None:
+        if not self.lease.lost.is_set():
+            await self.output.write(stream, data)
 
 
 class Worker:
@@ -50,10 +108,15 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then drain as described in the module docstring."""
-        async with self.engine.bus.subscribe(WORK_CHANNEL) as wakeups, asyncio.TaskGroup() as tg:
+        async with subscribed(self.engine.bus, WORK_CHANNEL) as wakeups, asyncio.TaskGroup() as tg:
             slots = [tg.create_task(self._slot(wakeups)) for _ in range(self.concurrency)]
             builder = tg.create_task(self._builder(wakeups))
             await stop.wait()
+            log.info(
+                "worker %s stopping: no new claims; running jobs get %gs to finish",
+                self.owner,
+                self.settings.shutdown_grace_seconds,
+            )
             self._stopping.set()
             builder.cancel()
             await self._drain(slots)
@@ -69,14 +132,14 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def _idle(self, wakeups: Any) -> None:
+    async def _idle(self, wakeups: Subscription) -> None:
         waiter = asyncio.ensure_future(wakeups.wait(self.settings.poll_interval_seconds))
         stopper = asyncio.ensure_future(self._stopping.wait())
         await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         stopper.cancel()
 
-    async def _slot(self, wakeups: Any) -> None:
+    async def _slot(self, wakeups: Subscription) -> None:
         while not self._stopping.is_set():
             try:
                 claim = await self.engine.claim_job(self.owner)
@@ -87,7 +150,14 @@ class Worker:
                 await self._recover_now_and_then()
                 await self._idle(wakeups)
                 continue
-            await self.run_claim(claim)
+            try:
+                await self.run_claim(claim)
+            except Exception:
+                log.exception(
+                    "job %s: running it failed; its lease expiry hands it to another worker",
+                    claim.job.id,
+                )
+                await self._idle(wakeups)  # whatever broke, do not spin on it
 
     async def _recover_now_and_then(self) -> None:
         """Idle workers recover dead workers' jobs too, so recovery needs no scheduler."""
@@ -101,31 +171,47 @@ class Worker:
             log.exception("recovering expired leases failed")
 
     async def run_claim(self, claim: Claim) -> None:
-        """Run one claimed job to its end (or until the lease is lost or we shut down)."""
-        job = claim.job
-        cancel = asyncio.Event()
-        lost = asyncio.Event()
-        output = await self.outputs.open(job, claim.spec, claim.token)
-        await output.system(f"attempt {job.attempts} started on {self.owner} ({_why(job)})")
-        async with self.engine.bus.subscribe(job.id) as status_feed:
-            guard = asyncio.create_task(self._guard(claim, cancel, lost, status_feed))
+        """Run one claimed job to its end (or until the lease is lost or we shut down), its
+        lease renewed all along, until `finish` returned."""
+        lease = Lease(claim.job.lease_expires_at)
+        async with subscribed(self.engine.bus, claim.job.id) as status_feed:
+            guard = asyncio.create_task(self._guard(claim, lease, status_feed))
             try:
-                result = await self._execute(claim, output, cancel)
-            except asyncio.CancelledError:
-                # shutdown past the grace period: release the job for another worker
-                result = RunResult.system_failure("worker shut down")
-                cancel.set()
-                await asyncio.shield(self._end(claim, output, result, lost))
-                raise
+                await self._attempt(claim, lease)
             finally:
                 guard.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await guard
-        if not lost.is_set() and cancel.is_set() and result.outcome != Outcome.SYSTEM_FAILURE:
-            result = RunResult.canceled("canceled by request")
-        await self._end(claim, output, result, lost)
 
-    async def _execute(self, claim: Claim, output: JobOutput, cancel: asyncio.Event) -> RunResult:
+    async def _attempt(self, claim: Claim, lease: Lease) -> None:
+        job = claim.job
+        try:
+            output = await self.outputs.open(job, claim.spec, claim.token)
+        except Exception as exc:
+            log.exception("job %s: opening its log failed", job.id)
+            failed = RunResult.system_failure(f"could not open the job's log: {exc}")
+            await self._finish(claim, failed, LogState.COMPLETE, lease)
+            return
+        try:
+            await output.system(f"attempt {job.attempts} started on {self.owner} ({_why(job)})")
+            result = await self._execute(claim, LeasedOutput(output, lease), lease.cancel)
+        except Exception as exc:  # the output failed: the attempt cannot be trusted to the end
+            log.exception("job %s: its output failed", job.id)
+            result = RunResult.system_failure(f"worker error: {exc}")
+        except asyncio.CancelledError:
+            # shutdown past the grace period: release the job for another worker
+            lease.cancel.set()
+            released = RunResult.system_failure("worker shut down")
+            await asyncio.shield(self._end(claim, output, released, lease))
+            raise
+        stopped_here = lease.cancel.is_set() and not lease.lost.is_set()
+        if stopped_here and result.outcome != Outcome.SYSTEM_FAILURE:
+            result = RunResult.canceled("canceled by request")
+        await self._end(claim, output, result, lease)
+
+    async def _execute(
+        self, claim: Claim, output: LeasedOutput, cancel: asyncio.Event
+    ) -> RunResult:
         kind = self.kinds.get(claim.spec.kind.value)
         if kind is None:
             return RunResult.system_failure(f"no runner for kind {claim.spec.kind}")
@@ -137,10 +223,8 @@ class Worker:
             log.exception("job %s: the %s runner failed", claim.job.id, claim.spec.kind)
             return RunResult.system_failure(f"runner error: {exc}")
 
-    async def _end(
-        self, claim: Claim, output: JobOutput, result: RunResult, lost: asyncio.Event
-    ) -> None:
-        if lost.is_set():
+    async def _end(self, claim: Claim, output: JobOutput, result: RunResult, lease: Lease) -> None:
+        if lease.lost.is_set():
             log.warning(
                 "job %s: lease lost; leaving it to the worker that recovers it", claim.job.id
             )
@@ -150,36 +234,68 @@ class Worker:
         except Exception:
             log.exception("job %s: flushing its output failed", claim.job.id)
             log_state = LogState.COMPLETE
-        job = await self.engine.finish(claim, result, log_state)
-        if job is None:
-            log.warning("job %s: lease lost before finishing; result discarded", claim.job.id)
+        if lease.lost.is_set():  # lost during the final flush
+            return
+        await self._finish(claim, result, log_state, lease)
 
-    async def _guard(
-        self, claim: Claim, cancel: asyncio.Event, lost: asyncio.Event, status_feed: Any
+    async def _finish(
+        self, claim: Claim, result: RunResult, log_state: LogState, lease: Lease
     ) -> None:
-        """Renew the lease every few seconds; stop the run on cancel requests or a lost lease."""
+        """`engine.finish`, tried again while the store is unavailable, until the lease (as
+        renewed when finishing began) would run out; then lease recovery takes over."""
+        give_up = lease.expires_at or self.engine.clock.now() + self.engine.lease
+        delay, longest = _FINISH_BACKOFF
+        while not lease.lost.is_set():
+            try:
+                if await self.engine.finish(claim, result, log_state) is None:
+                    log.warning(
+                        "job %s: lease lost before finishing; result discarded", claim.job.id
+                    )
+                return
+            except StoreUnavailable as exc:
+                if self.engine.clock.now() + timedelta(seconds=delay) >= give_up:
+                    log.error(
+                        "job %s: store unavailable until its lease ran out (%s); "
+                        "leaving it to lease recovery",
+                        claim.job.id,
+                        exc.message,
+                    )
+                    return
+                log.warning("job %s: store unavailable at finish; retrying", claim.job.id)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+
+    async def _guard(self, claim: Claim, lease: Lease, status_feed: Subscription) -> None:
+        """Renew the lease on schedule, and at once on a status wake-up (a cancel request);
+        lose it when the store says so or when it ran out without a successful renewal."""
         renew_every = self.settings.lease_renew_seconds
         loop = asyncio.get_running_loop()
         next_renew = loop.time() + renew_every
+        seen = status_feed.status_version
         while True:
             woke = await status_feed.wait(max(0.0, next_renew - loop.time()))
-            if woke and status_feed.status != CANCEL_SIGNAL:
-                continue
+            signaled, seen = status_feed.status_version != seen, status_feed.status_version
+            if woke and not signaled and loop.time() < next_renew:
+                continue  # a log wake-up: nothing for the lease
             try:
                 state = await self.engine.renew(claim)
             except Exception:
                 log.warning("job %s: renewing the lease failed", claim.job.id, exc_info=True)
-                next_renew = loop.time() + 1.0
+                if lease.ran_out(self.engine.clock.now()):
+                    log.error("job %s: lease ran out unrenewed; stopping the run", claim.job.id)
+                    lease.lose()
+                    return
+                next_renew = loop.time() + min(_RETRY_SOON, renew_every)
                 continue
             next_renew = loop.time() + renew_every
             if not state.held:
-                lost.set()
-                cancel.set()
+                lease.lose()
                 return
+            lease.expires_at = state.expires_at
             if state.cancel_requested:
-                cancel.set()
+                lease.cancel.set()
 
-    async def _builder(self, wakeups: Any) -> None:
+    async def _builder(self, wakeups: Subscription) -> None:
         while not self._stopping.is_set():
             try:
                 task = await self.engine.claim_build()
@@ -189,19 +305,65 @@ class Worker:
             if task is None:
                 await self._idle(wakeups)
                 continue
-            kind = self.kinds.get(task.kind.value)
-            error: str | None = None
             try:
-                if kind is None:
-                    error = f"no runner for kind {task.kind}"
-                else:
-                    await kind.build(task.payload)
-            except BuildError as exc:
-                error = exc.reason
-            except Exception as exc:
-                log.exception("building workflow %s failed", task.workflow_id)
-                error = f"build error: {exc}"
-            await self.engine.finish_build(task, error)
+                await self.build(task)
+            except Exception:
+                log.exception(
+                    "building workflow %s failed; its lease expiry retries it", task.workflow_id
+                )
+                await self._idle(wakeups)
+
+    async def build(self, task: BuildTask) -> None:
+        """Build one claimed workflow under a renewed lease and record the result (dropped if
+        the lease was lost: a newer generation or another builder owns the build now)."""
+        building = asyncio.create_task(self._run_build(task))
+        lost = asyncio.Event()
+        renewer = asyncio.create_task(self._renew_build(task, building, lost))
+        try:
+            error = await building
+        except asyncio.CancelledError:
+            if not lost.is_set():
+                raise
+            log.warning("build of workflow %s: lease lost; result dropped", task.workflow_id)
+            return
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+        if not await self.engine.finish_build(task, error):
+            log.warning("build of workflow %s: superseded; result dropped", task.workflow_id)
+
+    async def _run_build(self, task: BuildTask) -> str | None:
+        """The build's error, or None when it succeeded."""
+        kind = self.kinds.get(task.kind.value)
+        if kind is None:
+            return f"no runner for kind {task.kind}"
+        try:
+            await kind.build(task.payload)
+        except BuildError as exc:
+            return exc.reason
+        except Exception as exc:
+            log.exception("building workflow %s failed", task.workflow_id)
+            return f"build error: {exc}"
+        return None
+
+    async def _renew_build(
+        self, task: BuildTask, building: asyncio.Task[Any], lost: asyncio.Event
+    ) -> None:
+        every = self.settings.lease_renew_seconds
+        while True:
+            await asyncio.sleep(every)
+            try:
+                held = await self.engine.renew_build(task)
+            except Exception:
+                log.warning(
+                    "build of %s: renewing its lease failed", task.workflow_id, exc_info=True
+                )
+                continue
+            if not held:
+                lost.set()
+                building.cancel()
+                return
 
 
 def _why(job: Job) -> str:
