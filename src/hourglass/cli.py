@@ -114,6 +114,12 @@ async def _run_components(
     """Open the store and the bus, run the chosen components until `stop`, then close all."""
     db = Database.connect(settings.effective_database_url)
     bus = make_bus(settings.redis_url)
+    if not settings.redis_url and not (api and scheduler and worker) and not db.is_sqlite:
+        log.warning(
+            "HOURGLASS_REDIS_URL is not set: wake-ups stay inside this process, so the other "
+            "processes see new jobs and log lines only when they poll (every %ss)",
+            settings.poll_interval_seconds,
+        )
     try:
         await migrate(db)
         services = Services.build(settings, db, bus=bus)
