@@ -1,6 +1,9 @@
 """The scheduler loop: turn due slots into jobs, queue what may run, recover dead workers' jobs,
 and sweep what has expired. Any number of schedulers may run against one PostgreSQL: every step
-is safe to run twice at once (unique slot keys, compare-and-set, fenced updates)."""
+is safe to run twice at once (unique slot keys, compare-and-set, fenced updates).
+
+Each step and each housekeeping task runs on its own: one that fails is logged and the others
+still run, so a broken idempotency prune cannot stop the log retention sweep (or scheduling)."""
 
 from __future__ import annotations
 
@@ -30,9 +33,17 @@ class Scheduler:
 
     async def tick(self) -> None:
         """One pass over everything due; safe to call from tests with a frozen clock."""
-        await self.engine.recover_expired()
-        await self.engine.schedule_due()
-        await self.engine.promote_due()
+        for step in (
+            self.engine.recover_expired,
+            self.engine.schedule_due,
+            self.engine.promote_due,
+        ):
+            await _isolated(step)
+
+    async def housekeep(self) -> None:
+        """Run every housekeeping task once, each whatever the others did."""
+        for task in self.housekeeping:
+            await _isolated(task)
 
     async def _pause(self, interval: float) -> float:
         """Sleep until the next slot is due, so a due job starts on time (the poll is a cap)."""
@@ -52,14 +63,10 @@ class Scheduler:
         next_housekeeping = loop.time()
         async with self.engine.bus.subscribe(WORK_CHANNEL) as wakeups:
             while not stop.is_set():
-                try:
-                    await self.tick()
-                    if loop.time() >= next_housekeeping:
-                        next_housekeeping = loop.time() + self.housekeeping_every
-                        for job in self.housekeeping:
-                            await job()
-                except Exception:
-                    log.exception("scheduler pass failed; retrying")
+                await self.tick()
+                if loop.time() >= next_housekeeping:
+                    next_housekeeping = loop.time() + self.housekeeping_every
+                    await self.housekeep()
                 waiter = asyncio.ensure_future(wakeups.wait(await self._pause(interval)))
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -67,3 +74,14 @@ class Scheduler:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+
+
+async def _isolated(step: Housekeeping) -> None:
+    try:
+        await step()
+    except Exception:
+        log.exception("scheduler step %s failed; the others go on", _name(step))
+
+
+def _name(step: Housekeeping) -> str:
+    return getattr(step, "__qualname__", None) or repr(step)
