@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,3 +206,44 @@ def test_registry_maps_each_kind_name_to_an_instance():
     command = kinds["COMMAND"]
     assert isinstance(command, CommandKind)
     assert command.kill_grace_seconds == 2.5
+
+
+STAND_IN_WORKER = """
+import asyncio, sys
+from hourglass.runtime.kinds.command import CommandKind
+
+class Out:
+    async def write(self, stream, data):
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+payload = {"cmd": ["sh", "-c", "echo $$; exec sleep 300"]}
+asyncio.run(CommandKind().run(payload, Out(), asyncio.Event()))
+"""
+
+
+async def test_the_program_dies_with_a_worker_killed_by_sigkill():
+    """A worker process killed with SIGKILL takes its running program along: no orphan runs on."""
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", STAND_IN_WORKER, stdout=asyncio.subprocess.PIPE
+    )
+    assert worker.stdout is not None
+    program = int(await worker.stdout.readline())
+    try:
+        worker.kill()
+        await worker.wait()
+        async with asyncio.timeout(10):
+            while alive(program):
+                await asyncio.sleep(0.02)  # the kernel delivers the signal on its own time
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(program, signal.SIGKILL)
+
+
+async def test_without_setpriv_the_program_still_runs():
+    """A kind told not to tie the program to its worker runs it directly, just the same."""
+    kind = CommandKind(die_with_worker=False)
+    assert await kind.launcher() == []
+    sink = Sink()
+    result = await kind.run({"cmd": ["echo", "direct"]}, sink, asyncio.Event())
+    assert (result.outcome, sink.text()) == (Outcome.SUCCESS, "direct\n")

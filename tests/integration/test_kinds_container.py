@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 import socket
+import subprocess
 import uuid
 from typing import Any
 
@@ -18,7 +19,14 @@ import pytest
 
 from hourglass.domain.jobs import Outcome
 from hourglass.runtime.kinds import BuildError, ContainerKind
-from hourglass.runtime.kinds.container import LABEL
+from hourglass.runtime.kinds.container import (
+    HOST_LABEL,
+    LABEL,
+    OWNER_LABEL,
+    container_config,
+    owner_label,
+)
+from hourglass.runtime.kinds.docker_api import DockerClient
 
 DOCKER_HOST = os.environ.get("HOURGLASS_DOCKER_HOST") or "unix:///var/run/docker.sock"
 SOCKET = DOCKER_HOST.removeprefix("unix://")
@@ -211,3 +219,32 @@ async def test_run_without_a_runtime_is_a_system_failure():
     result = await kind(UNREACHABLE).run({"image": IMAGE}, Sink(), asyncio.Event())
     assert result.outcome is Outcome.SYSTEM_FAILURE
     assert (result.reason or "").startswith(f"container runtime unreachable at {UNREACHABLE}")
+
+
+@pytest.mark.docker
+async def test_sweep_removes_what_dead_workers_of_this_host_left_running(engine: str):
+    """Containers of a dead worker (or of a reused pid) are removed; a live worker's stay."""
+    sweeper = kind(engine)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    owners = {
+        "dead": f"{gone.pid}:1",
+        "reused pid": f"{os.getpid()}:1",  # our pid, but not our start time
+        "alive": owner_label(),
+    }
+    async with DockerClient(engine) as docker:
+        ids = {}
+        for name, owner in owners.items():
+            labels = {HOST_LABEL: sweeper.host, OWNER_LABEL: owner}
+            config = container_config({"image": IMAGE, "cmd": ["sleep", "1000"]}, labels)
+            ids[name] = await docker.create(config)
+            await docker.start(ids[name])
+        try:
+            assert await sweeper.sweep_orphans() >= 2
+            status = {
+                n: (await engine_get(f"/containers/{c}/json")).status_code for n, c in ids.items()
+            }
+            assert status == {"dead": 404, "reused pid": 404, "alive": 200}
+        finally:
+            for container in ids.values():
+                await docker.remove(container)

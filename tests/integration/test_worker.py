@@ -9,7 +9,9 @@ import uuid
 import pytest
 
 from hourglass.domain.jobs import JobStatus
-from hourglass.runtime.kinds import kinds_for
+from hourglass.runtime.kinds import ContainerKind, kinds_for
+from hourglass.runtime.kinds.container import HOST_LABEL, OWNER_LABEL, container_config
+from hourglass.runtime.kinds.docker_api import DockerClient
 from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services
 from hourglass.settings import Settings
@@ -151,3 +153,32 @@ async def test_cancel_stops_a_running_container_job(services: Services, engine: 
     await task
     assert (await job(services, job_id)).status == JobStatus.CANCELED
     assert (await engine_get(f"/containers/{container}/json")).status_code == 404
+
+
+@pytest.mark.docker
+async def test_a_starting_worker_removes_containers_its_dead_predecessor_left(
+    services: Services, engine: str
+) -> None:
+    """A container left running by a killed worker of this host is removed when a worker starts."""
+    kind = ContainerKind(engine)
+    labels = {HOST_LABEL: kind.host, OWNER_LABEL: "999999999:1"}  # no such process
+    async with DockerClient(engine) as docker:
+        orphan = await docker.create(
+            container_config({"image": IMAGE, "cmd": ["sleep", "1000"]}, labels)
+        )
+        await docker.start(orphan)
+        services = Services.build(
+            dataclasses.replace(services.settings, docker_host=engine), services.db
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(make_worker(services).run(stop))
+        try:
+
+            async def removed() -> bool:
+                return (await engine_get(f"/containers/{orphan}/json")).status_code == 404
+
+            await eventually(removed)
+        finally:
+            stop.set()
+            await task
+            await docker.remove(orphan)

@@ -88,3 +88,9 @@ def test_container_config_maps_limits_env_and_cmd():
     assert config["Cmd"] == ["sh"]
     assert config["Env"] == ["A=1", "B=2"]
     assert config["HostConfig"] == {"NanoCpus": 500_000_000, "Memory": 512 * 1024**2}
+
+
+def test_container_config_adds_our_labels_to_the_managed_one():
+    """The labels naming the worker that runs a container join `dev.hourglass.managed`."""
+    config = container_config({"image": "i"}, {"dev.hourglass.host": "h"})
+    assert config["Labels"] == {"dev.hourglass.managed": "true", "dev.hourglass.host": "h"}

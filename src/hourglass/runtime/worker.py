@@ -31,7 +31,8 @@ from hourglass.domain.common import format_ts
 from hourglass.domain.jobs import Job, LogState, Outcome, RunResult, Trigger
 from hourglass.errors import StoreUnavailable
 from hourglass.live import LiveBus, Subscription
-from hourglass.runtime.kinds.base import BuildError, Kind
+from hourglass.runtime.kinds.base import BuildError, Kind, SweepsOrphans
+from hourglass.runtime.kinds.docker_api import DockerUnreachable
 from hourglass.runtime.output import JobOutput, OutputFactory
 from hourglass.services.engine import WORK_CHANNEL, Claim, Engine
 from hourglass.store.schedules import BuildTask
@@ -40,6 +41,7 @@ log = logging.getLogger("hourglass.worker")
 
 _RETRY_SOON = 1.0  # seconds before retrying a failed lease renewal
 _FINISH_BACKOFF = (0.05, 2.0)  # first and longest wait between tries of a failed finish
+SWEEP_EVERY = 60.0  # seconds between sweeps for what killed workers of this host left running
 
 
 def default_owner() -> str:
@@ -109,6 +111,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then drain as described in the module docstring."""
         async with subscribed(self.engine.bus, WORK_CHANNEL) as wakeups, asyncio.TaskGroup() as tg:
+            sweeper = tg.create_task(self._sweeper())
             slots = [tg.create_task(self._slot(wakeups)) for _ in range(self.concurrency)]
             builder = tg.create_task(self._builder(wakeups))
             await stop.wait()
@@ -119,7 +122,22 @@ class Worker:
             )
             self._stopping.set()
             builder.cancel()
+            sweeper.cancel()
             await self._drain(slots)
+
+    async def _sweeper(self) -> None:
+        """Now and every `SWEEP_EVERY` seconds: stop the workloads dead workers of this host
+        left running (containers; a COMMAND's process dies with its worker)."""
+        kinds = [kind for kind in self.kinds.values() if isinstance(kind, SweepsOrphans)]
+        while kinds:
+            for kind in kinds:
+                try:
+                    await kind.sweep_orphans()
+                except DockerUnreachable:
+                    log.debug("no container runtime to sweep", exc_info=True)
+                except Exception:
+                    log.warning("sweeping orphaned workloads failed", exc_info=True)
+            await asyncio.sleep(SWEEP_EVERY)
 
     async def _drain(self, slots: list[asyncio.Task[None]]) -> None:
         grace = self.settings.shutdown_grace_seconds

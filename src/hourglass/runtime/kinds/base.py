@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from hourglass.domain.jobs import Outcome, RunResult
 from hourglass.domain.payloads import parse_duration
@@ -32,6 +32,7 @@ __all__ = [
     "Outcome",
     "OutputSink",
     "RunResult",
+    "SweepsOrphans",
     "drain",
     "race",
     "signal_exit_code",
@@ -70,6 +71,15 @@ class Kind(Protocol):
         self, payload: Mapping[str, Any], sink: OutputSink, cancel: asyncio.Event
     ) -> RunResult:
         """Run one attempt, pushing output to `sink`; `cancel` set stops it (CANCELED)."""
+        ...
+
+
+@runtime_checkable
+class SweepsOrphans(Protocol):
+    """A kind whose workloads can outlive a killed worker, and that can find and stop them."""
+
+    async def sweep_orphans(self) -> int:
+        """Stop and remove what dead workers of this host left running; how many."""
         ...
 
 

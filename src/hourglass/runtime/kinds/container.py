@@ -8,14 +8,22 @@ remove it ourselves (auto-remove loses the exit code on some engines).
 
 An unreachable engine is a SYSTEM_FAILURE (retried); what the engine refuses about the user's
 container (bad limits, a command that cannot start) is a WORKLOAD_FAILURE.
+
+Containers are labelled with the host and the worker process (pid and start time) that runs
+them, so a worker that starts on a host stops and removes what a killed worker of that host left
+behind (`sweep_orphans`): nothing else would, and attempt 2 would run beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import re
+import socket
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from hourglass.domain.jobs import Kind, RunResult
@@ -32,8 +40,12 @@ from hourglass.runtime.kinds.base import (
 )
 from hourglass.runtime.kinds.docker_api import Demuxer, DockerClient, DockerError, DockerUnreachable
 
+log = logging.getLogger("hourglass.kinds.container")
+
 DEFAULT_TIMEOUT = default_timeout(Kind.CONTAINER)
 LABEL = "dev.hourglass.managed"
+HOST_LABEL = "dev.hourglass.host"
+OWNER_LABEL = "dev.hourglass.owner"  # "<pid>:<start time>" of the worker process
 _DRAIN_SECONDS = 10.0
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -49,8 +61,42 @@ def parse_memory(value: str | int) -> int:
     return int(float(match[1]) * _MEMORY_UNITS[match[2].lower()])
 
 
-def container_config(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The `POST /containers/create` body for a payload."""
+def process_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot), or None if it does not exist: with
+    the pid it names one process, even after the pid was reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) "; state is field 3
+    return fields[19] if len(fields) > 19 else None
+
+
+def owner_label(pid: int | None = None) -> str:
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}:{process_start(pid) or '?'}"
+
+
+def owner_alive(label: str) -> bool:
+    """Whether the worker process an `OWNER_LABEL` names still runs (unknown: assume it does)."""
+    pid, _, started = label.partition(":")
+    if not pid.isdigit():
+        return True
+    if started == "?" or not Path("/proc").is_dir():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return process_start(int(pid)) == started
+
+
+def container_config(
+    payload: Mapping[str, Any], labels: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The `POST /containers/create` body for a payload (with our `labels` besides LABEL)."""
     env = {**(payload.get("env") or {}), **(payload.get("secrets") or {})}
     host: dict[str, Any] = {}
     if payload.get("cpus"):
@@ -65,7 +111,7 @@ def container_config(payload: Mapping[str, Any]) -> dict[str, Any]:
         "AttachStderr": True,
         "Tty": False,
         "OpenStdin": False,
-        "Labels": {LABEL: "true"},
+        "Labels": {LABEL: "true", **(labels or {})},
         "HostConfig": host,
     }
     if payload.get("cmd"):
@@ -79,6 +125,26 @@ class ContainerKind:
     def __init__(self, docker_host: str, kill_grace_seconds: float = 10.0) -> None:
         self.docker_host = docker_host
         self.kill_grace_seconds = kill_grace_seconds
+        self.host = socket.gethostname()
+
+    def labels(self) -> dict[str, str]:
+        """Who runs the containers created now: this host, this process."""
+        return {HOST_LABEL: self.host, OWNER_LABEL: owner_label()}
+
+    async def sweep_orphans(self) -> int:
+        """Remove (killing them) this host's containers whose worker process is gone."""
+        removed = 0
+        async with DockerClient(self.docker_host) as docker:
+            found = await docker.list_containers({LABEL: "true", HOST_LABEL: self.host})
+            for summary in found:
+                owner = (summary.get("Labels") or {}).get(OWNER_LABEL, "")
+                if owner_alive(owner):
+                    continue
+                log.warning("removing container %s left by dead worker %s", summary["Id"], owner)
+                with contextlib.suppress(DockerError):
+                    await docker.remove(str(summary["Id"]))
+                    removed += 1
+        return removed
 
     async def build(self, payload: Mapping[str, Any]) -> None:
         image = str(payload["image"])
@@ -116,7 +182,7 @@ class ContainerKind:
             # another worker may have built the workflow; a failed pull here is the system's
             await docker.pull(image)
         try:
-            container = await docker.create(container_config(payload))
+            container = await docker.create(container_config(payload, self.labels()))
         except DockerError as exc:
             if 400 <= exc.status < 500:
                 return RunResult.workload_failure(f"cannot create the container: {exc.message}")

@@ -195,6 +195,15 @@ class DockerClient:
         result: dict[str, Any] = response.json()
         return result
 
+    async def list_containers(self, labels: Mapping[str, str | None]) -> list[dict[str, Any]]:
+        """Every container (running or not) carrying `labels` (None: the label, any value)."""
+        wanted = [name if value is None else f"{name}={value}" for name, value in labels.items()]
+        params: dict[str, str | int] = {"all": 1, "filters": json.dumps({"label": wanted})}
+        result: list[dict[str, Any]] = (
+            await self._call("GET", "/containers/json", params=params)
+        ).json()
+        return result
+
     async def remove(self, container: str) -> None:
         await self._call(
             "DELETE", f"/containers/{container}", params={"force": 1}, ok=(200, 204, 404)
