@@ -91,3 +91,14 @@ def started(
         yield process
     finally:
         process.stop()
+
+
+def wait_output(process: Process, text: str, timeout: float = 30) -> None:
+    """Poll the process's log until `text` appears in it (bounded): what it says it is doing."""
+    deadline = time.monotonic() + timeout
+    while text not in process.output():
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"process exited before saying {text!r}:\n{process.output()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"process did not say {text!r} in {timeout}s:\n{process.output()}")
+        time.sleep(0.05)

@@ -1,5 +1,6 @@
 """A fleet on PostgreSQL + Redis: one API, two schedulers and three workers as separate OS
-processes run 200 jobs across 20 workflows; one worker is killed with SIGKILL mid-run."""
+processes run 200 manual jobs across 20 workflows, plus one scheduled slot per workflow that both
+schedulers race to create; one worker is killed with SIGKILL mid-run."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from hourglass.live import RedisBus, Wakeup
+from hourglass.services.engine import WORK_CHANNEL
 from hourglass.store.db import Database
-from hourglass.store.schema import jobs
+from hourglass.store.schema import jobs, workflows
 from tests.e2e.processes import base_env, free_port, started
 from tests.support import (
     TemplateDatabases,
@@ -28,6 +32,8 @@ from tests.support import (
 
 WORKFLOWS = 20
 JOBS_PER_WORKFLOW = 10
+# a week's interval: the schedulers idle until the test makes one slot per workflow due
+INTERVAL_MINUTES = 10080
 
 
 @pytest.fixture
@@ -44,7 +50,8 @@ async def fleet_db(templates: TemplateDatabases) -> AsyncIterator[str]:
 async def test_fleet_runs_every_job_once_despite_a_killed_worker(
     fleet_db: str, tmp_path: Path
 ) -> None:
-    """Every job completes once, none stays QUEUED/RUNNING, and a SIGKILL changes nothing."""
+    """Every job completes once, each due slot gets exactly one job though two schedulers race
+    on it, none stays QUEUED/RUNNING, and a SIGKILL changes nothing."""
     port = free_port()
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -69,7 +76,7 @@ async def test_fleet_runs_every_job_once_despite_a_killed_worker(
                 "name": f"fleet {n}",
                 "kind": "COMMAND",
                 "payload": json.dumps({"cmd": ["sh", "-c", script]}),
-                "interval": 10080,
+                "interval": INTERVAL_MINUTES,
             }
             response = await user.post(
                 "/workflows", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
@@ -93,22 +100,25 @@ async def test_fleet_runs_every_job_once_despite_a_killed_worker(
                         headers={"Idempotency-Key": uuid.uuid4().hex},
                     )
                     assert response.status_code == 201, response.text
+            slot = await _make_a_slot_due(fleet_db, workflow_ids)
             victim = running[2]  # the first worker, killed while it holds a running job
             await _wait_running_on(fleet_db, victim.pid)
             victim.kill()
-            statuses = await _wait_all_final(fleet_db, WORKFLOWS * JOBS_PER_WORKFLOW)
+            statuses = await _wait_all_final(fleet_db, WORKFLOWS * (JOBS_PER_WORKFLOW + 1))
         finally:
             for p in processes:
                 p.__exit__(None, None, None)
         await user.client.aclose()
-    assert statuses["by_status"] == {"COMPLETED": WORKFLOWS * JOBS_PER_WORKFLOW}
+    runs_per_workflow = JOBS_PER_WORKFLOW + 1
+    assert statuses["by_status"] == {"COMPLETED": WORKFLOWS * runs_per_workflow}
+    assert await _slots(fleet_db) == {(w, slot): 1 for w in workflow_ids}
     # the killed worker's jobs were recovered and ran again as attempt 2
-    assert sum(statuses["attempts"].values()) > WORKFLOWS * JOBS_PER_WORKFLOW
+    assert sum(statuses["attempts"].values()) > WORKFLOWS * runs_per_workflow
     # every job ran to completion once; an attempt the killed worker had claimed may or may
     # not have started its process before the kill, so executions lie between the two
     for n, workflow_id in enumerate(workflow_ids):
         runs = (marks / f"wf{n}").read_text().count("run")
-        assert JOBS_PER_WORKFLOW <= runs <= statuses["attempts"][workflow_id], workflow_id
+        assert runs_per_workflow <= runs <= statuses["attempts"][workflow_id], workflow_id
 
 
 async def _wait_built(user: UserClient, workflow_id: str) -> None:
@@ -119,6 +129,41 @@ async def _wait_built(user: UserClient, workflow_id: str) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"workflow {workflow_id} not built")
+
+
+async def _make_a_slot_due(url: str, workflow_ids: list[str]) -> datetime:
+    """Move every workflow's next slot a minute into the past (as if a week had gone by), then
+    wake both schedulers at once so they race on the 20 due slots; returns the slot."""
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    db = Database.connect(url)
+    try:
+        async with db.write() as tx:
+            await tx.execute(
+                update(workflows).where(workflows.c.id.in_(workflow_ids)).values(next_run_at=slot)
+            )
+    finally:
+        await db.close()
+    bus = RedisBus(str(redis_url()))
+    try:
+        await bus.publish(Wakeup(WORK_CHANNEL))
+    finally:
+        await bus.close()
+    return slot
+
+
+async def _slots(url: str) -> dict[tuple[str, datetime], int]:
+    """How many AUTOMATIC jobs each (workflow, slot) got."""
+    db = Database.connect(url)
+    try:
+        async with db.read() as tx:
+            rows = await tx.execute(
+                select(jobs.c.workflow_id, jobs.c.slot_at, func.count())
+                .where(jobs.c.trigger == "AUTOMATIC")
+                .group_by(jobs.c.workflow_id, jobs.c.slot_at)
+            )
+            return {(r[0], r[1]): int(r[2]) for r in rows}
+    finally:
+        await db.close()
 
 
 async def _job_rows(url: str) -> list[tuple[str, str, int]]:
