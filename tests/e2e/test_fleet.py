@@ -50,8 +50,7 @@ async def fleet_db(templates: TemplateDatabases) -> AsyncIterator[str]:
 async def test_fleet_runs_every_job_once_despite_a_killed_worker(
     fleet_db: str, tmp_path: Path
 ) -> None:
-    """Every job completes once, each due slot gets exactly one job though two schedulers race
-    on it, none stays QUEUED/RUNNING, and a SIGKILL changes nothing."""
+    """Every job completes once, each raced slot gets one job, and a SIGKILL changes nothing."""
     port = free_port()
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -69,20 +68,7 @@ async def test_fleet_runs_every_job_once_despite_a_killed_worker(
     url = f"http://127.0.0.1:{port}"
     with started(["api"], env, tmp_path / "api.log", url):
         user = await register(url)
-        workflow_ids = []
-        for n in range(WORKFLOWS):
-            script = f"echo run >> {marks}/wf{n}; sleep 0.05"
-            body = {
-                "name": f"fleet {n}",
-                "kind": "COMMAND",
-                "payload": json.dumps({"cmd": ["sh", "-c", script]}),
-                "interval": INTERVAL_MINUTES,
-            }
-            response = await user.post(
-                "/workflows", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
-            )
-            assert response.status_code == 201, response.text
-            workflow_ids.append(response.json()["id"])
+        workflow_ids = await _create_workflows(user, marks)
         processes = [
             started(["scheduler"], env, tmp_path / f"scheduler{i}.log") for i in range(2)
         ] + [
@@ -93,13 +79,7 @@ async def test_fleet_runs_every_job_once_despite_a_killed_worker(
         try:
             for workflow_id in workflow_ids:
                 await _wait_built(user, workflow_id)
-            for workflow_id in workflow_ids:
-                for _ in range(JOBS_PER_WORKFLOW):
-                    response = await user.post(
-                        f"/workflows/{workflow_id}/jobs/schedule",
-                        headers={"Idempotency-Key": uuid.uuid4().hex},
-                    )
-                    assert response.status_code == 201, response.text
+            await _schedule_manual_runs(user, workflow_ids)
             slot = await _make_a_slot_due(fleet_db, workflow_ids)
             victim = running[2]  # the first worker, killed while it holds a running job
             await _wait_running_on(fleet_db, victim.pid)
@@ -119,6 +99,35 @@ async def test_fleet_runs_every_job_once_despite_a_killed_worker(
     for n, workflow_id in enumerate(workflow_ids):
         runs = (marks / f"wf{n}").read_text().count("run")
         assert runs_per_workflow <= runs <= statuses["attempts"][workflow_id], workflow_id
+
+
+async def _create_workflows(user: UserClient, marks: Path) -> list[str]:
+    """COMMAND workflows that each append a line to their own file per run."""
+    workflow_ids = []
+    for n in range(WORKFLOWS):
+        script = f"echo run >> {marks}/wf{n}; sleep 0.05"
+        body = {
+            "name": f"fleet {n}",
+            "kind": "COMMAND",
+            "payload": json.dumps({"cmd": ["sh", "-c", script]}),
+            "interval": INTERVAL_MINUTES,
+        }
+        response = await user.post(
+            "/workflows", json=body, headers={"Idempotency-Key": uuid.uuid4().hex}
+        )
+        assert response.status_code == 201, response.text
+        workflow_ids.append(response.json()["id"])
+    return workflow_ids
+
+
+async def _schedule_manual_runs(user: UserClient, workflow_ids: list[str]) -> None:
+    for workflow_id in workflow_ids:
+        for _ in range(JOBS_PER_WORKFLOW):
+            response = await user.post(
+                f"/workflows/{workflow_id}/jobs/schedule",
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
+            assert response.status_code == 201, response.text
 
 
 async def _wait_built(user: UserClient, workflow_id: str) -> None:

@@ -16,8 +16,7 @@ from tests.support import redis_url, require
 async def test_sigterm_drains_a_running_job_and_exits_cleanly(
     services: Services, database_url: str, tmp_path: Path
 ) -> None:
-    """After SIGTERM the running job still completes (attempt 1), a job queued afterwards is
-    left for another worker, and the process exits with status 0."""
+    """After SIGTERM the running job completes, later ones wait, and the process exits 0."""
     url = redis_url()
     require("Redis", url is not None, "HOURGLASS_TEST_REDIS_URL is not set")
     go = tmp_path / "go"

@@ -86,8 +86,7 @@ async def slow_engine() -> AsyncIterator[tuple[SlowPullEngine, str]]:
 async def test_a_build_longer_than_its_lease_keeps_it(
     settings: Settings, db: Database, slow_engine: tuple[SlowPullEngine, str]
 ) -> None:
-    """While an image pull outlasts the build lease, the lease is renewed: no other builder can
-    take the build, and the one pull completes it."""
+    """An image pull outlasting the build lease keeps it renewed: one builder, one pull."""
     engine, docker_host = slow_engine
     clock = FrozenClock(T0)
     fast = dataclasses.replace(settings, docker_host=docker_host, lease_renew_seconds=0.05)
@@ -114,8 +113,7 @@ async def test_a_build_longer_than_its_lease_keeps_it(
 
 
 async def test_a_build_whose_builder_died_is_built_again(settings: Settings, db: Database) -> None:
-    """A STARTED build whose builder vanished is claimed again once its lease ran out, and
-    completes."""
+    """A STARTED build whose builder vanished is claimed again once its lease ran out."""
     clock = FrozenClock(T0)
     services = Services.build(
         dataclasses.replace(settings, poll_interval_seconds=0.1), db, clock=clock

@@ -50,8 +50,9 @@ def quick(settings: Settings, lease: float = 1.0, renew: float = 0.2) -> Setting
 async def test_a_store_failure_at_finish_neither_kills_the_worker_nor_sticks_the_job(
     settings: Settings, db: Database
 ) -> None:
-    """A refused finish is retried (PostgreSQL outage: attempt 1 completes) or, failing that,
-    recovered once its lease runs out (SQLite abort: attempt 2 completes); the worker serves on."""
+    """A refused finish is retried or, failing that, recovered; the worker serves on."""
+    # PostgreSQL answers "connection failure" twice: the retry completes attempt 1. SQLite aborts
+    # every time: the job is recovered once its lease runs out, and attempt 2 completes.
     services = Services.build(quick(settings), db)
     who = await principal(services)
     wid = await built_workflow(services, who, payload={"cmd": ["echo", "one"]})
@@ -74,8 +75,8 @@ async def test_a_store_failure_at_finish_neither_kills_the_worker_nor_sticks_the
 async def test_a_lease_that_ran_out_unrenewed_stops_the_run_and_writes_nothing_more(
     settings: Settings, db: Database
 ) -> None:
-    """While renewals fail, the run goes on until the lease's expiry passes; then the process is
-    stopped (the slot runs the next job) and attempt 1 ends without another line or a finish."""
+    """Renewals failing past the lease's expiry stop the run, and nothing more is written."""
+    # stopped: the only slot runs the next job; nothing more: no last line, no finish
     clock = FrozenClock(T0)
     services = Services.build(quick(settings, lease=30.0), db, clock=clock)
     who = await principal(services)
@@ -105,8 +106,8 @@ async def test_a_lease_that_ran_out_unrenewed_stops_the_run_and_writes_nothing_m
 async def test_the_lease_is_renewed_until_finish_returns(
     settings: Settings, db: Database, database_url: str
 ) -> None:
-    """A finish held up (here by a lock on its workflow's row) outlives the lease it started
-    with, yet keeps the lease: nobody can recover the job meanwhile, and it completes."""
+    """A finish held up past the lease it began with keeps the lease renewed, and completes."""
+    # held up by a lock on the workflow's row, which finish takes first
     clock = FrozenClock(T0)
     fast_renewal = quick(settings, lease=30.0, renew=0.05)
     services = Services.build(fast_renewal, db, clock=clock)
@@ -149,8 +150,7 @@ async def _someone_waits_on_a_lock(services: Services) -> bool:
 async def test_log_wakeups_after_a_cancel_do_not_renew_the_lease(
     settings: Settings, db: Database
 ) -> None:
-    """A cancel renews the lease once; the lines the job keeps writing until it is killed do not
-    make each of their wake-ups another renewal."""
+    """A cancel renews the lease once, not again at every log wake-up that follows it."""
     services = Services.build(quick(settings, lease=30.0, renew=10.0), db)
     await count_renewals(services)
     who = await principal(services)

@@ -324,14 +324,14 @@ class Worker:
                 await self._idle(wakeups)
                 continue
             try:
-                await self.build(task)
+                await self._build(task)
             except Exception:
                 log.exception(
                     "building workflow %s failed; its lease expiry retries it", task.workflow_id
                 )
                 await self._idle(wakeups)
 
-    async def build(self, task: BuildTask) -> None:
+    async def _build(self, task: BuildTask) -> None:
         """Build one claimed workflow under a renewed lease and record the result (dropped if
         the lease was lost: a newer generation or another builder owns the build now)."""
         building = asyncio.create_task(self._run_build(task))
