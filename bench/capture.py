@@ -20,8 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from hourglass.domain.logs import (
+    CapLimits,
     Chunk,
     ChunkBuilder,
+    LineBatch,
     LineSplitter,
     SecretMasker,
     Stream,
@@ -69,17 +71,20 @@ def capture(
 ) -> list[Chunk]:
     masker = SecretMasker(secrets) if secrets else None
     splitter = LineSplitter(masker=masker)
-    policy = TruncationPolicy(cap)
+    policy = TruncationPolicy(CapLimits(cap))
     builder = ChunkBuilder()
     chunks: list[Chunk] = []
     ts = 1_767_268_800_000_000
+
+    def admit(batch: LineBatch | None) -> list[Chunk]:
+        head, tail = policy.admit(batch)
+        return builder.add(head) + builder.add(tail)
+
     for stream, data in blocks:
         ts += 37
-        chunks += builder.add(policy.admit(splitter.feed(stream, data, ts)))
+        chunks += admit(splitter.feed(stream, data, ts))
     for batch in splitter.flush(ts):
-        chunks += builder.add(policy.admit(batch))
-    for batch in policy.finish():
-        chunks += builder.add(batch)
+        chunks += admit(batch)
     last = builder.flush()
     if last is not None:
         chunks.append(last)

@@ -3,7 +3,7 @@
 For each engine (SQLite; PostgreSQL when `HOURGLASS_BENCH_POSTGRES_URL` or
 `HOURGLASS_TEST_POSTGRES_URL` is set), one finished job with `--lines` lines of ~100 bytes (one line
 in ten on stderr, as `bench/capture.py` makes them) is stored straight through the domain's
-`ChunkBuilder` and `store.logs.insert_chunk` (ingest is measured elsewhere), then a real
+`ChunkBuilder` and `store.logs.insert_chunks` (ingest is measured elsewhere), then a real
 `hourglass api` process serves it:
 
 - download: `GET …/logs/raw` unfiltered and `?stream=stderr`, read by a raw-socket client (no
@@ -338,7 +338,7 @@ async def sse_latency(
             async with db.write() as tx:
                 for c in chunks:
                     if c is not None:
-                        await log_store.insert_chunk(db, tx, job_id, c, None)
+                        await log_store.insert_chunks(db, tx, job_id, [c], None)
             committed_ns.append(time.time_ns())
             await bus.publish(Wakeup(job_id, last_seq=builder.next_seq - 1))
             await asyncio.sleep(0.1)

@@ -1,5 +1,6 @@
 """The log writer over a real store: numbering, flushing by size and by time, backpressure,
-idempotent replays, fencing, secret masking, the line cap and the head + tail cap."""
+idempotent replays, fencing, secret masking, the line cap and a real job past the job cap
+(`test_log_cap.py` has the cap's details)."""
 
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ async def test_a_replayed_flush_stores_no_line_twice(
         chunks = await log_store.chunks_after(tx, got.job.id, 0, 100)
     async with db.write() as tx:
         assert await log_store.insert_chunks(db, tx, got.job.id, chunks, got.token)
-        assert not await log_store.insert_chunk(db, tx, got.job.id, chunks[0], got.token)
+        assert await log_store.insert_chunks(db, tx, got.job.id, chunks[:1], got.token)
     assert [ln.message for ln in await stored_lines(services, got.job.id)] == ["a", "b", "c"]
     row = await job_row(db, got.job.id)
     assert (row.log_lines, row.log_bytes) == (3, 6)
@@ -192,17 +193,23 @@ async def test_an_over_long_line_is_cut_and_marked(alice: UserClient, services: 
     assert (second.sequence_num, second.message) == (2, "next")
 
 
-async def test_a_log_past_the_cap_keeps_head_and_tail_with_an_omission_line(
+async def test_a_command_past_the_cap_keeps_head_and_tail_with_an_omission_line(
     alice: UserClient, services: Services
 ) -> None:
-    """Past the job cap the log is head + one omission line + tail, numbered without gaps."""
+    """A real COMMAND job past the job cap stores head 1..H, one omission line at H + 1, then a
+    gapless tail ending with its exit line; the omitted lines' numbers are simply absent."""
     script = "import sys; sys.stdout.write(''.join(f'line {i:05d}\\n' for i in range(2000)))"
     _, job_id = await run_job(alice, services, command(script), log_job_cap_bytes=10_000)
     lines = await stored_lines(services, job_id)
-    assert [ln.sequence_num for ln in lines] == list(range(1, len(lines) + 1))
     omission = [ln for ln in lines if ln.stream is Stream.SYSTEM and "omitted" in ln.message]
     assert len(omission) == 1
     assert re.fullmatch(r"… \d+ lines \(\d+ bytes\) omitted …", omission[0].message)
+    at = lines.index(omission[0])
+    head, tail = lines[:at], lines[at + 1 :]
+    assert [ln.sequence_num for ln in head] == list(range(1, at + 1))
+    assert omission[0].sequence_num == at + 1
+    assert [ln.sequence_num for ln in tail] == list(range(tail[0].sequence_num, 2003))
+    assert tail[0].sequence_num > at + 2
     out = [ln.message for ln in lines if ln.stream is Stream.STDOUT]
     assert out[0] == "line 00000"
     assert out[-1] == "line 01999"

@@ -9,7 +9,7 @@ import pytest
 
 from hourglass.domain.logs import ChunkBuilder, LineBatch, Stream
 from hourglass.services.container import Services
-from hourglass.store.logs import chunks_after, insert_chunk
+from hourglass.store.logs import chunks_after, insert_chunks
 from tests.integration.engine_helpers import built_workflow, principal
 from tests.integration.log_helpers import lines_json, numbered, written_log
 from tests.support import UserClient
@@ -186,7 +186,7 @@ async def test_chunks_after_the_end_is_empty(services: Services) -> None:
     chunk = builder.flush()
     assert chunk is not None
     async with db.write() as tx:
-        assert await insert_chunk(db, tx, job_id, chunk, None)
+        assert await insert_chunks(db, tx, job_id, [chunk], None)
     async with db.read() as tx:
         assert [c.last_seq for c in await chunks_after(tx, job_id, 0, 10)] == [3]
         assert [c.last_seq for c in await chunks_after(tx, job_id, 2, 10)] == [3]

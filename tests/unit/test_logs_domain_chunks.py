@@ -1,4 +1,4 @@
-"""Chunks of numbered lines (text, run-length meta, offsets) and the head+tail size cap."""
+"""Chunks of numbered lines: text, run-length meta, offsets, partial decoding."""
 
 from __future__ import annotations
 
@@ -15,14 +15,11 @@ from hourglass.domain.logs import (
     LineBatch,
     LogChunkCorrupt,
     LogLine,
-    Phase,
     Stream,
-    TruncationPolicy,
     decode_chunk,
     encode_meta,
     format_epoch_us,
     from_epoch_us,
-    omission_message,
     stream_text,
     to_epoch_us,
 )
@@ -200,107 +197,3 @@ def test_epoch_microseconds_convert_exactly() -> None:
     assert from_epoch_us(to_epoch_us(moment)) == moment
     assert to_epoch_us(datetime(1970, 1, 1, 0, 0, 0, 1)) == 1
     assert format_epoch_us(0) == "1970-01-01T00:00:00.000000Z"
-
-
-# --- head + tail truncation --------------------------------------------------------------------
-
-
-def run_policy(
-    policy: TruncationPolicy, batches: list[LineBatch]
-) -> tuple[list[LineBatch], list[LineBatch]]:
-    now = [b for b in (policy.admit(x) for x in batches) if b is not None]
-    return now, policy.finish()
-
-
-def test_log_within_the_cap_is_stored_whole_without_omission_line() -> None:
-    """Under the cap every line is kept, in order, and no omission line is added."""
-    batches = [batch(OUT, f"l{i}") for i in range(10)]  # 30 bytes
-    now, later = run_policy(policy := TruncationPolicy(40), batches)
-    assert [m for b in now + later for m in b.messages()] == [f"l{i}" for i in range(10)]
-    assert sum(b.nbytes for b in now) <= 20
-    assert not policy.truncated
-    assert policy.phase is Phase.DONE
-
-
-def test_log_over_the_cap_keeps_head_and_tail_around_one_omission_line() -> None:
-    """Past the cap: first half stored at once, last half at the end, one system line between."""
-    lines = [f"{i:03d}" for i in range(100)]  # 4 bytes per line, 400 bytes in all
-    batches = [batch(OUT, *lines[i : i + 7], ts=T0 + i) for i in range(0, 100, 7)]
-    policy = TruncationPolicy(100)
-    now, later = run_policy(policy, batches)
-    assert [m for b in now for m in b.messages()] == lines[:12]
-    omission, *tail = later
-    assert [m for b in tail for m in b.messages()] == lines[-12:]
-    assert omission.stream is SYS
-    assert omission.count == 1
-    assert omission.messages() == ["… 76 lines (304 bytes) omitted …"]
-    assert omission.ts_us == T0 + 84  # stamped like the last omitted line
-    assert policy.truncated
-    assert (policy.omitted_lines, policy.omitted_bytes) == (76, 304)
-
-
-def test_stored_sequence_numbers_have_no_gap_after_truncation() -> None:
-    """Head, omission line and tail are numbered 1..N with no gap through the chunk builder."""
-    policy = TruncationPolicy(60)
-    builder = ChunkBuilder(target_bytes=16)
-    chunks: list[Chunk] = []
-    for i in range(50):
-        chunks += builder.add(policy.admit(batch(OUT, f"{i:02d}", ts=T0 + i)))
-    for b in policy.finish():
-        chunks += builder.add(b)
-    chunks += [c for c in [builder.flush()] if c]
-    lines = decode_all(chunks)
-    assert [x.sequence_num for x in lines] == list(range(1, len(lines) + 1))
-    messages = [x.message for x in lines]
-    assert messages[:10] == [f"{i:02d}" for i in range(10)]
-    assert messages[10] == "… 30 lines (90 bytes) omitted …"
-    assert messages[11:] == [f"{i:02d}" for i in range(40, 50)]
-
-
-def test_truncation_keeps_a_prefix_and_a_suffix_for_any_batching() -> None:
-    """For random batch sizes the kept lines are a head ≤ cap/2 and a tail ≤ cap/2, rest omitted."""
-    rng = random.Random(5)
-    for _ in range(200):
-        cap = rng.randint(2, 300)
-        lines = ["x" * rng.randint(0, 9) for _ in range(rng.randint(0, 80))]
-        batches, at = [], 0
-        while at < len(lines):
-            step = rng.randint(1, 10)
-            batches.append(batch(OUT, *lines[at : at + step]))
-            at += step
-        policy = TruncationPolicy(cap)
-        now, later = run_policy(policy, batches)
-        head = [m for b in now for m in b.messages()]
-        rest = later[1:] if policy.truncated else later
-        tail = [m for b in rest for m in b.messages()]
-        assert sum(len(m) + 1 for m in head) <= cap // 2
-        assert sum(len(m) + 1 for m in tail) <= cap - cap // 2
-        assert lines[: len(head)] == head
-        assert lines[len(lines) - len(tail) :] == tail
-        assert policy.omitted_lines == len(lines) - len(head) - len(tail)
-        assert policy.omitted_bytes == sum(len(m) + 1 for m in lines) - sum(
-            len(m) + 1 for m in head + tail
-        )
-
-
-def test_policy_started_past_the_head_buffers_from_the_first_line() -> None:
-    """A policy told the store already holds a full head sends every new line to the tail."""
-    policy = TruncationPolicy(10, stored_bytes=5)
-    assert policy.phase is Phase.TAIL
-    assert policy.admit(batch(OUT, "a")) is None
-    assert policy.buffered_bytes == 2
-
-
-def test_finish_is_final() -> None:
-    """After `finish()` nothing more is admitted and a second finish returns nothing."""
-    policy = TruncationPolicy(10)
-    policy.finish()
-    assert policy.finish() == []
-    with pytest.raises(RuntimeError):
-        policy.admit(batch(OUT, "late"))
-
-
-def test_omission_message_counts_lines_and_bytes() -> None:
-    """The omission line states how many lines and bytes were dropped."""
-    assert omission_message(1, 5) == "… 1 line (5 bytes) omitted …"
-    assert omission_message(1200, 98765) == "… 1200 lines (98765 bytes) omitted …"

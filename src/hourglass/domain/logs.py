@@ -7,7 +7,8 @@ store, clock or network, as one import for the runtime, the log writer and the r
   `LineBatch`es of complete lines (CRLF, line cap, valid UTF-8); `SecretMasker` masks secrets;
 - chunks (`logs_chunks`): `ChunkBuilder` numbers lines and packs them into `Chunk` rows (text +
   run-length encoded meta); `decode_chunk` and `stream_text` read them back, sub-ranges cheaply;
-- the per-job cap (`logs_truncation`): `TruncationPolicy`, head + tail + one omission line;
+- the per-job cap (`logs_truncation`): `TruncationPolicy` tells head from tail lines, `CapState`
+  is what the store keeps of a capped log (head end, omission line, whether offsets are sealed);
 - search and rendering (`logs_search`, `logs_read`): `compile_query`, highlights, whole-chunk
   scans, `render_txt`, `strip_ansi`, `parse_json_message`.
 
@@ -16,10 +17,10 @@ Python object per line; time stamps are parameters (epoch microseconds), never r
 Writer loop, in short::
 
     batch = splitter.feed(stream, data, ts_us)         # per pipe read (or splitter.lines(...))
-    chunks = builder.add(policy.admit(batch))          # store each, then publish its last_seq
+    head, tail = policy.admit(batch)                   # a first tail part: close the head chunk
+    chunks = builder.add(head) + builder.add(tail)     # store each, then publish its last_seq
     chunk = builder.flush()                            # on the ~50 ms timer
-    # end of job: admit each of splitter.flush(ts_us), then builder.add() each of
-    # policy.finish(), then builder.flush(); log_state is truncated if policy.truncated
+    # past the cap the writer trims the stored tail and keeps `CapState.omission(...)`
 """
 
 from __future__ import annotations
@@ -64,7 +65,13 @@ from hourglass.domain.logs_search import (
     strip_ansi,
     strip_ansi_bytes,
 )
-from hourglass.domain.logs_truncation import Phase, TruncationPolicy, omission_message
+from hourglass.domain.logs_truncation import (
+    CapLimits,
+    CapState,
+    TailStart,
+    TruncationPolicy,
+    omission_message,
+)
 
 __all__ = [
     "CHUNK_TARGET_BYTES",
@@ -73,6 +80,8 @@ __all__ = [
     "MASK",
     "META_VERSION",
     "TRUNCATION_MARK",
+    "CapLimits",
+    "CapState",
     "Chunk",
     "ChunkBuilder",
     "LineBatch",
@@ -81,9 +90,9 @@ __all__ = [
     "LogLine",
     "LogQuery",
     "MetaRun",
-    "Phase",
     "SecretMasker",
     "Stream",
+    "TailStart",
     "TruncationPolicy",
     "clean_lines",
     "compile_query",

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from hourglass.domain.jobs import FINISHED, Job
@@ -70,11 +71,18 @@ METAS_PER_READ: Final = 1024
 
 
 class _ByteCut:
-    """Slices bytes `start..end` (inclusive) of a log out of its chunks, checking they are whole."""
+    """Slices bytes `start..end` (inclusive) of a log out of its chunks as they come.
 
-    def __init__(self, start: int, end: int) -> None:
+    Positions are counted from `at`, the position of the first chunk read (None: its
+    `byte_offset`). With `check`, every chunk must start where the previous one ended (the
+    offsets are trusted); a capped log whose trimmed tail was never sealed is read from its
+    start without it.
+    """
+
+    def __init__(self, start: int, end: int, at: int | None, *, check: bool) -> None:
         self.start, self.end = start, end
-        self.at: int | None = None  # text offset the next chunk must start at
+        self.at = at  # text position the next chunk starts at
+        self.check = check
 
     @property
     def done(self) -> bool:
@@ -84,12 +92,15 @@ class _ByteCut:
         pieces: list[bytes] = []
         start, end = self.start, self.end
         for c in chunks:
-            if self.at is None and c.byte_offset > start:
-                raise LogChunkCorrupt("the stored log does not cover the requested bytes")
-            if self.at is not None and c.byte_offset != self.at:
+            if self.at is None:
+                if c.byte_offset > start:
+                    raise LogChunkCorrupt("the stored log does not cover the requested bytes")
+                self.at = c.byte_offset
+            elif self.check and c.byte_offset != self.at:
                 raise LogChunkCorrupt("the stored log chunks are not contiguous")
-            self.at = c.end_offset
-            lo, hi = max(start - c.byte_offset, 0), min(end + 1 - c.byte_offset, len(c.text))
+            at = self.at
+            self.at = at + len(c.text)
+            lo, hi = max(start - at, 0), min(end + 1 - at, len(c.text))
             if lo == 0 and hi == len(c.text):
                 pieces.append(c.text)
             elif lo < hi:
@@ -97,6 +108,14 @@ class _ByteCut:
             if self.done:
                 break
         return pieces
+
+
+@dataclass(frozen=True, slots=True)
+class _PlainRead:
+    """Where a plain read starts (after this sequence number) and how it cuts the bytes."""
+
+    after: int
+    cut: _ByteCut
 
 
 class _SeqReads:
@@ -264,19 +283,26 @@ class LogReads:
     async def _plain(self, job: Job, start: int, end: int) -> AsyncGenerator[bytes, None]:
         if start > end:
             return
-        after = 0
-        if start > 0:
-            async with self.db.read() as tx:
-                first = await read_store.first_seq_at_offset(tx, job.id, start)
-            after = 0 if first is None else first - 1
-        cut = _ByteCut(start, end)
-        async for chunks in self.batches(job.id, after):
-            pieces = cut.take(chunks)
+        cut = await self._cut(job, start, end)
+        async for chunks in self.batches(job.id, cut.after):
+            pieces = cut.cut.take(chunks)
             if pieces:
                 yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
-            if cut.done:
+            if cut.cut.done:
                 return
         raise LogChunkCorrupt("the stored log is shorter than its recorded size")
+
+    async def _cut(self, job: Job, start: int, end: int) -> _PlainRead:
+        """Where a plain read of bytes `start..end` starts: at the chunk holding `start` (found
+        by its offset), or at the log's start when the offsets cannot be trusted (a capped log
+        whose trimmed tail was never sealed: its worker died)."""
+        async with self.db.read() as tx:
+            trusted = await read_store.offsets_sealed(tx, job.id)
+            jump = trusted and start > 0
+            first = await read_store.first_seq_at_offset(tx, job.id, start) if jump else None
+        if first is None:
+            return _PlainRead(0, _ByteCut(start, end, 0, check=trusted))
+        return _PlainRead(first - 1, _ByteCut(start, end, None, check=True))
 
     async def _rendered(self, d: Download) -> AsyncGenerator[bytes, None]:
         options, job = d.options, d.job

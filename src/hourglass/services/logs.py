@@ -6,7 +6,8 @@ workflow keeps no logs, or the job's logs expired → 400 bad parameters. So the
 query parameters over as raw strings and `LogService` parses them after `log_target`.
 
 Pages and searches read only the chunks they need (see `store/logs.py`): a page of an unfiltered
-log is found by arithmetic on sequence numbers (lines are numbered 1..N with no gap), a stream
+log is found by arithmetic on sequence numbers (lines are numbered 1..N, with one gap in a
+capped log that the page reads past), a stream
 filter plans from the chunks' meta alone, and a search scans chunk texts with the domain's
 C-speed matchers, decoding only the lines it returns. Retention deletes expired logs in small
 batches, one transaction each, after marking the job `expired` so readers see 412 at once.
@@ -49,18 +50,27 @@ def check_readable(job: Job, log_retention: bool, *, retained: bool) -> None:
         raise PreconditionFailed("log retention is disabled for this workflow")
 
 
-async def readable_job(
+async def readable_log(
     tx: Tx, user_id: str, workflow_id: str, job_id: str, *, retained: bool = True
-) -> Job:
-    """The caller's job for a log route, inside the caller's read transaction (so the job row
-    and the chunks read next agree): 404 if it is not theirs, 412 if its logs are not kept."""
+) -> tuple[Job, int]:
+    """The caller's job for a log route and its log's last sequence number, inside the caller's
+    read transaction (so the job row and the chunks read next agree): 404 if it is not theirs,
+    412 if its logs are not kept."""
     found = None
     if is_valid_id(workflow_id) and is_valid_id(job_id):
         found = await log_store.readable_job(tx, user_id, workflow_id, job_id)
     if found is None:
         raise NotFound("job not found")
-    job, log_retention = found
+    job, log_retention, last_seq = found
     check_readable(job, log_retention, retained=retained)
+    return job, last_seq
+
+
+async def readable_job(
+    tx: Tx, user_id: str, workflow_id: str, job_id: str, *, retained: bool = True
+) -> Job:
+    """`readable_log` without the last sequence number."""
+    job, _ = await readable_log(tx, user_id, workflow_id, job_id, retained=retained)
     return job
 
 
@@ -149,10 +159,10 @@ class PageRequest:
                 low = max(low, position)
         return cls(filters, size, descending, low, high, only)
 
-    def window(self, total: int) -> logscan.Window:
-        """The lines to page through, bounded by the job's total as read in the same
-        transaction: lines committed meanwhile wait for the next page."""
-        end = total + 1 if self.before is None else min(self.before, total + 1)
+    def window(self, last_seq: int) -> logscan.Window:
+        """The lines to page through, bounded by the log's last sequence number as read in the
+        same transaction: lines committed meanwhile wait for the next page."""
+        end = last_seq + 1 if self.before is None else min(self.before, last_seq + 1)
         return logscan.Window(self.after, end, self.descending)
 
     def cursor_after(self, seq: int) -> str:
@@ -190,32 +200,44 @@ class LogService:
             raise
         async with self.db.read() as tx:
             if ask.stream is not None:
-                job = await readable_job(tx, user_id, workflow_id, job_id)
-                window = ask.window(job.log_lines)
+                job, last_seq = await readable_log(tx, user_id, workflow_id, job_id)
+                window = ask.window(last_seq)
                 lines, more = await logscan.read_page(tx, job_id, window, ask.limit, ask.stream)
             else:
-                found = None
-                if is_valid_id(workflow_id) and is_valid_id(job_id):
-                    found = await log_store.readable_page(
-                        tx,
-                        user_id,
-                        workflow_id,
-                        job_id,
-                        after=ask.after,
-                        before=ask.before,
-                        descending=ask.descending,
-                        limit=ask.limit,
-                    )
-                if found is None:
-                    raise NotFound("job not found")
-                job, log_retention, chunks = found
-                check_readable(job, log_retention, retained=True)
-                window = ask.window(job.log_lines)
-                lo, hi, more = logscan.page_bounds(window, ask.limit)
-                lines = [] if window.empty else logscan.lines_of(chunks, lo, hi, ask.descending)
-                more = more and not window.empty
+                job, lines, more = await self._unfiltered_page(tx, user_id, workflow_id, ask)
         next_cursor = ask.cursor_after(lines[-1].sequence_num) if more and lines else None
         return LogPage(job, lines, next_cursor, job.log_lines)
+
+    @staticmethod
+    async def _unfiltered_page(
+        tx: Tx, user_id: str, workflow_id: str, ask: PageRequest
+    ) -> tuple[Job, list[LogLine], bool]:
+        """The page through the one-statement hot path (`store.logs.readable_page`)."""
+        job_id = ask.filters["job"]
+        found = None
+        if is_valid_id(workflow_id) and is_valid_id(job_id):
+            found = await log_store.readable_page(
+                tx,
+                user_id,
+                workflow_id,
+                job_id,
+                after=ask.after,
+                before=ask.before,
+                descending=ask.descending,
+                limit=ask.limit,
+            )
+        if found is None:
+            raise NotFound("job not found")
+        job, log_retention, last_seq, chunks = found
+        check_readable(job, log_retention, retained=True)
+        window = ask.window(last_seq)
+        if window.empty:
+            return job, [], False
+        lo, hi, more = logscan.page_bounds(window, ask.limit)
+        lines = logscan.lines_of(chunks, lo, hi, ask.descending)
+        if len(lines) < hi - lo + 1:  # the omitted middle of a capped log
+            lines, more = await logscan.past_gap(tx, job_id, window, ask.limit, lines, (lo, hi))
+        return job, lines, more
 
     async def search(
         self,
@@ -233,7 +255,7 @@ class LogService:
     ) -> LogPage:
         """`GET …/logs/search`: matching lines with highlights; the first page counts them all."""
         async with self.db.read() as tx:
-            job = await readable_job(tx, user_id, workflow_id, job_id)
+            job, last_seq = await readable_log(tx, user_id, workflow_id, job_id)
             size = parse_limit(limit)
             descending = parse_order(order)
             only = parse_stream(stream)
@@ -250,19 +272,18 @@ class LogService:
                 "order": "desc" if descending else "asc",
             }
             position = _position(cursor, filters)
-            total = job.log_lines
-            low, high = 0, total + 1
+            low, high = 0, last_seq + 1
             if position is not None:
                 low, high = (low, position) if descending else (position, high)
             window = logscan.Window(low, high, descending)
             found = await logscan.search(
-                tx, job_id, window, size, query, only, count=position is None
+                tx, job_id, window, size, query, only, count=position is None, lines=job.log_lines
             )
         lines = found.lines
         next_cursor = (
             encode_cursor(lines[-1].sequence_num, filters) if found.more and lines else None
         )
-        return LogPage(job, lines, next_cursor, total, True, query, found.total)
+        return LogPage(job, lines, next_cursor, job.log_lines, True, query, found.total)
 
     # retention
 

@@ -1,8 +1,10 @@
 """Reading ranges of a job's log out of its chunks: pages and searches, with no per-row scans.
 
 A `Window` is the open interval `(after, before)` of sequence numbers a read may return, walked
-ascending or descending. Lines are numbered 1..N with no gap, so an unfiltered page is plain
-arithmetic plus one query for the one or two chunks holding it; a stream filter first plans
+ascending or descending. Lines are numbered 1..N with at most one gap (the omitted middle of a
+capped log, after its omission line), so an unfiltered page is plain arithmetic plus one query
+for the one or two chunks holding it, and a page that comes short has met the gap: one probe
+finds the first line past it and the page goes on from there; a stream filter first plans
 from the chunks' meta (a few dozen bytes each) and then fetches only the chunks it needs; a
 search scans chunk texts batch by batch with the domain's matchers and decodes only the lines it
 returns, so its cost is one C-speed pass over the text, whatever the number of hits.
@@ -92,7 +94,41 @@ async def read_page(
     chunks = await log_store.chunks_between(
         tx, job_id, after=lo - 1, before=hi + 1, descending=False, limit=hi - lo + 1
     )
-    return lines_of(chunks, lo, hi, window.descending), more
+    lines = lines_of(chunks, lo, hi, window.descending)
+    if len(lines) < hi - lo + 1:
+        return await past_gap(tx, job_id, window, limit, lines, (lo, hi))
+    return lines, more
+
+
+async def past_gap(
+    tx: Tx,
+    job_id: str,
+    window: Window,
+    limit: int,
+    lines: list[LogLine],
+    bounds: tuple[int, int],
+) -> tuple[list[LogLine], bool]:
+    """An unfiltered page of lines `bounds` (inclusive) that came short of them, completed
+    with the lines past the gap and whether more follow. Only a capped log has a gap, and only
+    one, so the lines past it are numbered without one."""
+    lo, hi = bounds
+    if window.descending:
+        found = await log_store.chunks_between(
+            tx, job_id, after=window.after, before=lo, descending=True, limit=1
+        )
+        if not found:
+            return lines, False
+        rest = Window(window.after, min(found[0].last_seq, lo - 1) + 1, True)
+    else:
+        found = await log_store.chunks_after(tx, job_id, hi, 1)
+        if not found or found[0].first_seq >= window.before:
+            return lines, False
+        rest = Window(max(found[0].first_seq, hi + 1) - 1, window.before, False)
+    start, end, more = page_bounds(rest, limit - len(lines))
+    chunks = await log_store.chunks_between(
+        tx, job_id, after=start - 1, before=end + 1, descending=False, limit=end - start + 1
+    )
+    return lines + lines_of(chunks, start, end, window.descending), more
 
 
 def _stream_lines(first_seq: int, meta: bytes, stream: Stream, window: Window) -> int:
@@ -257,17 +293,19 @@ async def search(
     stream: Stream | None,
     *,
     count: bool,
+    lines: int | None = None,
 ) -> Found:
     """The first `limit` lines of `window` matching `query` and `stream`; with `count`, the
     exact number of matches in the whole window too (else the scan stops once the page is full).
+    `lines`: how many lines the window holds, if known (a capped log's window has a gap).
     """
     if query is None:
         page, more = await read_page(tx, job_id, window, limit, stream)
         total = None
-        if count:
-            total = (
-                window.count() if stream is None else await count_stream(tx, job_id, window, stream)
-            )
+        if count and stream is None:
+            total = window.count() if lines is None else lines
+        elif count and stream is not None:
+            total = await count_stream(tx, job_id, window, stream)
         return Found(page, more, total)
     hits = _Collector(window, limit, stream)
     if window.empty:

@@ -2,9 +2,17 @@
 
 `LogOutputs` is the runtime's `OutputFactory`; each `JobLog` it opens runs one attempt's output
 down "The path of one log line" (DESIGN.md): `LineSplitter` (line cap, secrets masked, attempt
-tag) → `TruncationPolicy` (per-job cap) → `ChunkBuilder` (numbering, ~64 KiB chunks) → a bounded
-queue → one writer task that commits queued chunks, several per transaction when they pile up,
-fenced by the lease token → after each commit one wake-up `(job_id, last_seq)` on the live bus.
+tag) → `TruncationPolicy` (head or tail, for the per-job cap) → `ChunkBuilder` (numbering, ~64 KiB
+chunks) → a bounded queue → one writer task that commits queued chunks, several per transaction
+when they pile up, fenced by the lease token → after each commit one wake-up `(job_id, last_seq)`
+on the live bus.
+
+The per-job cap (`domain/logs_truncation.py`) never holds a line back: once the head is full,
+tail lines are stored like any other, and the transaction that takes the tail past its half
+also deletes the tail's oldest chunks and rewrites the one omission line; `close()` ends with a
+seal (a last trim, then the tail's byte offsets made contiguous). Decisions inside a transaction
+are taken from the cap state read in it, not from memory, so a replayed transaction (after an
+unknown commit outcome) changes nothing; the writer itself keeps a few numbers per job.
 
 Capture never waits on the database: `write()` only splits and packs (C-speed, in memory) and
 hands chunks over; it blocks only while more than `max_pending_bytes` wait to be committed, which
@@ -18,13 +26,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
 
 from hourglass.domain.common import Clock
 from hourglass.domain.jobs import Job, LogState, RunSpec
 from hourglass.domain.logs import (
+    CapLimits,
+    CapState,
     Chunk,
     ChunkBuilder,
     LineBatch,
@@ -38,7 +51,7 @@ from hourglass.errors import StoreUnavailable
 from hourglass.live import LiveBus, Wakeup
 from hourglass.settings import Settings
 from hourglass.store import logs as log_store
-from hourglass.store.db import Database
+from hourglass.store.db import Database, Tx
 
 log = logging.getLogger("hourglass.logwriter")
 
@@ -49,6 +62,17 @@ MAX_PENDING_BYTES = 8 * 1024 * 1024
 TX_MAX_BYTES = 2 * 1024 * 1024
 
 Sleep = Callable[[float], Awaitable[object]]
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Cap:
+    """What the writer remembers of the cap once the job's head is full."""
+
+    state: CapState  # as the head ended (the store's copy is the one decisions are taken from)
+    saved: bool  # the store has a cap state
+    tail_offset: int  # offset of the oldest stored tail chunk: no trim is due before end passes
+    # it by the tail's half
 
 
 def secret_values(payload: Mapping[str, object]) -> list[str]:
@@ -85,16 +109,21 @@ class LogOutputs:
     async def open(self, job: Job, spec: RunSpec, lease_token: str) -> JobLog:
         """An output for attempt `job.attempts` of `job`, writing as the holder of `lease_token`."""
         async with self.db.read() as tx:
-            last_seq, stored_bytes = await log_store.log_end(tx, job.id)
+            end = await log_store.log_end(tx, job.id)
         masker = SecretMasker(secret_values(spec.payload))
         splitter = LineSplitter(
             attempt=max(job.attempts, 1),
             line_limit=self.settings.log_line_limit_bytes,
             masker=masker,
         )
-        policy = TruncationPolicy(self.settings.log_job_cap_bytes, stored_bytes=stored_bytes)
-        builder = ChunkBuilder(next_seq=last_seq + 1, byte_offset=stored_bytes)
-        return JobLog(self, job.id, lease_token, splitter, policy, builder)
+        limits = CapLimits(self.settings.log_job_cap_bytes)
+        policy = TruncationPolicy(limits, head_bytes=end.end_offset, head_full=end.cap is not None)
+        builder = ChunkBuilder(next_seq=end.last_seq + 1, byte_offset=end.end_offset)
+        log = JobLog(self, job.id, lease_token, splitter, policy, builder)
+        if end.cap is not None:  # an earlier attempt filled the head
+            tail_offset = end.end_offset if end.tail_offset is None else end.tail_offset
+            log.resume_tail(_Cap(end.cap, True, tail_offset))
+        return log
 
 
 class JobLog:
@@ -115,6 +144,8 @@ class JobLog:
         self._splitter = splitter
         self._policy = policy
         self._builder = builder
+        self._cap: _Cap | None = None
+        self._truncated = False
         self._queue: deque[Chunk] = deque()
         self._queued_bytes = 0
         self._room = asyncio.Event()
@@ -131,6 +162,12 @@ class JobLog:
         """Bytes of closed chunks waiting to be committed."""
         return self._queued_bytes
 
+    def resume_tail(self, cap: _Cap) -> None:
+        """Go on from a log whose head an earlier attempt filled."""
+        self._cap = cap
+        self._truncated = cap.state.truncated
+        self._builder.target_bytes = self._policy.limits.tail_chunk_bytes
+
     async def write(self, stream: str, data: bytes) -> None:
         """A raw block of output; returns once it is split and queued (never waits on the store
         unless the queue is full)."""
@@ -138,8 +175,7 @@ class JobLog:
             raise self._error
         if self.fenced or self.closed or not data:
             return
-        batch = self._splitter.feed(Stream(stream), data, self._now_us())
-        self._take(self._policy.admit(batch))
+        self._take(self._splitter.feed(Stream(stream), data, self._now_us()))
         if not self._room.is_set():
             await self._room.wait()
 
@@ -147,34 +183,32 @@ class JobLog:
         """One `system` line (masked and capped like any other)."""
         if self.fenced or self.closed:
             return
-        batch = self._splitter.lines(Stream.SYSTEM, [message], self._now_us())
-        self._take(self._policy.admit(batch))
+        self._take(self._splitter.lines(Stream.SYSTEM, [message], self._now_us()))
         if not self._room.is_set():
             await self._room.wait()
 
     async def close(self, final: str | None = None) -> LogState:
         """Store everything left, in order: the workload's unfinished last lines, then the
-        `final` system line (how the attempt ended), then what the cap held back; returns the
-        attempt's log state."""
+        `final` system line (how the attempt ended); then seal the cap. Returns the job's log
+        state (`truncated` if this or an earlier attempt went past the cap)."""
         if not self.closed:
             self.closed = True
             if not self.fenced:
                 now = self._now_us()
                 for batch in self._splitter.flush(now):
-                    self._enqueue(self._builder.add(self._policy.admit(batch)))
+                    self._enqueue(self._admit(batch))
                 if final is not None:
-                    line = self._splitter.lines(Stream.SYSTEM, [final], now)
-                    self._enqueue(self._builder.add(self._policy.admit(line)))
-                for batch in self._policy.finish():
-                    self._enqueue(self._builder.add(batch))
+                    self._enqueue(self._admit(self._splitter.lines(Stream.SYSTEM, [final], now)))
             await self._stop_timer()
             if not self.fenced:
                 self._enqueue_one(self._builder.flush())
             while self._writer is not None:
                 await asyncio.shield(self._writer)
+            if self._cap is not None and not self.fenced and self._error is None:
+                await self._seal()
         if self._error is not None:
             raise self._error
-        return LogState.TRUNCATED if self._policy.truncated else LogState.COMPLETE
+        return LogState.TRUNCATED if self._truncated else LogState.COMPLETE
 
     async def flush(self) -> None:
         """Close the pending chunk now and wait until everything queued is committed."""
@@ -188,10 +222,25 @@ class JobLog:
     def _now_us(self) -> int:
         return to_epoch_us(self._outputs.clock.now())
 
+    def _admit(self, batch: LineBatch | None) -> list[Chunk]:
+        """The chunks `batch` fills; the head's last chunk ends where the head does."""
+        head, tail = self._policy.admit(batch)
+        chunks = self._builder.add(head)
+        if tail is None:
+            return chunks
+        if self._cap is None:  # the head is full: close its last chunk here
+            last = self._builder.flush()
+            chunks += [last] if last is not None else []
+            builder = self._builder
+            state = CapState.start(builder.next_seq - 1, builder.byte_offset)
+            self._cap = _Cap(state, False, builder.byte_offset)
+            builder.target_bytes = self._policy.limits.tail_chunk_bytes
+        return chunks + self._builder.add(tail)
+
     def _take(self, batch: LineBatch | None) -> None:
         if batch is None:
             return
-        self._enqueue(self._builder.add(batch))
+        self._enqueue(self._admit(batch))
         if self._builder.pending_lines and self._timer is None and not self.closed:
             self._timer = asyncio.create_task(self._flush_later())
 
@@ -231,7 +280,7 @@ class JobLog:
         try:
             while self._queue and not self.fenced:
                 batch = self._next_batch()
-                if not await self._commit(batch):
+                if not await self._retrying(functools.partial(self._store, batch)):
                     self._fence()
                     break
                 for _ in batch:
@@ -257,25 +306,108 @@ class JobLog:
             size += len(chunk.text)
         return batch
 
-    async def _commit(self, batch: list[Chunk]) -> bool:
-        """Insert `batch` in one transaction (retrying while the store is briefly away)."""
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """`attempt()` (one transaction), tried again while the store is briefly away."""
         outputs = self._outputs
         loop = asyncio.get_running_loop()
         give_up = loop.time() + outputs.settings.lease_seconds
         delay = 0.05
         while True:
             try:
-                async with outputs.db.write() as tx:
-                    return await log_store.insert_chunks(
-                        outputs.db, tx, self.job_id, batch, self._token
-                    )
+                return await attempt()
             except StoreUnavailable:
-                # a replay after an unknown commit outcome is harmless: inserts are idempotent
+                # a replay after an unknown commit outcome is harmless: every write is idempotent
                 if loop.time() + delay > give_up:
                     raise
                 log.warning("job %s: store unavailable, retrying its log write", self.job_id)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    async def _store(self, batch: list[Chunk]) -> bool:
+        """Insert `batch` in one transaction, trimming the tail if it passed its half; False if
+        fenced out."""
+        db, cap = self._outputs.db, self._cap
+        tail = cap is not None and batch[-1].last_seq > cap.state.head_last_seq
+        async with db.write() as tx:
+            if not await log_store.insert_chunks(db, tx, self.job_id, batch, self._token):
+                return False
+            moved = await self._keep_cap(tx, batch) if tail else None
+        if cap is not None and tail:
+            cap.saved = True
+            if moved is not None:
+                cap.tail_offset = moved
+                self._truncated = True
+        return True
+
+    async def _keep_cap(self, tx: Tx, batch: list[Chunk]) -> int | None:
+        """Inside the transaction storing `batch` (tail lines): save the cap state the first
+        time, and trim the tail's oldest chunks (never `batch`'s) if it passed its half.
+        Returns the offset of the oldest tail chunk left after a trim."""
+        cap, db = self._cap, self._outputs.db
+        assert cap is not None
+        if not cap.saved:
+            await log_store.save_cap_state(db, tx, self.job_id, cap.state)
+        below = self._policy.limits.trim_below(batch[-1].end_offset)
+        if below <= cap.tail_offset:
+            return None
+        return await self._trim(tx, below, batch[0].first_seq)
+
+    async def _trim(self, tx: Tx, below: int, keep_from: int) -> int | None:
+        """Delete the tail chunks before `keep_from` that start below `below`, then rewrite the
+        omission line; the oldest tail chunk's offset after it (None if nothing was deleted)."""
+        db, job_id = self._outputs.db, self.job_id
+        state = await log_store.cap_state(tx, job_id)
+        assert state is not None
+        lines, nbytes = await log_store.trim_tail(
+            tx, job_id, after_seq=state.tail_after, before_seq=keep_from, below_offset=below
+        )
+        if not lines:
+            return None
+        first = await log_store.tail_start(tx, job_id, state.omission_seq)
+        assert first is not None  # the newest chunk is never trimmed
+        added, grown = await log_store.put_omission(db, tx, job_id, state.omission(first))
+        await log_store.save_cap_state(db, tx, job_id, state.trimmed())
+        await log_store.adjust_totals(
+            tx, job_id, added - lines, grown - nbytes, self._token, truncated=True
+        )
+        return first.byte_offset
+
+    async def _seal(self) -> None:
+        """End the attempt's cap work: a last trim to the tail's half, then the tail's byte
+        offsets made to follow the omission line (one UPDATE), in one transaction."""
+        truncated = await self._retrying(self._seal_once)
+        if truncated is None:
+            self._fence()
+        elif truncated:
+            self._truncated = True
+
+    async def _seal_once(self) -> bool | None:
+        """Whether the log is truncated; None if fenced out."""
+        db, job_id, token = self._outputs.db, self.job_id, self._token
+        async with db.write() as tx:
+            if not await log_store.adjust_totals(tx, job_id, 0, 0, token, truncated=False):
+                return None
+            state = await log_store.cap_state(tx, job_id)
+            last = await log_store.last_chunk(tx, job_id)
+            if state is None or last is None:
+                return False
+            below = self._policy.limits.trim_below(last[2])
+            lines, nbytes = await log_store.trim_tail(
+                tx, job_id, after_seq=state.tail_after, before_seq=last[0], below_offset=below
+            )
+            if not lines and not state.truncated:
+                return False
+            first = await log_store.tail_start(tx, job_id, state.omission_seq)
+            assert first is not None
+            omission = state.omission(first)
+            added, grown = await log_store.put_omission(db, tx, job_id, omission)
+            if (delta := omission.end_offset - first.byte_offset) != 0:
+                await log_store.shift_tail(tx, job_id, first.first_seq, delta)
+            await log_store.save_cap_state(db, tx, job_id, state.sealed_with(omission, first))
+            await log_store.adjust_totals(
+                tx, job_id, added - lines, grown - nbytes, token, truncated=True
+            )
+            return True
 
     def _fence(self) -> None:
         """The lease is gone (or the store refused us): drop everything, write nothing more."""

@@ -1,11 +1,21 @@
-"""Queries for job logs: chunk rows (one per writer flush), the per-job log totals, retention.
+"""Queries for job logs: chunk rows (one per writer flush), the per-job log totals, the per-job
+cap, retention.
 
 A chunk insert is fenced by the writer's lease token and idempotent on `(job_id, first_seq)`, so
-a replayed flush never duplicates a line and a worker that lost its lease writes nothing.
+a replayed flush never duplicates a line and a worker that lost its lease writes nothing. The
+job's `log_lines`/`log_bytes` are what is stored: a trim of a capped log subtracts what it
+deletes.
 
 Every read is a range of the `(job_id, first_seq)` key: the chunk holding sequence number `s` is
 the one with the greatest `first_seq <= s`, found by one index probe, so a read at the end of a
-million-line log costs what a read at its start does.
+million-line log costs what a read at its start does. Sequence numbers are 1..N except in a
+capped log, whose omitted middle leaves one gap after the omission line (`domain/
+logs_truncation.py`); so the end of a log is its last chunk's `last_seq`, not its line count.
+
+The cap state of a job (`CapState`, once its head is full) is kept in a reserved row of
+`log_chunks` at `first_seq = 0` (no text, no line): every line read asks for sequence numbers
+above some `after >= 0` (and `last_seq > after`), so no reader ever sees it, and whatever deletes
+a job's log deletes it too.
 """
 
 from __future__ import annotations
@@ -26,20 +36,19 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    literal,
     select,
     text,
-    true,
     update,
 )
 
 from hourglass.domain.jobs import Job, JobStatus, LogState
-from hourglass.domain.logs import Chunk
+from hourglass.domain.logs import CapState, Chunk, TailStart
 from hourglass.store.db import Database, Tx
 from hourglass.store.jobs import to_job
 from hourglass.store.schema import jobs, log_chunks, workflows
 
-_COLUMNS = ["job_id", "first_seq", "last_seq", "byte_offset", "text", "meta"]
+CAP_ROW_SEQ = 0
+"""`first_seq` of the reserved row holding a job's cap state."""
 # Aliases for subqueries, so they are never correlated to the outer query; made once, as making
 # one costs more than running a page query.
 _HOLDING = log_chunks.alias("holding")
@@ -65,53 +74,35 @@ async def _compress_fast(db: Database, tx: Tx) -> None:
         await tx.execute(text("SET LOCAL default_toast_compression = 'lz4'"))
 
 
-async def insert_chunk(
-    db: Database, tx: Tx, job_id: str, chunk: Chunk, lease_token: str | None
-) -> bool:
-    """Store one chunk and bump the job's totals; False if fenced out or already stored.
-
-    With `lease_token` the job must still be RUNNING under that lease; with None (a system line
-    written by the engine itself) it is not checked.
-    """
-    held = exists().where(
-        jobs.c.id == job_id,
-        jobs.c.lease_token == lease_token,
-        jobs.c.status == JobStatus.RUNNING.value,
+def _increments(job_id: str, chunks: Sequence[Chunk]) -> dict[str, Any]:
+    """The totals' new values for inserting `chunks`, unless their first one is already stored
+    (a replayed flush: the chunks of one flush are stored together or not at all)."""
+    stored = exists().where(
+        log_chunks.c.job_id == job_id, log_chunks.c.first_seq == chunks[0].first_seq
     )
-    source = select(
-        literal(job_id),
-        literal(chunk.first_seq),
-        literal(chunk.last_seq),
-        literal(chunk.byte_offset),
-        literal(chunk.text),
-        literal(chunk.meta),
-    )
-    # SQLite needs a WHERE in INSERT … SELECT … ON CONFLICT to parse it
-    source = source.where(held if lease_token is not None else true())
-    stmt = (
-        db.insert(log_chunks)
-        .from_select(_COLUMNS, source)
-        .on_conflict_do_nothing(index_elements=["job_id", "first_seq"])
-        .returning(log_chunks.c.first_seq)
-    )
-    if (await tx.execute(stmt)).first() is None:
-        return False
-    await _bump_totals(tx, job_id, chunk.last_seq, chunk.end_offset, None)
-    return True
+    lines = sum(c.line_count for c in chunks)
+    size = sum(len(c.text) for c in chunks)
+    return {
+        "log_lines": jobs.c.log_lines + case((stored, 0), else_=lines),
+        "log_bytes": jobs.c.log_bytes + case((stored, 0), else_=size),
+    }
 
 
 async def insert_chunks(
-    db: Database, tx: Tx, job_id: str, chunks: Sequence[Chunk], lease_token: str
+    db: Database, tx: Tx, job_id: str, chunks: Sequence[Chunk], lease_token: str | None
 ) -> bool:
-    """Store consecutive chunks of one writer and bump the job's totals; False if fenced out.
+    """Store consecutive chunks of one writer and add them to the job's totals; False if fenced
+    out. With `lease_token=None` (tests, benchmarks) the lease is not checked.
 
     The fence is the totals update itself (only the RUNNING job under `lease_token` matches), so
     the job row stays locked until commit and a concurrent finish or lease expiry either happens
-    before (nothing is written) or after (everything is). Chunks already stored are skipped.
+    before (nothing is written) or after (everything is). Chunks already stored are skipped, and
+    a replay of a flush whose first chunk is stored adds nothing to the totals.
     """
     if not chunks:
         return True
-    if not await _bump_totals(tx, job_id, chunks[-1].last_seq, chunks[-1].end_offset, lease_token):
+    bump = update(jobs).where(*_held(job_id, lease_token)).values(**_increments(job_id, chunks))
+    if (await tx.execute(bump.returning(jobs.c.id))).first() is None:
         return False
     await _compress_fast(db, tx)
     rows = [
@@ -130,39 +121,177 @@ async def insert_chunks(
     return True
 
 
-async def _bump_totals(
-    tx: Tx, job_id: str, last_seq: int, end_offset: int, lease_token: str | None
-) -> bool:
+def _held(job_id: str, lease_token: str | None) -> list[ColumnElement[bool]]:
     conditions = [jobs.c.id == job_id]
     if lease_token is not None:
         conditions += [jobs.c.lease_token == lease_token, jobs.c.status == JobStatus.RUNNING.value]
+    return conditions
+
+
+@dataclass(frozen=True, slots=True)
+class LogEnd:
+    """Where a job's stored log ends, and its cap state once its head is full."""
+
+    last_seq: int
+    end_offset: int  # in the offsets its last chunk was written with
+    cap: CapState | None
+    tail_offset: int | None  # byte offset of the first tail chunk (cap only)
+
+
+async def last_chunk(tx: Tx, job_id: str) -> tuple[int, int, int] | None:
+    """(first_seq, last_seq, end offset) of the job's last chunk, if it has one."""
     stmt = (
-        update(jobs)
-        .where(*conditions)
-        .values(
-            # a replayed flush may come after later ones: totals never go backwards
-            log_lines=case((jobs.c.log_lines < last_seq, last_seq), else_=jobs.c.log_lines),
-            log_bytes=case((jobs.c.log_bytes < end_offset, end_offset), else_=jobs.c.log_bytes),
+        select(
+            log_chunks.c.first_seq,
+            log_chunks.c.last_seq,
+            log_chunks.c.byte_offset + func.length(log_chunks.c.text),
         )
-        .returning(jobs.c.id)
+        .where(log_chunks.c.job_id == job_id, log_chunks.c.first_seq > CAP_ROW_SEQ)
+        .order_by(log_chunks.c.first_seq.desc())
+        .limit(1)
     )
+    row = (await tx.execute(stmt)).first()
+    return None if row is None else (int(row[0]), int(row[1]), int(row[2]))
+
+
+async def log_end(tx: Tx, job_id: str) -> LogEnd:
+    """Where the job's next chunk starts, and what its writer needs to go on keeping the cap."""
+    last = await last_chunk(tx, job_id)
+    cap = await cap_state(tx, job_id)
+    start = await tail_start(tx, job_id, cap.tail_after) if cap is not None else None
+    return LogEnd(
+        last[1] if last else 0,
+        last[2] if last else 0,
+        cap,
+        start.byte_offset if start is not None else None,
+    )
+
+
+# the per-job cap (see domain/logs_truncation.py)
+
+
+async def cap_state(tx: Tx, job_id: str) -> CapState | None:
+    """The job's cap state, once its head is full."""
+    stmt = select(log_chunks.c.meta).where(
+        log_chunks.c.job_id == job_id, log_chunks.c.first_seq == CAP_ROW_SEQ
+    )
+    meta = (await tx.execute(stmt)).scalar()
+    return None if meta is None else CapState.decode(bytes(meta))
+
+
+async def save_cap_state(db: Database, tx: Tx, job_id: str, state: CapState) -> None:
+    """Insert or replace the job's cap state (its reserved row)."""
+    row = {
+        "job_id": job_id,
+        "first_seq": CAP_ROW_SEQ,
+        "last_seq": CAP_ROW_SEQ,
+        "byte_offset": 0,
+        "text": b"",
+        "meta": state.encode(),
+    }
+    stmt = db.insert(log_chunks).values(**row)
+    await tx.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["job_id", "first_seq"], set_={"meta": stmt.excluded.meta}
+        )
+    )
+
+
+async def trim_tail(
+    tx: Tx, job_id: str, *, after_seq: int, before_seq: int, below_offset: int
+) -> tuple[int, int]:
+    """Delete the chunks with `after_seq < first_seq < before_seq` starting below
+    `below_offset` (the oldest of the tail); (lines, bytes) deleted."""
+    stmt = (
+        delete(log_chunks)
+        .where(
+            log_chunks.c.job_id == job_id,
+            log_chunks.c.first_seq > after_seq,
+            log_chunks.c.first_seq < before_seq,
+            log_chunks.c.byte_offset < below_offset,
+        )
+        .returning(
+            log_chunks.c.last_seq - log_chunks.c.first_seq + 1, func.length(log_chunks.c.text)
+        )
+    )
+    rows = (await tx.execute(stmt)).all()
+    return sum(int(r[0]) for r in rows), sum(int(r[1]) for r in rows)
+
+
+async def tail_start(tx: Tx, job_id: str, after_seq: int) -> TailStart | None:
+    """The first chunk with `first_seq > after_seq`."""
+    stmt = (
+        select(log_chunks.c.first_seq, log_chunks.c.byte_offset, log_chunks.c.meta)
+        .where(log_chunks.c.job_id == job_id, log_chunks.c.first_seq > after_seq)
+        .order_by(log_chunks.c.first_seq)
+        .limit(1)
+    )
+    row = (await tx.execute(stmt)).first()
+    return None if row is None else TailStart(row.first_seq, row.byte_offset, bytes(row.meta))
+
+
+async def put_omission(db: Database, tx: Tx, job_id: str, chunk: Chunk) -> tuple[int, int]:
+    """Store the omission line's chunk, replacing an earlier one; (lines, bytes) it adds."""
+    key = (log_chunks.c.job_id == job_id, log_chunks.c.first_seq == chunk.first_seq)
+    old = (await tx.execute(select(func.length(log_chunks.c.text)).where(*key))).scalar()
+    if old is None:
+        row = {"job_id": job_id, "first_seq": chunk.first_seq, "last_seq": chunk.last_seq}
+        values = {**row, "byte_offset": chunk.byte_offset, "text": chunk.text, "meta": chunk.meta}
+        await tx.execute(db.insert(log_chunks).values(**values))
+        return 1, len(chunk.text)
+    changed = {"text": chunk.text, "meta": chunk.meta, "byte_offset": chunk.byte_offset}
+    await tx.execute(update(log_chunks).where(*key).values(**changed))
+    return 0, len(chunk.text) - int(old)
+
+
+async def shift_tail(tx: Tx, job_id: str, from_seq: int, delta: int) -> None:
+    """Move the byte offsets of the chunks from `from_seq` on by `delta` (one statement)."""
+    await tx.execute(
+        update(log_chunks)
+        .where(log_chunks.c.job_id == job_id, log_chunks.c.first_seq >= from_seq)
+        .values(byte_offset=log_chunks.c.byte_offset + delta)
+    )
+
+
+async def adjust_totals(
+    tx: Tx, job_id: str, lines: int, nbytes: int, lease_token: str, *, truncated: bool
+) -> bool:
+    """Add to the job's totals (and mark its log `truncated`); False if fenced out."""
+    values: dict[str, Any] = {
+        "log_lines": jobs.c.log_lines + lines,
+        "log_bytes": jobs.c.log_bytes + nbytes,
+    }
+    if truncated:
+        values["log_state"] = LogState.TRUNCATED.value
+    stmt = update(jobs).where(*_held(job_id, lease_token)).values(**values).returning(jobs.c.id)
     return (await tx.execute(stmt)).first() is not None
 
 
-async def log_end(tx: Tx, job_id: str) -> tuple[int, int]:
-    """(last stored seq, stored text bytes) of the job: where its next chunk starts."""
-    row = (
-        await tx.execute(select(jobs.c.log_lines, jobs.c.log_bytes).where(jobs.c.id == job_id))
-    ).first()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+def _last_seq(job_id: Any, alias: str) -> Any:
+    """The job's last stored sequence number (its last chunk's `last_seq`; 0 if none), as a
+    scalar subquery: one probe of the key from its end."""
+    inner = log_chunks.alias(alias)
+    last = (
+        select(inner.c.last_seq)
+        .where(inner.c.job_id == job_id, inner.c.first_seq > CAP_ROW_SEQ)
+        .order_by(inner.c.first_seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(last, 0)
 
 
 async def readable_job(
     tx: Tx, user_id: str, workflow_id: str, job_id: str
-) -> tuple[Job, bool] | None:
-    """The user's job of that workflow and the workflow's `log_retention`, in one query."""
+) -> tuple[Job, bool, int] | None:
+    """The user's job of that workflow, the workflow's `log_retention` and the log's last
+    sequence number, in one query."""
     stmt = (
-        select(jobs, workflows.c.log_retention.label("workflow_log_retention"))
+        select(
+            jobs,
+            workflows.c.log_retention.label("workflow_log_retention"),
+            _last_seq(job_id, "last_chunk").label("log_last_seq"),
+        )
         .join(workflows, workflows.c.id == jobs.c.workflow_id)
         .where(
             jobs.c.id == job_id,
@@ -172,7 +301,7 @@ async def readable_job(
         )
     )
     row = (await tx.execute(stmt)).first()
-    return (to_job(row), bool(row.workflow_log_retention)) if row else None
+    return (to_job(row), bool(row.workflow_log_retention), int(row.log_last_seq)) if row else None
 
 
 def _least(a: Any, b: Any) -> Any:
@@ -193,9 +322,11 @@ async def readable_page(
     before: int | None,
     descending: bool,
     limit: int,
-) -> tuple[Job, bool, list[Chunk]] | None:
+) -> tuple[Job, bool, int, list[Chunk]] | None:
     """`readable_job` plus, in the same statement, the chunks holding the unfiltered page of
-    `limit` lines with `after < seq < before` (bounded by the job's `log_lines` as read).
+    `limit` sequence numbers with `after < seq < before` (bounded by the log's last one as
+    read). In a capped log such a page may hold fewer lines (the omitted middle): the caller
+    reads on past the gap.
 
     One statement instead of two because a page is the hot path of the log viewer, and each
     statement costs more in round trips than the page costs to find. The page bounds are
@@ -223,19 +354,20 @@ async def readable_page(
         for r in rows
         if r.chunk_first_seq is not None
     ]
-    return to_job(rows[0]), bool(rows[0].workflow_log_retention), chunks
+    first = rows[0]
+    return to_job(first), bool(first.workflow_log_retention), int(first.log_last_seq), chunks
 
 
 @functools.cache
 def _page_statement(descending: bool, bounded: bool) -> Select[Any]:
     # Built once per shape with bound parameters: building it costs more than running it.
     # Uncorrelated subqueries (evaluated once) keep the chunk lookup an index range scan on
-    # both engines; the job row and its `log_lines` come from the same snapshot.
+    # both engines; the job row and the log's last sequence number come from the same snapshot.
     job_id = bindparam("job_id", type_=String)
     after = bindparam("after", type_=BigInteger)
     limit = bindparam("limit", type_=BigInteger)
-    job_row, inner = jobs.alias("page_job"), log_chunks.alias("page_chunks")
-    total = select(job_row.c.log_lines).where(job_row.c.id == job_id).scalar_subquery()
+    inner = log_chunks.alias("page_chunks")
+    total = _last_seq(job_id, "page_last")
     end: Any = total + 1
     if bounded:
         end = _least(bindparam("before", type_=BigInteger), total + 1)
@@ -255,6 +387,7 @@ def _page_statement(descending: bool, bounded: bool) -> Select[Any]:
         select(
             jobs,
             workflows.c.log_retention.label("workflow_log_retention"),
+            total.label("log_last_seq"),
             log_chunks.c.first_seq.label("chunk_first_seq"),
             log_chunks.c.last_seq.label("chunk_last_seq"),
             log_chunks.c.byte_offset.label("chunk_byte_offset"),
@@ -267,7 +400,8 @@ def _page_statement(descending: bool, bounded: bool) -> Select[Any]:
                 (log_chunks.c.job_id == jobs.c.id)
                 & (log_chunks.c.job_id == job_id)
                 & (log_chunks.c.first_seq <= hi)
-                & (log_chunks.c.first_seq >= holding),
+                & (log_chunks.c.first_seq >= holding)
+                & (log_chunks.c.first_seq > CAP_ROW_SEQ),
             )
         )
         .where(
@@ -408,7 +542,11 @@ async def clear_expiry(tx: Tx, job_id: str) -> None:
 
 
 __all__ = [
+    "CAP_ROW_SEQ",
     "ChunkHead",
+    "LogEnd",
+    "adjust_totals",
+    "cap_state",
     "chunk_heads",
     "chunks_after",
     "chunks_at",
@@ -417,11 +555,16 @@ __all__ = [
     "delete_chunk_batch",
     "delete_job_logs",
     "due_for_expiry",
-    "insert_chunk",
     "insert_chunks",
+    "last_chunk",
     "log_end",
     "mark_expired",
+    "put_omission",
     "readable_job",
     "readable_page",
+    "save_cap_state",
+    "shift_tail",
     "stream_chunks",
+    "tail_start",
+    "trim_tail",
 ]
