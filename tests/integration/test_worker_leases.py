@@ -16,7 +16,7 @@ from hourglass.live import RedisBus
 from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database
-from hourglass.store.schema import workflows
+from hourglass.store.schema import jobs, workflows
 from tests.integration.engine_helpers import (
     RENEWAL,
     built_workflow,
@@ -191,3 +191,33 @@ async def test_a_worker_whose_bus_is_unreachable_still_runs_jobs(
     finally:
         await bus.close()
     assert (await job(services, job_id)).status == JobStatus.COMPLETED
+
+
+@pytest.mark.parametrize("engine_name", ["postgres"], indirect=True)
+async def test_a_renewal_hung_past_the_lease_counts_as_failed(
+    settings: Settings, db: Database, database_url: str
+) -> None:
+    """A renewal stuck (on a locked job row) until the lease ran out stops the run all the same."""
+    services = Services.build(quick(settings), db)
+    who = await principal(services)
+    sleeper = await built_workflow(services, who, payload={"cmd": ["sleep", "300"]})
+    echo = await built_workflow(services, who, payload={"cmd": ["echo", "next"]})
+    blocker = Database.connect(database_url)
+    try:
+        async with serving(services, concurrency=1):
+            stuck = (await services.jobs.schedule(who.user_id, sleeper, idempotency_key="a")).body
+
+            async def started() -> bool:
+                return (await job(services, stuck["id"])).log_lines == 1
+
+            await eventually(started)
+            async with blocker.write() as tx:
+                await tx.execute(
+                    select(jobs.c.id).where(jobs.c.id == stuck["id"]).with_for_update()
+                )
+                nxt = (await services.jobs.schedule(who.user_id, echo, idempotency_key="b")).body
+                assert (await wait_job(services, nxt["id"], FINAL)).status == JobStatus.COMPLETED
+    finally:
+        await blocker.close()
+    lines = [line.message for line in await stored_lines(services, stuck["id"])]
+    assert lines == ["attempt 1 started on test-worker (manual run)"]

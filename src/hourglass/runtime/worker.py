@@ -296,7 +296,9 @@ class Worker:
             if woke and not signaled and loop.time() < next_renew:
                 continue  # a log wake-up: nothing for the lease
             try:
-                state = await self.engine.renew(claim)
+                # a renewal hung past the lease's expiry is as good as failed
+                async with asyncio.timeout(self._time_left(lease)):
+                    state = await self.engine.renew(claim)
             except Exception:
                 log.warning("job %s: renewing the lease failed", claim.job.id, exc_info=True)
                 if lease.ran_out(self.engine.clock.now()):
@@ -312,6 +314,13 @@ class Worker:
             lease.expires_at = state.expires_at
             if state.cancel_requested:
                 lease.cancel.set()
+
+    def _time_left(self, lease: Lease) -> float:
+        """Seconds until the lease runs out (at least a moment, to let a renewal try)."""
+        if lease.expires_at is None:
+            return self.settings.lease_seconds
+        left = (lease.expires_at - self.engine.clock.now()).total_seconds()
+        return max(left, _RETRY_SOON)
 
     async def _builder(self, wakeups: Subscription) -> None:
         while not self._stopping.is_set():
