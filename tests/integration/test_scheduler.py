@@ -1,20 +1,25 @@
 """The scheduler's passes: each step and each housekeeping task runs whatever the others did
-(their failures made real: a missing table, a trigger refusing an update)."""
+(their failures made real: a missing table, a trigger refusing an update), and the loop goes on
+without a reachable bus."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
 
 from hourglass.domain.common import FrozenClock
 from hourglass.domain.jobs import JobStatus, LogState, RunResult
+from hourglass.live import RedisBus
 from hourglass.runtime.scheduler import Scheduler
 from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database
 from tests.integration.engine_helpers import (
     built_workflow,
+    eventually,
     fail_job_updates,
     job,
     jobs_of,
@@ -70,3 +75,29 @@ async def test_a_failing_recovery_does_not_skip_scheduling(
     assert running.status == JobStatus.RUNNING  # recovery failed
     [created] = await jobs_of(services, due)
     assert created.status == JobStatus.QUEUED  # scheduling went on
+
+
+async def test_a_scheduler_whose_bus_is_unreachable_still_schedules(
+    settings: Settings, db: Database, clock: FrozenClock
+) -> None:
+    """With Redis unreachable the scheduler polls instead of waiting: due slots become jobs."""
+    bus = RedisBus("redis://127.0.0.1:9/0")  # the discard port: nothing listens there
+    services = Services.build(
+        dataclasses.replace(settings, poll_interval_seconds=0.1), db, clock=clock, bus=bus
+    )
+    who = await principal(services)
+    wid = await built_workflow(services, who, interval=1)
+    await services.engine.schedule_due()  # its first slot
+    clock.advance(minutes=1)
+    stop = asyncio.Event()
+    running = asyncio.create_task(Scheduler(services.engine).run(stop))
+    try:
+
+        async def scheduled() -> bool:
+            return len(await jobs_of(services, wid)) == 1
+
+        await eventually(scheduled)
+    finally:
+        stop.set()
+        await running
+        await bus.close()

@@ -3,7 +3,8 @@ and sweep what has expired. Any number of schedulers may run against one Postgre
 is safe to run twice at once (unique slot keys, compare-and-set, fenced updates).
 
 Each step and each housekeeping task runs on its own: one that fails is logged and the others
-still run, so a broken idempotency prune cannot stop the log retention sweep (or scheduling)."""
+still run, so a broken idempotency prune cannot stop the log retention sweep (or scheduling).
+Without a reachable bus the loop polls."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from hourglass.runtime.worker import subscribed
 from hourglass.services.engine import WORK_CHANNEL, Engine
 
 log = logging.getLogger("hourglass.scheduler")
@@ -61,7 +63,7 @@ class Scheduler:
         interval = self.engine.settings.poll_interval_seconds
         loop = asyncio.get_running_loop()
         next_housekeeping = loop.time()
-        async with self.engine.bus.subscribe(WORK_CHANNEL) as wakeups:
+        async with subscribed(self.engine.bus, WORK_CHANNEL) as wakeups:
             while not stop.is_set():
                 await self.tick()
                 if loop.time() >= next_housekeeping:
