@@ -32,7 +32,6 @@ from hourglass.domain.jobs import Job, LogState, Outcome, RunResult, Trigger
 from hourglass.errors import StoreUnavailable
 from hourglass.live import LiveBus, Subscription
 from hourglass.runtime.kinds.base import BuildError, Kind, SweepsOrphans
-from hourglass.runtime.kinds.docker_api import DockerUnreachable
 from hourglass.runtime.output import JobOutput, OutputFactory
 from hourglass.services.engine import WORK_CHANNEL, Claim, Engine
 from hourglass.store.schedules import BuildTask
@@ -133,8 +132,6 @@ class Worker:
             for kind in kinds:
                 try:
                     await kind.sweep_orphans()
-                except DockerUnreachable:
-                    log.debug("no container runtime to sweep", exc_info=True)
                 except Exception:
                     log.warning("sweeping orphaned workloads failed", exc_info=True)
             await asyncio.sleep(SWEEP_EVERY)

@@ -135,7 +135,10 @@ class ContainerKind:
         """Remove (killing them) this host's containers whose worker process is gone."""
         removed = 0
         async with DockerClient(self.docker_host) as docker:
-            found = await docker.list_containers({LABEL: "true", HOST_LABEL: self.host})
+            try:
+                found = await docker.list_containers({LABEL: "true", HOST_LABEL: self.host})
+            except DockerUnreachable:
+                return 0  # no runtime here: nothing can have been left running on it
             for summary in found:
                 owner = (summary.get("Labels") or {}).get(OWNER_LABEL, "")
                 if owner_alive(owner):
