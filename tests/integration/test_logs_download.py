@@ -178,7 +178,8 @@ async def test_a_client_that_leaves_stops_the_reads(alice: UserClient, services:
 async def test_a_failure_mid_stream_ends_txt_with_the_error_tail(
     alice: UserClient, services: Services, params: dict[str, str]
 ) -> None:
-    """The store failing after the first batch: the body is batch 1 then the seed's error tail."""
+    """The store failing after the first batch: the body is batch 1 then the seed's error tail
+    (which fits in what a declared Content-Length leaves, and the connection closes short)."""
     messages = numbered(100)
     wid, jid = await finished_log(alice, services, messages, chunk_lines=10)
     # a stream filter reads chunk metas first, then the texts: fail the second text read
@@ -198,6 +199,65 @@ async def test_a_failure_mid_stream_ends_txt_with_the_error_tail(
     assert body == text_of(first_batch) + TAIL
     # with a declared Content-Length the connection also closes short, so the client knows
     assert complete is ("content-length" not in response.headers)
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "failing"),
+    [
+        ({}, IDENTITY, "fetch"),
+        ({}, {"Accept-Encoding": "gzip"}, "fetch"),
+        ({}, {"Range": "bytes=100-"}, "fetch"),
+        ({"stream": "stdout"}, IDENTITY, "fetch_at"),
+        ({"q": "line"}, IDENTITY, "fetch"),
+        ({"format": "jsonl"}, IDENTITY, "fetch"),
+        ({"format": "json"}, IDENTITY, "fetch"),
+    ],
+)
+async def test_a_failure_on_the_first_batch_is_a_500_problem(
+    alice: UserClient,
+    services: Services,
+    params: dict[str, str],
+    headers: dict[str, str],
+    failing: str,
+) -> None:
+    """The store failing on the first read, before any byte: the seed's 500 as problem+json,
+    whatever the format, filter, range or encoding, and no attachment."""
+    wid, jid = await finished_log(alice, services, numbered(100), chunk_lines=10)
+    read = log_store.chunks_after if failing == "fetch" else log_store.chunks_at
+    async with (
+        log_server(services, batch_chunks=2, **{failing: CountingFetch(read, fail_at=1)}) as (
+            url,
+            _,
+        ),
+        client_for(alice, url) as client,
+    ):
+        response = await client.get(raw_url(wid, jid), params=params, headers=headers)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == f"failed to fetch logs: {FAILURE}"
+    assert "content-disposition" not in response.headers
+
+
+async def test_with_content_length_a_tail_that_does_not_fit_is_left_out(
+    alice: UserClient, services: Services
+) -> None:
+    """A range failing after its first batch with fewer bytes left than the error tail: the
+    body is the first batch's bytes alone, and the connection closes short of the length."""
+    messages = numbered(100)
+    wid, jid = await finished_log(alice, services, messages, chunk_lines=10)
+    first_batch = text_of(messages[:20])
+    last = len(first_batch) + len(TAIL) - 2  # room for all but one byte of the tail
+    async with (
+        log_server(services, batch_chunks=2, fetch=CountingFetch(fail_at=2)) as (url, _),
+        client_for(alice, url) as client,
+        client.stream(
+            "GET", raw_url(wid, jid), headers={"Range": f"bytes=0-{last}", **IDENTITY}
+        ) as response,
+    ):
+        assert response.status_code == 206
+        assert response.headers["content-length"] == str(last + 1)
+        body, complete = await raw_body(response)
+    assert (body, complete) == (first_batch, False)
 
 
 async def test_a_failure_mid_stream_ends_jsonl_with_an_error_line(

@@ -8,8 +8,10 @@ validators, ranges, gzip, disconnects); this module owns what the bytes are.
 Download (`GET …/logs/raw`): unfiltered `txt` is the concatenation of the chunks' `text`
 columns, sliced only at the edges of a byte range: no decoding. Filters and other formats work
 run by run on chunk slices (`render_txt`), or build JSON entries from per-run templates; a
-stream filter reads chunk metas first and skips the text of chunks without that stream. A
-failure after the first byte is turned into the format's error tail (`Download.failure_tail`).
+stream filter reads chunk metas first and skips the text of chunks without that stream. The
+body yields one piece per batch read, empty ones included, so the web layer can read the first
+batch before it sends the headers (a failure there is still an HTTP error); a failure after the
+first byte is turned into the format's error tail (`Download.failure_tail`).
 
 Live stream (`GET …/events`): subscribe to the bus first, then send the backlog read straight
 from the store, then loop "read the store after the last sequence number sent → send → wait for
@@ -274,7 +276,9 @@ class LogReads:
     def body(
         self, d: Download, *, start: int = 0, end: int | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """The download's bytes, one piece per batch; `start`/`end` (inclusive) for plain txt."""
+        """The download's bytes, one piece per batch read (possibly empty, when a filter keeps
+        none of its lines), so the first piece marks the end of the first read; `start`/`end`
+        (inclusive) for plain txt."""
         if d.options.plain:
             last = d.job.log_bytes - 1 if end is None else end
             return self._plain(d.job, start, last)
@@ -286,8 +290,7 @@ class LogReads:
         cut = await self._cut(job, start, end)
         async for chunks in self.batches(job.id, cut.after):
             pieces = cut.cut.take(chunks)
-            if pieces:
-                yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
             if cut.cut.done:
                 return
         raise LogChunkCorrupt("the stored log is shorter than its recorded size")
@@ -307,8 +310,10 @@ class LogReads:
     async def _rendered(self, d: Download) -> AsyncGenerator[bytes, None]:
         options, job = d.options, d.job
         fmt = options.format
+        # the JSON document's head goes out with the first batch, so that its read comes first
+        head = b""
         if fmt is Format.JSON:
-            yield f'{{"id":"{job.id}","workflow_id":"{job.workflow_id}","logs":['.encode()
+            head = f'{{"id":"{job.id}","workflow_id":"{job.workflow_id}","logs":['.encode()
         first = True
         if options.stream is not None:
             source = self.stream_batches(job.id, options.stream)
@@ -319,17 +324,16 @@ class LogReads:
                 data = b"".join([self._txt(c, options) for c in chunks])
             else:
                 entries = [e for c in chunks for e in json_entries(job.id, c, options)]
-                if not entries:
-                    continue
-                if fmt is Format.JSONL:
+                data = b""
+                if entries and fmt is Format.JSONL:
                     data = ("\n".join(entries) + "\n").encode()
-                else:
+                elif entries:
                     data = (("" if first else ",") + ",".join(entries)).encode()
-                first = False
-            if data:
-                yield data
+                    first = False
+            yield head + data
+            head = b""
         if fmt is Format.JSON:
-            yield b"]}\n"
+            yield head + b"]}\n"
 
     @staticmethod
     def _txt(c: Chunk, options: DownloadOptions) -> bytes:

@@ -12,10 +12,13 @@ flushed so the client can decode it on arrival; the gzip variant has its own ETa
 A `Range` request is answered uncompressed (206) even when gzip is acceptable: a range is a range
 of the identity bytes, and resuming a download matters more than compressing its tail.
 
-A failure once the body has started cannot change the status any more: the body gets the error
-tail. With a declared `Content-Length` the tail is written if it fits and the connection is then
-closed short of the declared length, so the saved file still ends with the error text and the
-client also knows the transfer is incomplete.
+The first batch is read before the headers are sent (it is small: the first byte still leaves
+after one short read), so a failure to read it is a plain error answer: the seed's 500,
+problem+json. A failure once the body has started cannot change the status any more: the body
+gets the error tail. With a declared `Content-Length` the tail is written only if the body stays
+short of the declared length with it (else it is left out), and the connection is then closed
+short, so the client always knows the transfer is incomplete and the saved file ends with the
+error text whenever there was room for it.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from hourglass.services.logformats import Download
+from hourglass.services.logformats import FETCH_ERROR, Download, describe
 from hourglass.services.logreads import LogReads
 from hourglass.web.errors import problem
 from hourglass.web.streaming import run_until_disconnect
@@ -170,31 +173,53 @@ class DownloadResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = {"type": "http.response.start", "status": self.status_code}
-        await send({**start, "headers": self.raw_headers})
         if self._body is None or scope.get("method") == "HEAD":
+            await send({**start, "headers": self.raw_headers})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        await run_until_disconnect(receive, self._pump(self._body(), send))
+        body = self._body()
+        try:
+            first = await anext(body, None)  # the first batch, before any header
+        except Exception as exc:
+            await body.aclose()
+            log.warning("log download failed before its first byte: %s", exc)
+            detail = f"{FETCH_ERROR}: {describe(exc)}"
+            await problem(500, detail)(scope, receive, send)
+            return
+        await send({**start, "headers": self.raw_headers})
+        await run_until_disconnect(receive, self._pump(first, body, send))
 
-    async def _pump(self, body: AsyncGenerator[bytes, None], send: Send) -> None:
+    async def _pump(
+        self, first: bytes | None, body: AsyncGenerator[bytes, None], send: Send
+    ) -> None:
         z = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if self._gzip else None
         remaining = self._length
         async with contextlib.aclosing(body):
             try:
-                async for piece in body:
-                    if z is not None:
-                        piece = await _deflate(z, piece)
-                    if remaining is not None:
-                        remaining -= len(piece)
+                piece = first
+                while piece is not None:
                     if piece:
-                        await send({"type": "http.response.body", "body": piece, "more_body": True})
-                        if self._on_sent is not None:
-                            self._on_sent(len(piece))
+                        remaining = await self._send(piece, z, remaining, send)
+                    piece = await anext(body, None)
             except Exception as exc:
                 await self._fail(exc, z, remaining, send)
                 return
         end = z.flush() if z is not None else b""
         await send({"type": "http.response.body", "body": end, "more_body": False})
+
+    async def _send(
+        self, piece: bytes, z: zlib._Compress | None, remaining: int | None, send: Send
+    ) -> int | None:
+        """Write one piece of body (compressed if asked); what remains of a declared length."""
+        if z is not None:
+            piece = await _deflate(z, piece)
+        if remaining is not None:
+            remaining -= len(piece)
+        if piece:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            if self._on_sent is not None:
+                self._on_sent(len(piece))
+        return remaining
 
     async def _fail(
         self, exc: Exception, z: zlib._Compress | None, remaining: int | None, send: Send
@@ -206,7 +231,7 @@ class DownloadResponse(Response):
             await send({"type": "http.response.body", "body": tail, "more_body": False})
             return
         log.warning("log download failed after its first byte: %s", exc)
-        if len(tail) < remaining:
+        if len(tail) < remaining:  # with the tail the body is still short: the client can tell
             await send({"type": "http.response.body", "body": tail, "more_body": True})
         # returning now leaves the body short of Content-Length: the server closes the connection
 
