@@ -315,6 +315,19 @@ async def test_retention_off_still_streams_a_running_job(
     await out.close()
 
 
+async def test_a_finished_job_that_kept_no_logs_is_412(
+    alice: UserClient, services: Services
+) -> None:
+    """Once a job of a workflow with log_retention=false has ended (its lines deleted, log_state
+    `disabled`), its stream answers 412 like the retained-log routes, before any frame."""
+    got = await written_log(alice, services, numbered(3), log_retention=False)
+    job = (await alice.get(f"/workflows/{got.job.workflow_id}/jobs/{got.job.id}")).json()
+    assert (job["status"], job["log_state"]) == ("COMPLETED", "disabled")
+    response = await alice.get(events_url(got.job.workflow_id, got.job.id))
+    assert response.status_code == 412
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 # across processes
 
 

@@ -43,11 +43,15 @@ SWEEP_BATCH = 100
 
 
 def check_readable(job: Job, log_retention: bool, *, retained: bool) -> None:
-    """412 if the job's logs expired, or (retained-log routes) if they are not kept."""
+    """412 if the job's logs expired, or if they are not kept: on the retained-log routes
+    whenever the workflow keeps none, on the live stream once the job ended without them."""
     if job.log_state == LogState.EXPIRED:
         raise PreconditionFailed("the logs of this job have expired")
-    if retained and (not log_retention or job.log_state == LogState.DISABLED):
+    disabled = job.log_state == LogState.DISABLED
+    if retained and (not log_retention or disabled):
         raise PreconditionFailed("log retention is disabled for this workflow")
+    if disabled and job.is_finished:
+        raise PreconditionFailed("this job's logs were not kept (log retention is disabled)")
 
 
 async def readable_log(

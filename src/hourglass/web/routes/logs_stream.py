@@ -103,7 +103,7 @@ async def download_logs_head(
         400: {"description": "Bad resume point (`Last-Event-ID` or `after`)"},
         401: {"description": "No valid session or token"},
         404: {"description": "Workflow or job not found"},
-        412: {"description": "The job's logs expired"},
+        412: {"description": "The job's logs expired, or it ended without keeping them"},
     },
 )
 async def job_events(
