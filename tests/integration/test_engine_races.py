@@ -17,7 +17,6 @@ from hourglass.domain.jobs import Job, JobStatus, RunResult
 from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database, Tx
-from hourglass.store.jobs import write_retrying
 from hourglass.store.schema import workflows
 from tests.conftest import build_services
 from tests.integration.engine_helpers import built_workflow, jobs_of, principal, workflow_row
@@ -83,8 +82,8 @@ async def test_a_deadlock_victim_is_run_again(
         return work
 
     await asyncio.gather(
-        write_retrying(services.db, crossing(a, b)),
-        write_retrying(others[0].db, crossing(b, a)),
+        services.db.write_retrying(crossing(a, b)),
+        others[0].db.write_retrying(crossing(b, a)),
     )
     assert sorted(runs.values()) == [1, 2]
     assert len(retries(caplog)) == 1

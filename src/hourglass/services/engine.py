@@ -43,7 +43,6 @@ from hourglass.store import jobs as job_store
 from hourglass.store import logs as log_store
 from hourglass.store import schedules as schedule_store
 from hourglass.store.db import Database, Tx
-from hourglass.store.jobs import write_retrying
 from hourglass.store.schedules import BuildTask, DueWorkflow
 
 log = logging.getLogger("hourglass.engine")
@@ -144,7 +143,7 @@ class Engine:
             async def work(tx: Tx, workflow: DueWorkflow = workflow) -> tuple[bool, str | None]:
                 return await self._schedule_one(tx, workflow, now)
 
-            made, promoted = await write_retrying(self.db, work)
+            made, promoted = await self.db.write_retrying(work)
             created += made
             if promoted is not None:
                 await self.publish_status(promoted, JobStatus.QUEUED.value)
@@ -204,7 +203,7 @@ class Engine:
                 await schedule_store.lock_workflow(self.db, tx, workflow_id)
                 return await job_store.promote_next(tx, workflow_id, now)
 
-            if (job_id := await write_retrying(self.db, work)) is not None:
+            if (job_id := await self.db.write_retrying(work)) is not None:
                 promoted += 1
                 await self.publish_status(job_id, JobStatus.QUEUED.value)
         if promoted:
@@ -252,7 +251,7 @@ class Engine:
             return Claim(job, spec, token)
 
         try:
-            claim = await write_retrying(self.db, work)
+            claim = await self.db.write_retrying(work)
         except _NotRunnable:
             return None
         if claim is not None:
@@ -281,7 +280,7 @@ class Engine:
                 tx, claim.job, claim.token, claim.spec, decision, result, now, log_state
             )
 
-        ended = await write_retrying(self.db, work)
+        ended = await self.db.write_retrying(work)
         if ended is None:
             return None
         await self._after_finish(ended)
@@ -365,7 +364,7 @@ class Engine:
             async def work(tx: Tx, job: Job = job) -> _Ended | None:
                 return await self._recover(tx, job, now)
 
-            ended = await write_retrying(self.db, work)
+            ended = await self.db.write_retrying(work)
             if ended is not None:
                 recovered += 1
                 await self._after_finish(ended)
@@ -397,7 +396,7 @@ class Engine:
                 self.db, tx, token=secrets.token_hex(16), now=now, lease_until=now + self.lease
             )
 
-        return await write_retrying(self.db, work)
+        return await self.db.write_retrying(work)
 
     async def renew_build(self, task: BuildTask) -> bool:
         """Extend the build's lease; False once it is no longer this builder's."""
@@ -420,7 +419,7 @@ class Engine:
             reason = f"canceled: the workflow's build failed: {error}"
             return await job_store.cancel_workflow_jobs(tx, task.workflow_id, now, reason=reason)
 
-        canceled = await write_retrying(self.db, work)
+        canceled = await self.db.write_retrying(work)
         if canceled is None:
             return False
         await self.publish_all((job_id, JobStatus.CANCELED.value) for job_id in canceled)

@@ -19,7 +19,6 @@ from hourglass.store import jobs as job_store
 from hourglass.store import schedules as schedule_store
 from hourglass.store import workflows as workflow_store
 from hourglass.store.db import Database, Tx
-from hourglass.store.jobs import write_retrying
 
 MAX_LIMIT = 1000
 
@@ -144,7 +143,7 @@ class JobService:
                 raise Conflict(f"job is already {current.status.value}")
             return None, None
 
-        canceled, promoted = await write_retrying(self.db, work)
+        canceled, promoted = await self.db.write_retrying(work)
         if canceled is None:
             await self.engine.publish_status(job.id, CANCEL_SIGNAL)
             return job

@@ -34,7 +34,6 @@ from hourglass.store import jobs as job_store
 from hourglass.store import schedules as schedule_store
 from hourglass.store import workflows as store
 from hourglass.store.db import Database, Tx
-from hourglass.store.jobs import write_retrying
 
 log = logging.getLogger("hourglass.workflows")
 
@@ -158,7 +157,7 @@ class WorkflowService:
             await job_store.cancel_workflow_jobs(tx, workflow_id, now)
             await job_store.request_cancel_workflow(tx, workflow_id, now)
 
-        await write_retrying(self.db, work)
+        await self.db.write_retrying(work)
         await self._changed(workflow_id)
 
     async def delete(self, principal: Principal, workflow_id: str) -> None:

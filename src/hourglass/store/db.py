@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, event, text
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
@@ -30,6 +30,11 @@ from hourglass.errors import BadRequest, HourglassError, StoreUnavailable
 log = logging.getLogger("hourglass.store")
 
 Insert = PgInsert | SqliteInsert
+T = TypeVar("T")
+
+# deadlock_detected, serialization_failure: PostgreSQL rolled the transaction back, try again
+_RETRYABLE_STATES = ("40P01", "40001")
+WRITE_ATTEMPTS = 4
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -114,6 +119,29 @@ class Database:
             await conn.execution_options(hourglass_write=True)
             async with conn.begin():
                 yield conn
+
+    async def write_retrying(
+        self, work: Callable[[Tx], Awaitable[T]], *, attempts: int = WRITE_ATTEMPTS
+    ) -> T:
+        """Run `work` in one write transaction, again (up to `attempts` in all) when PostgreSQL
+        aborted it as a deadlock victim or a serialization failure; `work` must only touch the
+        store.
+
+        Our lock order (`store/jobs.py`) makes deadlocks impossible among our own transactions;
+        this is the safety net for an order someone gets wrong later, so each retry is logged.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.write() as tx:
+                    return await work(tx)
+            except DBAPIError as exc:
+                if attempt == attempts or not _state_in(exc, _RETRYABLE_STATES):
+                    raise
+                log.warning(
+                    "transaction aborted (%s); retrying (%d of %d)", _short(exc), attempt, attempts
+                )
+                await asyncio.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def insert(self, table: Table) -> Insert:
         """A dialect insert, so callers can say `.on_conflict_do_nothing(...)` on both engines."""

@@ -8,19 +8,18 @@ that race on PostgreSQL only skips one promotion.
 Lock order, on PostgreSQL: a transaction that writes several rows of one workflow locks the
 workflow's row first (`schedules.lock_workflow`, or an UPDATE of it), then its jobs. Claims, lease
 renewals and log writes touch one job row and never wait on a workflow row, so they need not.
-`write_retrying` re-runs a transaction PostgreSQL aborted anyway (deadlock, serialization).
+`Database.write_retrying` re-runs a transaction PostgreSQL aborted anyway (deadlock,
+serialization).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from hourglass.domain.jobs import (
     ACTIVE,
@@ -37,40 +36,7 @@ from hourglass.store.schema import jobs, log_chunks, workflows
 log = logging.getLogger("hourglass.store")
 
 _ACTIVE = [s.value for s in ACTIVE]
-T = TypeVar("T")
 CANCELED_REASON = "canceled"
-
-# deadlock_detected, serialization_failure: PostgreSQL rolled the transaction back, try again
-_RETRYABLE_STATES = ("40P01", "40001")
-WRITE_ATTEMPTS = 4
-
-
-def _retryable(exc: DBAPIError) -> bool:
-    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return isinstance(state, str) and state in _RETRYABLE_STATES
-
-
-async def write_retrying(
-    db: Database, work: Callable[[Tx], Awaitable[T]], *, attempts: int = WRITE_ATTEMPTS
-) -> T:
-    """Run `work` in one write transaction, again (up to `attempts` in all) when PostgreSQL
-    aborted it as a deadlock victim or a serialization failure; `work` must only touch the store.
-
-    The lock order above makes deadlocks impossible among our own transactions; this is the
-    safety net for an order someone gets wrong later, so each retry is logged.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            async with db.write() as tx:
-                return await work(tx)
-        except DBAPIError as exc:
-            if attempt == attempts or not _retryable(exc):
-                raise
-            log.warning(
-                "transaction aborted (%s); retrying (%d of %d)", exc.orig, attempt, attempts
-            )
-            await asyncio.sleep(0.01 * 2**attempt)
-    raise AssertionError("unreachable")
 
 
 def to_job(row: Any) -> Job:
