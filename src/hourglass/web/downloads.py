@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import zlib
 from collections.abc import AsyncGenerator, Callable
@@ -246,6 +247,73 @@ def _deflate_now(z: zlib._Compress, data: bytes) -> bytes:
     return z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """How to answer a request for the fixed (unfiltered `txt`) bytes: 200, 206, 304 or 416."""
+
+    status: int
+    etag: str  # of the variant sent (the gzip one has its own)
+    gzip: bool = False
+    range: ByteRange | None = None
+
+
+def _requested_range(
+    headers: Headers, etag: str, length: int, last_modified: datetime | None
+) -> ByteRange | Unsatisfiable | None:
+    """The one byte range asked for, if `If-Range` lets it apply (None: the whole body)."""
+    value = headers.get("range")
+    if value is None or not _if_range_holds(headers.get("if-range"), etag, last_modified):
+        return None
+    try:
+        return parse_range(value, length)
+    except Unsatisfiable as exc:
+        return exc
+
+
+def _answer(
+    headers: Headers, etag: str, length: int, last_modified: datetime | None, gzip: bool
+) -> _Answer:
+    """The conditional-request and range logic, in RFC 9110's order: a range (which wins over
+    gzip) is chosen first, since the variant decides the validator `If-None-Match` compares."""
+    wanted = _requested_range(headers, etag, length, last_modified)
+    gzip = gzip and wanted is None
+    tag = etag[:-1] + '-gzip"' if gzip else etag
+    if _not_modified(headers, tag, last_modified):
+        return _Answer(304, tag)
+    if isinstance(wanted, Unsatisfiable):
+        return _Answer(416, tag)
+    if wanted is not None:
+        return _Answer(206, tag, range=wanted)
+    return _Answer(200, tag, gzip=gzip)
+
+
+def _fixed_headers(d: Download) -> list[tuple[str, str]]:
+    """The headers of every download answer (the seed's two first)."""
+    return [
+        ("Content-Type", d.media_type),
+        ("Content-Disposition", f'attachment; filename="{d.filename}"'),
+        ("Cache-Control", CACHE_CONTROL),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Vary", "Accept-Encoding"),
+    ]
+
+
+def _validators(etag: str, last_modified: datetime | None) -> list[tuple[str, str]]:
+    validators = [("ETag", etag), ("Accept-Ranges", "bytes")]
+    if last_modified is not None:
+        validators.append(("Last-Modified", http_date(last_modified)))
+    return validators
+
+
+def _unsatisfiable(length: int) -> Response:
+    return problem(
+        416,
+        f"the range is outside the log's {length} bytes",
+        extra={"title": "Range Not Satisfiable"},
+        headers={"Content-Range": f"bytes */{length}", "Accept-Ranges": "bytes"},
+    )
+
+
 def download_response(
     reads: LogReads,
     d: Download,
@@ -257,83 +325,35 @@ def download_response(
 
     `on_sent` is told the size of every piece of body written (the download-bytes metric).
     """
-    fixed = [
-        ("Content-Type", d.media_type),
-        ("Content-Disposition", f'attachment; filename="{d.filename}"'),
-        ("Cache-Control", CACHE_CONTROL),
-        ("X-Content-Type-Options", "nosniff"),
-        ("Vary", "Accept-Encoding"),
-    ]
+    fixed = _fixed_headers(d)
     gzip = accepts_gzip(headers.get("accept-encoding"))
-    tail = d.failure_tail
-    etag, length = d.etag, d.length
-    if etag is None or length is None:
-        encoding = [("Content-Encoding", "gzip")] if gzip else []
+    encoded = [("Content-Encoding", "gzip")]
+
+    def streamed(
+        status: int, more: list[tuple[str, str]], body: Body | None, length: int | None, gz: bool
+    ) -> DownloadResponse:
         return DownloadResponse(
-            200,
-            fixed + encoding,
-            lambda: reads.body(d),
-            tail=tail,
-            length=None,
-            gzip=gzip,
-            on_sent=on_sent,
+            status, fixed + more, body, tail=d.failure_tail, length=length, gzip=gz, on_sent=on_sent
         )
-    last_modified = d.last_modified
-    wanted: ByteRange | None = None
-    unsatisfiable = False
-    range_header = headers.get("range")
-    if range_header is not None and _if_range_holds(headers.get("if-range"), etag, last_modified):
-        try:
-            wanted = parse_range(range_header, length)
-        except Unsatisfiable:
-            unsatisfiable = True
-    gzip = gzip and wanted is None and not unsatisfiable
-    if gzip:
-        etag = etag[:-1] + '-gzip"'
-    validators = [("ETag", etag), ("Accept-Ranges", "bytes")]
-    if last_modified is not None:
-        validators.append(("Last-Modified", http_date(last_modified)))
-    if _not_modified(headers, etag, last_modified):
-        return DownloadResponse(304, fixed + validators, None, tail=tail, length=None, gzip=False)
-    if unsatisfiable:
-        return problem(
-            416,
-            f"the range is outside the log's {length} bytes",
-            extra={"title": "Range Not Satisfiable"},
-            headers={"Content-Range": f"bytes */{length}", "Accept-Ranges": "bytes"},
-        )
-    if gzip:
-        return DownloadResponse(
-            200,
-            [*fixed, *validators, ("Content-Encoding", "gzip")],
-            lambda: reads.body(d),
-            tail=tail,
-            length=None,
-            gzip=True,
-            on_sent=on_sent,
-        )
-    if wanted is not None:
-        start, end = wanted.start, wanted.end
-        size = end - start + 1
+
+    if d.etag is None or d.length is None:  # filtered or rendered: no validators
+        return streamed(200, encoded if gzip else [], lambda: reads.body(d), None, gzip)
+    length = d.length
+    answer = _answer(headers, d.etag, length, d.last_modified, gzip)
+    validators = _validators(answer.etag, d.last_modified)
+    if answer.status == 304:
+        return streamed(304, validators, None, None, False)
+    if answer.status == 416:
+        return _unsatisfiable(length)
+    if (wanted := answer.range) is not None:
+        size = wanted.end - wanted.start + 1
         ranged = [
-            ("Content-Range", f"bytes {start}-{end}/{length}"),
+            ("Content-Range", f"bytes {wanted.start}-{wanted.end}/{length}"),
             ("Content-Length", str(size)),
         ]
-        return DownloadResponse(
-            206,
-            fixed + validators + ranged,
-            lambda: reads.body(d, start=start, end=end),
-            tail=tail,
-            length=size,
-            gzip=False,
-            on_sent=on_sent,
-        )
-    return DownloadResponse(
-        200,
-        [*fixed, *validators, ("Content-Length", str(length))],
-        lambda: reads.body(d),
-        tail=tail,
-        length=length,
-        gzip=False,
-        on_sent=on_sent,
-    )
+        body = functools.partial(reads.body, d, start=wanted.start, end=wanted.end)
+        return streamed(206, validators + ranged, body, size, False)
+    if answer.gzip:
+        return streamed(200, validators + encoded, lambda: reads.body(d), None, True)
+    sized = [("Content-Length", str(length))]
+    return streamed(200, validators + sized, lambda: reads.body(d), length, False)
