@@ -76,7 +76,16 @@ async def test_logs_tour(user: UserClient, embedded: str) -> None:
     expected = [str(i) for i in range(3000) if "299" in str(i)]
     assert found["total_matches"] == len(expected)
     assert sorted(line["message"] for line in found["logs"]) == sorted(expected)
-    assert all(line["highlights"] for line in found["logs"])
+    for line in found["logs"]:  # every occurrence, as code-point offsets
+        message = line["message"]
+        starts = [i for i in range(len(message)) if message.startswith("299", i)]
+        assert line["highlights"] == [[i, i + 3] for i in starts], message
+    by_message = {line["message"]: line["highlights"] for line in found["logs"]}
+    assert (by_message["299"], by_message["1299"], by_message["2995"]) == (
+        [[0, 3]],
+        [[1, 4]],
+        [[0, 3]],
+    )
 
     raw = await user.get(f"{job_path}/logs/raw")
     assert raw.status_code == 200

@@ -45,7 +45,7 @@ def client_for(user: UserClient, base_url: str) -> httpx.AsyncClient:
 class CountingFetch:
     """A store read (`chunks_after` by default), counted; from call `fail_at` on it raises
     `StoreUnavailable`, and call `hold_at` waits for `release` first (to prove the body streams
-    before the log is read)."""
+    before the log is read); `cancelled` is set if that held call is cancelled instead."""
 
     def __init__(
         self,
@@ -60,12 +60,17 @@ class CountingFetch:
         self.hold_at = hold_at
         self.release = asyncio.Event()
         self.held = asyncio.Event()
+        self.cancelled = asyncio.Event()
 
     async def __call__(self, *args: Any) -> list[Chunk]:
         self.calls += 1
         if self.hold_at is not None and self.calls == self.hold_at:
             self.held.set()
-            await self.release.wait()
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
         if self.fail_at is not None and self.calls >= self.fail_at:
             raise StoreUnavailable(FAILURE)
         return await self.read(*args)

@@ -317,17 +317,19 @@ def test_framed_chunk_after() -> None:
 async def test_readers_at_the_live_edge_share_one_store_read() -> None:
     """Fifty readers woken for the same line cause one store read between them."""
     reads: list[int] = []
-    gate = asyncio.Event()
+    started, gate = asyncio.Event(), asyncio.Event()
 
     async def read(job_id: str, after: int) -> list[FramedChunk]:
         reads.append(after)
+        started.set()
         await gate.wait()
         return [framed(after + 1, after + 3)]
 
     tails = LiveTails(read)
     async with tails.use(JOB) as tail:
         waiting = [asyncio.create_task(tails.after(tail, 0, 3)) for _ in range(50)]
-        await asyncio.sleep(0.01)
+        await started.wait()  # the read runs after every reader took its first step
+        assert len(tail.joiners) == 49
         gate.set()
         results = await asyncio.gather(*waiting)
         assert reads == [0]
@@ -357,15 +359,20 @@ async def test_without_a_hint_a_reader_reads_the_store_itself() -> None:
 async def test_a_failed_shared_read_fails_every_reader() -> None:
     """When the store read fails, each waiting reader gets the failure (none hangs)."""
 
+    started, gate = asyncio.Event(), asyncio.Event()
+
     async def read(job_id: str, after: int) -> list[FramedChunk]:
-        await asyncio.sleep(0.01)
+        started.set()
+        await gate.wait()
         raise StoreUnavailable("down")
 
     tails = LiveTails(read)
     async with tails.use(JOB) as tail:
-        results = await asyncio.gather(
-            *(tails.after(tail, 0, 1) for _ in range(5)), return_exceptions=True
-        )
+        waiting = [asyncio.create_task(tails.after(tail, 0, 1)) for _ in range(5)]
+        await started.wait()
+        assert len(tail.joiners) == 4  # four readers wait on the one read in flight
+        gate.set()
+        results = await asyncio.gather(*waiting, return_exceptions=True)
     assert all(isinstance(r, StoreUnavailable) for r in results)
 
 
