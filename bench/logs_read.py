@@ -7,9 +7,12 @@ in ten on stderr, as `bench/capture.py` makes them) is stored straight through t
 `hourglass api` process serves it:
 
 - download: `GET …/logs/raw` unfiltered and `?stream=stderr`, read by a raw-socket client (no
-  HTTP library in the way): MB/s of body received and of log scanned, time to the first body
-  byte, and the server's peak RSS growth during the download (`/proc/<pid>/status` VmHWM after
-  resetting it through `/proc/<pid>/clear_refs`, minus VmRSS before);
+  HTTP library in the way): `body_mb_s` (bytes of body received / time: what the client gets, and
+  what the download targets are judged on, filtered too) and `log_scanned_mb_s` (bytes of the
+  whole stored log / time: how fast the server goes through the log; for `stream=stderr` about
+  ten times the body figure, since one line in ten is kept), time to the first body byte, and the
+  server's peak RSS growth during the download (`/proc/<pid>/status` VmHWM after resetting it
+  through `/proc/<pid>/clear_refs`, minus VmRSS before);
 - SSE: write → client latency of live lines with 1 and with `--subscribers` concurrent streams
   (httpx on uvloop, one client process). The bench process writes one-line chunks to a RUNNING
   job and publishes the wake-up on Redis (`HOURGLASS_TEST_REDIS_URL`), as a worker process
@@ -56,7 +59,7 @@ from hourglass.store.db import Database
 from hourglass.store.migrate import migrate
 from hourglass.store.schema import jobs
 
-TARGETS = {
+TARGETS = {  # MB/s targets are of body bytes received (`body_mb_s`), not of log scanned
     "download_mb_s": 300,
     "filtered_mb_s": 50,
     "first_byte_ms": 50,
@@ -270,6 +273,7 @@ async def download(
     best = min(results, key=lambda r: r[0].total_s)[0]
     return {
         "body_mb": round(best.body_bytes / MB, 1),
+        "log_mb": round(log_bytes / MB, 1),
         "body_mb_s": round(best.body_bytes / best.total_s / MB, 1),
         "log_scanned_mb_s": round(log_bytes / best.total_s / MB, 1),
         "seconds": round(best.total_s, 3),
@@ -428,8 +432,7 @@ def verdict(results: list[dict[str, Any]]) -> dict[str, Any]:
     for r in results:
         checks = {
             "download_mb_s>=300": r["download"]["body_mb_s"] >= TARGETS["download_mb_s"],
-            "filtered_log_mb_s>=50": r["download_stderr"]["log_scanned_mb_s"]
-            >= TARGETS["filtered_mb_s"],
+            "filtered_body_mb_s>=50": r["download_stderr"]["body_mb_s"] >= TARGETS["filtered_mb_s"],
             "first_byte_ms<50": r["download"]["first_byte_ms"] < TARGETS["first_byte_ms"],
             "memory_growth_mb<64": max(
                 r["download"]["memory_growth_mb"], r["download_stderr"]["memory_growth_mb"]
