@@ -21,7 +21,6 @@ from hourglass.services.container import Services
 from hourglass.services.engine import Claim
 from hourglass.services.logwriter import JobLog, LogOutputs
 from hourglass.settings import Settings
-from hourglass.store.logs import CAP_ROW_SEQ
 from hourglass.store.schema import jobs, log_chunks
 from tests.integration.workflow_helpers import create, key, set_workflow
 from tests.support import UserClient
@@ -100,9 +99,7 @@ async def stored_lines(services: Services, job_id: str) -> list[LogLine]:
     """Every stored line of the job, ascending, straight from its chunks."""
     async with services.db.read() as tx:
         rows = await tx.execute(
-            select(log_chunks)
-            .where(log_chunks.c.job_id == job_id, log_chunks.c.first_seq > CAP_ROW_SEQ)
-            .order_by(log_chunks.c.first_seq)
+            select(log_chunks).where(log_chunks.c.job_id == job_id).order_by(log_chunks.c.first_seq)
         )
         return [
             line for r in rows for line in decode_chunk(r.first_seq, bytes(r.text), bytes(r.meta))
@@ -114,7 +111,7 @@ async def chunk_sizes(services: Services, job_id: str) -> list[tuple[int, int, i
     async with services.db.read() as tx:
         rows = await tx.execute(
             select(log_chunks.c.first_seq, log_chunks.c.last_seq, log_chunks.c.text)
-            .where(log_chunks.c.job_id == job_id, log_chunks.c.first_seq > CAP_ROW_SEQ)
+            .where(log_chunks.c.job_id == job_id)
             .order_by(log_chunks.c.first_seq)
         )
         return [(r.first_seq, r.last_seq, len(r.text)) for r in rows]
@@ -124,9 +121,7 @@ async def chunk_rows(services: Services, job_id: str) -> list[tuple[int, int, in
     """(first_seq, last_seq, byte_offset, text bytes) of each stored chunk, ascending."""
     async with services.db.read() as tx:
         rows = await tx.execute(
-            select(log_chunks)
-            .where(log_chunks.c.job_id == job_id, log_chunks.c.first_seq > CAP_ROW_SEQ)
-            .order_by(log_chunks.c.first_seq)
+            select(log_chunks).where(log_chunks.c.job_id == job_id).order_by(log_chunks.c.first_seq)
         )
         return [(r.first_seq, r.last_seq, r.byte_offset, len(r.text)) for r in rows]
 

@@ -17,7 +17,7 @@ from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database
 from hourglass.store.logs import chunks_after
-from hourglass.store.schema import workflows
+from hourglass.store.schema import jobs, workflows
 from tests.integration.engine_helpers import (
     build_all,
     built_workflow,
@@ -478,5 +478,23 @@ async def test_a_truncated_log_stays_truncated_across_a_retry(
     assert second is not None
     assert second.job.log_state == LogState.TRUNCATED
     done = await services.engine.finish(second, RunResult.success(), LogState.COMPLETE)
+    assert done is not None
+    assert done.log_state == LogState.TRUNCATED
+
+
+async def test_finishing_keeps_a_truncation_the_writer_recorded_during_the_run(
+    services: Services,
+) -> None:
+    """A finish saying `complete` does not undo a `truncated` the log writer stored meanwhile."""
+    who = await principal(services)
+    wid = await built_workflow(services, who)
+    await services.jobs.schedule(who.user_id, wid, idempotency_key="a")
+    claim = await services.engine.claim_job("w")
+    assert claim is not None
+    async with services.db.write() as tx:  # what the writer does when it first omits lines
+        await tx.execute(
+            update(jobs).where(jobs.c.id == claim.job.id).values(log_state="truncated")
+        )
+    done = await services.engine.finish(claim, RunResult.success(), LogState.COMPLETE)
     assert done is not None
     assert done.log_state == LogState.TRUNCATED

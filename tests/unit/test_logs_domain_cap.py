@@ -98,8 +98,8 @@ def test_cap_limits_halve_the_cap_and_size_tail_chunks_by_it() -> None:
         CapLimits(1)
 
 
-def test_cap_state_round_trips_and_is_never_read_as_lines() -> None:
-    """The stored state decodes to itself; damaged bytes fail; no chunk reader accepts it."""
+def test_cap_state_round_trips_and_damage_is_caught() -> None:
+    """The stored state decodes to itself; damaged bytes, or a chunk meta, fail to decode."""
     state = CapState(50, 1000, 3762, 1036, truncated=True, sealed=False)
     assert CapState.decode(state.encode()) == state
     assert CapState.decode(CapState.start(7, 99).encode()) == CapState(7, 99, 0, 99, False, True)

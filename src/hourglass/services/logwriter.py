@@ -343,10 +343,10 @@ class JobLog:
         """Inside the transaction storing `batch` (tail lines): save the cap state the first
         time, and trim the tail's oldest chunks (never `batch`'s) if it passed its half.
         Returns the offset of the oldest tail chunk left after a trim."""
-        cap, db = self._cap, self._outputs.db
+        cap = self._cap
         assert cap is not None
         if not cap.saved:
-            await log_store.save_cap_state(db, tx, self.job_id, cap.state)
+            await log_store.save_cap_state(tx, self.job_id, cap.state)
         below = self._policy.limits.trim_below(batch[-1].end_offset)
         if below <= cap.tail_offset:
             return None
@@ -366,7 +366,7 @@ class JobLog:
         first = await log_store.tail_start(tx, job_id, state.omission_seq)
         assert first is not None  # the newest chunk is never trimmed
         added, grown = await log_store.put_omission(db, tx, job_id, state.omission(first))
-        await log_store.save_cap_state(db, tx, job_id, state.trimmed())
+        await log_store.save_cap_state(tx, job_id, state.trimmed())
         await log_store.adjust_totals(
             tx, job_id, added - lines, grown - nbytes, self._token, truncated=True
         )
@@ -403,7 +403,7 @@ class JobLog:
             added, grown = await log_store.put_omission(db, tx, job_id, omission)
             if (delta := omission.end_offset - first.byte_offset) != 0:
                 await log_store.shift_tail(tx, job_id, first.first_seq, delta)
-            await log_store.save_cap_state(db, tx, job_id, state.sealed_with(omission, first))
+            await log_store.save_cap_state(tx, job_id, state.sealed_with(omission, first))
             await log_store.adjust_totals(
                 tx, job_id, added - lines, grown - nbytes, token, truncated=True
             )

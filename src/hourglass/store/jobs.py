@@ -288,7 +288,13 @@ async def finish(
     else:
         values["completed_at"] = now
         values["log_expires_at"] = log_expires_at
-    if log_state is not None:
+    if log_state in (LogState.COMPLETE, LogState.STREAMING):
+        # a cap hit is final: no later attempt (nor a writer that failed to say so) undoes it
+        truncated = LogState.TRUNCATED.value
+        values["log_state"] = case(
+            (jobs.c.log_state == truncated, truncated), else_=log_state.value
+        )
+    elif log_state is not None:
         values["log_state"] = log_state.value
     fence = jobs.c.lease_token == token if token is not None else jobs.c.lease_token.is_(None)
     stmt = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from hourglass.store.db import Tx
-from hourglass.store.logs import CAP_ROW_SEQ, cap_state
+from hourglass.store.logs import cap_state
 from hourglass.store.schema import log_chunks
 
 
@@ -21,7 +21,6 @@ async def first_seq_at_offset(tx: Tx, job_id: str, offset: int) -> int | None:
         select(log_chunks.c.first_seq)
         .where(
             log_chunks.c.job_id == job_id,
-            log_chunks.c.first_seq > CAP_ROW_SEQ,
             log_chunks.c.byte_offset <= offset,
         )
         .order_by(log_chunks.c.first_seq.desc())

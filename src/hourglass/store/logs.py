@@ -12,10 +12,8 @@ million-line log costs what a read at its start does. Sequence numbers are 1..N 
 capped log, whose omitted middle leaves one gap after the omission line (`domain/
 logs_truncation.py`); so the end of a log is its last chunk's `last_seq`, not its line count.
 
-The cap state of a job (`CapState`, once its head is full) is kept in a reserved row of
-`log_chunks` at `first_seq = 0` (no text, no line): every line read asks for sequence numbers
-above some `after >= 0` (and `last_seq > after`), so no reader ever sees it, and whatever deletes
-a job's log deletes it too.
+The cap state of a job (`CapState`, once its head is full) is kept packed in `jobs.log_cap`,
+written in the same transaction as the chunks it describes and cleared with the job's log.
 """
 
 from __future__ import annotations
@@ -47,8 +45,6 @@ from hourglass.store.db import Database, Tx
 from hourglass.store.jobs import to_job
 from hourglass.store.schema import jobs, log_chunks, workflows
 
-CAP_ROW_SEQ = 0
-"""`first_seq` of the reserved row holding a job's cap state."""
 # Aliases for subqueries, so they are never correlated to the outer query; made once, as making
 # one costs more than running a page query.
 _HOLDING = log_chunks.alias("holding")
@@ -146,7 +142,7 @@ async def last_chunk(tx: Tx, job_id: str) -> tuple[int, int, int] | None:
             log_chunks.c.last_seq,
             log_chunks.c.byte_offset + func.length(log_chunks.c.text),
         )
-        .where(log_chunks.c.job_id == job_id, log_chunks.c.first_seq > CAP_ROW_SEQ)
+        .where(log_chunks.c.job_id == job_id)
         .order_by(log_chunks.c.first_seq.desc())
         .limit(1)
     )
@@ -172,29 +168,13 @@ async def log_end(tx: Tx, job_id: str) -> LogEnd:
 
 async def cap_state(tx: Tx, job_id: str) -> CapState | None:
     """The job's cap state, once its head is full."""
-    stmt = select(log_chunks.c.meta).where(
-        log_chunks.c.job_id == job_id, log_chunks.c.first_seq == CAP_ROW_SEQ
-    )
-    meta = (await tx.execute(stmt)).scalar()
-    return None if meta is None else CapState.decode(bytes(meta))
+    packed = (await tx.execute(select(jobs.c.log_cap).where(jobs.c.id == job_id))).scalar()
+    return None if packed is None else CapState.decode(bytes(packed))
 
 
-async def save_cap_state(db: Database, tx: Tx, job_id: str, state: CapState) -> None:
-    """Insert or replace the job's cap state (its reserved row)."""
-    row = {
-        "job_id": job_id,
-        "first_seq": CAP_ROW_SEQ,
-        "last_seq": CAP_ROW_SEQ,
-        "byte_offset": 0,
-        "text": b"",
-        "meta": state.encode(),
-    }
-    stmt = db.insert(log_chunks).values(**row)
-    await tx.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["job_id", "first_seq"], set_={"meta": stmt.excluded.meta}
-        )
-    )
+async def save_cap_state(tx: Tx, job_id: str, state: CapState) -> None:
+    """Record the job's cap state (with the chunks it describes, in the same transaction)."""
+    await tx.execute(update(jobs).where(jobs.c.id == job_id).values(log_cap=state.encode()))
 
 
 async def trim_tail(
@@ -273,7 +253,7 @@ def _last_seq(job_id: Any, alias: str) -> Any:
     inner = log_chunks.alias(alias)
     last = (
         select(inner.c.last_seq)
-        .where(inner.c.job_id == job_id, inner.c.first_seq > CAP_ROW_SEQ)
+        .where(inner.c.job_id == job_id)
         .order_by(inner.c.first_seq.desc())
         .limit(1)
         .scalar_subquery()
@@ -400,8 +380,7 @@ def _page_statement(descending: bool, bounded: bool) -> Select[Any]:
                 (log_chunks.c.job_id == jobs.c.id)
                 & (log_chunks.c.job_id == job_id)
                 & (log_chunks.c.first_seq <= hi)
-                & (log_chunks.c.first_seq >= holding)
-                & (log_chunks.c.first_seq > CAP_ROW_SEQ),
+                & (log_chunks.c.first_seq >= holding),
             )
         )
         .where(
@@ -493,6 +472,7 @@ async def chunks_at(tx: Tx, job_id: str, first_seqs: Sequence[int]) -> list[Chun
 
 async def delete_job_logs(tx: Tx, job_id: str) -> None:
     await tx.execute(delete(log_chunks).where(log_chunks.c.job_id == job_id))
+    await tx.execute(update(jobs).where(jobs.c.id == job_id).values(log_cap=None))
 
 
 # retention
@@ -515,7 +495,7 @@ async def mark_expired(tx: Tx, job_ids: Sequence[str]) -> None:
     await tx.execute(
         update(jobs)
         .where(jobs.c.id.in_(list(job_ids)), jobs.c.log_state.not_in(keep))
-        .values(log_state=LogState.EXPIRED.value)
+        .values(log_state=LogState.EXPIRED.value, log_cap=None)
     )
 
 
@@ -542,7 +522,6 @@ async def clear_expiry(tx: Tx, job_id: str) -> None:
 
 
 __all__ = [
-    "CAP_ROW_SEQ",
     "ChunkHead",
     "LogEnd",
     "adjust_totals",
