@@ -4,7 +4,9 @@ is safe to run twice at once (unique slot keys, compare-and-set, fenced updates)
 
 Each step and each housekeeping task runs on its own: one that fails is logged and the others
 still run, so a broken idempotency prune cannot stop the log retention sweep (or scheduling).
-Without a reachable bus the loop polls."""
+It wakes when a workflow's schedule may have changed (`SCHEDULE_CHANNEL`), when the next slot
+is due, and at least every poll interval; not for every job that starts or ends (a finish queues
+the next job itself). Without a reachable bus the loop polls."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from hourglass.runtime.worker import subscribed
-from hourglass.services.engine import WORK_CHANNEL, Engine
+from hourglass.services.engine import SCHEDULE_CHANNEL, Engine
 
 log = logging.getLogger("hourglass.scheduler")
 
@@ -63,7 +65,7 @@ class Scheduler:
         interval = self.engine.settings.poll_interval_seconds
         loop = asyncio.get_running_loop()
         next_housekeeping = loop.time()
-        async with subscribed(self.engine.bus, WORK_CHANNEL) as wakeups:
+        async with subscribed(self.engine.bus, SCHEDULE_CHANNEL) as wakeups:
             while not stop.is_set():
                 await self.tick()
                 if loop.time() >= next_housekeeping:

@@ -50,6 +50,10 @@ log = logging.getLogger("hourglass.engine")
 WORK_CHANNEL = "__work__"
 """Bus channel that wakes idle workers when a job becomes QUEUED or a build is queued."""
 
+SCHEDULE_CHANNEL = "__schedule__"
+"""Bus channel that wakes schedulers when a workflow's schedule may have changed (created,
+updated, terminated, built); a job's own progress never needs them."""
+
 CANCEL_SIGNAL = "CANCEL_REQUESTED"
 """Status wake-up published on a running job's channel: its worker should stop it now."""
 
@@ -115,6 +119,9 @@ class Engine:
     async def wake_workers(self) -> None:
         await self.bus.publish(Wakeup(WORK_CHANNEL))
 
+    async def wake_schedulers(self) -> None:
+        await self.bus.publish(Wakeup(SCHEDULE_CHANNEL))
+
     async def on_workflow_changed(self, workflow_id: str) -> None:
         """A workflow was created, changed or terminated: builders and running jobs must know."""
         async with self.db.read() as tx:
@@ -122,6 +129,7 @@ class Engine:
         for job_id in running:
             await self.publish_status(job_id, CANCEL_SIGNAL)
         await self.wake_workers()
+        await self.wake_schedulers()
 
     async def publish_status(self, job_id: str, status: str) -> None:
         await self.bus.publish(Wakeup(job_id, status=status))
@@ -425,4 +433,5 @@ class Engine:
         await self.publish_all((job_id, JobStatus.CANCELED.value) for job_id in canceled)
         # held-back QUEUED jobs may run now; the scheduler computes the first slot
         await self.wake_workers()
+        await self.wake_schedulers()
         return True

@@ -37,6 +37,7 @@ from hourglass.runtime.kinds.base import (
     timeout_of,
     watch,
 )
+from hourglass.runtime.kinds.child import Child
 
 MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
 DEFAULT_TIMEOUT = default_timeout(Kind.COMMAND)
@@ -64,23 +65,6 @@ def resolve_program(name: str, path: str, working_dir: str | None = None) -> str
     return None
 
 
-class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """Stream protocol that also tells when the program itself exited.
-
-    `Process.wait()` only returns once every pipe is closed too, which a background grandchild
-    holding stdout can delay forever; the job ends when the program ends.
-    """
-
-    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=limit, loop=loop)
-        self.exited: asyncio.Future[None] = loop.create_future()
-
-    def process_exited(self) -> None:
-        super().process_exited()
-        if not self.exited.done():
-            self.exited.set_result(None)
-
-
 async def _pdeathsig_prefix() -> list[str]:
     """`setpriv --pdeathsig KILL --` if this host's setpriv supports it, else nothing."""
     setpriv = shutil.which("setpriv", path=MINIMAL_PATH + ":/usr/sbin:/sbin")
@@ -88,17 +72,14 @@ async def _pdeathsig_prefix() -> list[str]:
         return []
     prefix = [setpriv, "--pdeathsig", "KILL", "--"]
     try:
-        probe = await asyncio.create_subprocess_exec(
-            *prefix,
-            setpriv,
-            "--version",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        probe = await Child.start([*prefix, setpriv, "--version"], env={"PATH": MINIMAL_PATH})
     except OSError:
         return []
-    return prefix if await probe.wait() == 0 else []
+    try:
+        await probe.exited
+    finally:
+        probe.close()
+    return prefix if probe.returncode == 0 else []
 
 
 class CommandKind:
@@ -134,28 +115,18 @@ class CommandKind:
         if (problem := _precheck(cmd, env["PATH"], working_dir)) is not None:
             return RunResult.workload_failure(problem)
 
-        loop = asyncio.get_running_loop()
         launcher = await self.launcher()
         try:
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _Protocol(READ_BLOCK, loop),
-                *launcher,
-                *cmd,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,  # Popen looks the program up on this env's PATH
-                cwd=working_dir,
-                start_new_session=True,  # own session, so own process group: pgid == pid
-            )
+            # own session, so own process group (pgid == pid); the program is looked up on `env`
+            child = await Child.start([*launcher, *cmd], env=env, cwd=working_dir)
         except OSError as exc:
             return RunResult.workload_failure(f"cannot start {cmd[0]}: {exc.strerror or exc}")
-        pgid = transport.get_pid()
+        pgid = child.pid
         pumps = [
-            asyncio.create_task(_pump(protocol.stdout, "stdout", sink)),
-            asyncio.create_task(_pump(protocol.stderr, "stderr", sink)),
+            asyncio.create_task(_pump(child.stdout, "stdout", sink)),
+            asyncio.create_task(_pump(child.stderr, "stderr", sink)),
         ]
-        watcher = asyncio.create_task(watch(protocol.exited, pumps))
+        watcher = asyncio.create_task(watch(child.exited, pumps))
         try:
             ended = await race(watcher, cancel, timeout)
             if ended is Ended.DONE:
@@ -164,19 +135,19 @@ class CommandKind:
                 if ended is Ended.TIMED_OUT:
                     line = f"timed out after {timeout_label}; stopping the process group\n"
                     await sink.write("system", line.encode())
-                await self._terminate(pgid, protocol.exited, sink)
+                await self._terminate(pgid, child.exited, sink)
             _killpg(pgid, signal.SIGKILL)  # leftovers of the group die with the job
             await drain(pumps, _DRAIN_SECONDS)
         finally:
             _killpg(pgid, signal.SIGKILL)
             for task in (watcher, *pumps):
                 task.cancel()
-            transport.close()
+            child.close()
         if ended is Ended.CANCELED:
             return RunResult.canceled()
         if ended is Ended.TIMED_OUT:
             return RunResult.workload_failure(f"timed out after {timeout_label}")
-        return _result(transport.get_returncode())
+        return _result(child.returncode)
 
     async def _terminate(self, pgid: int, exited: asyncio.Future[None], sink: OutputSink) -> None:
         """SIGTERM the group, then SIGKILL it if any member outlives the grace period."""
@@ -221,8 +192,7 @@ def _result(returncode: int | None) -> RunResult:
     return RunResult.workload_failure(f"exited with code {returncode}", returncode)
 
 
-async def _pump(reader: asyncio.StreamReader | None, stream: str, sink: OutputSink) -> None:
-    assert reader is not None  # both pipes are PIPE
+async def _pump(reader: asyncio.StreamReader, stream: str, sink: OutputSink) -> None:
     while block := await reader.read(READ_BLOCK):
         await sink.write(stream, block)
 
