@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
 from hourglass.domain.jobs import BuildStatus, Kind, RunSpec
 from hourglass.domain.schedule import Schedule
@@ -153,18 +153,19 @@ async def claim_build(
     return BuildTask(row.id, Kind(row.kind), json.loads(row.payload), row.generation, token)
 
 
+def _held(task: BuildTask) -> tuple[ColumnElement[bool], ...]:
+    """The workflow still runs this build: same generation, same builder, still STARTED."""
+    return (
+        workflows.c.id == task.workflow_id,
+        workflows.c.generation == task.generation,
+        workflows.c.build_lease_token == task.token,
+        workflows.c.build_status == BuildStatus.STARTED.value,
+    )
+
+
 async def renew_build(tx: Tx, task: BuildTask, lease_until: datetime) -> bool:
     """Extend a build's lease; False once it is no longer this builder's (superseded, taken)."""
-    stmt = (
-        update(workflows)
-        .where(
-            workflows.c.id == task.workflow_id,
-            workflows.c.generation == task.generation,
-            workflows.c.build_lease_token == task.token,
-            workflows.c.build_status == BuildStatus.STARTED.value,
-        )
-        .values(build_lease_expires_at=lease_until)
-    )
+    stmt = update(workflows).where(*_held(task)).values(build_lease_expires_at=lease_until)
     return bool((await tx.execute(stmt)).rowcount)
 
 
@@ -179,12 +180,7 @@ async def finish_build(
     """Record a build's end unless a newer generation (or another builder) superseded it."""
     stmt = (
         update(workflows)
-        .where(
-            workflows.c.id == task.workflow_id,
-            workflows.c.generation == task.generation,
-            workflows.c.build_lease_token == task.token,
-            workflows.c.build_status == BuildStatus.STARTED.value,
-        )
+        .where(*_held(task))
         .values(
             build_status=status.value,
             build_reason=reason,
