@@ -1,4 +1,5 @@
-"""End-to-end fixtures: a real `hourglass up` process on its embedded SQLite default."""
+"""End-to-end fixtures: a real `hourglass up` process on its embedded SQLite default, and the
+PostgreSQL database and Redis that split processes share."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.processes import base_env, free_port, started
-from tests.support import UserClient, register
+from tests.support import (
+    TemplateDatabases,
+    UserClient,
+    postgres_admin_url,
+    redis_url,
+    register,
+    require,
+)
 
 
 @pytest.fixture
@@ -31,3 +39,23 @@ async def user(embedded: str) -> AsyncIterator[UserClient]:
     client = await register(embedded)
     yield client
     await client.client.aclose()
+
+
+@pytest.fixture
+async def postgres_db(templates: TemplateDatabases) -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database for processes to share; dropped afterwards."""
+    require("PostgreSQL", postgres_admin_url() is not None, "HOURGLASS_TEST_POSTGRES_URL not set")
+    url = await templates.postgres_url()
+    try:
+        yield url
+    finally:
+        await TemplateDatabases.drop_postgres(url)
+
+
+@pytest.fixture
+def redis_server() -> str:
+    """The test Redis's URL (required: skipped without one, failed under CI)."""
+    url = redis_url()
+    require("Redis", url is not None, "HOURGLASS_TEST_REDIS_URL not set")
+    assert url is not None
+    return url

@@ -9,11 +9,9 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select, update
 
 from hourglass.live import RedisBus, Wakeup
@@ -22,12 +20,9 @@ from hourglass.store.db import Database
 from hourglass.store.schema import jobs, workflows
 from tests.e2e.processes import base_env, free_port, started
 from tests.support import (
-    TemplateDatabases,
     UserClient,
-    postgres_admin_url,
     redis_url,
     register,
-    require,
 )
 
 WORKFLOWS = 20
@@ -36,27 +31,16 @@ JOBS_PER_WORKFLOW = 10
 INTERVAL_MINUTES = 10080
 
 
-@pytest.fixture
-async def fleet_db(templates: TemplateDatabases) -> AsyncIterator[str]:
-    require("PostgreSQL", postgres_admin_url() is not None, "HOURGLASS_TEST_POSTGRES_URL not set")
-    require("Redis", redis_url() is not None, "HOURGLASS_TEST_REDIS_URL not set")
-    url = await templates.postgres_url()
-    try:
-        yield url
-    finally:
-        await TemplateDatabases.drop_postgres(url)
-
-
 async def test_fleet_runs_every_job_once_despite_a_killed_worker(
-    fleet_db: str, tmp_path: Path
+    postgres_db: str, redis_server: str, tmp_path: Path
 ) -> None:
     """Every job completes once, each raced slot gets one job, and a SIGKILL changes nothing."""
     port = free_port()
     marks = tmp_path / "marks"
     marks.mkdir()
     env = base_env(
-        HOURGLASS_DATABASE_URL=fleet_db,
-        HOURGLASS_REDIS_URL=str(redis_url()),
+        HOURGLASS_DATABASE_URL=postgres_db,
+        HOURGLASS_REDIS_URL=redis_server,
         HOURGLASS_PORT=str(port),
         HOURGLASS_DATA_DIR=str(tmp_path / "data"),
         HOURGLASS_ALLOW_COMMAND_KIND="true",
@@ -80,18 +64,18 @@ async def test_fleet_runs_every_job_once_despite_a_killed_worker(
             for workflow_id in workflow_ids:
                 await _wait_built(user, workflow_id)
             await _schedule_manual_runs(user, workflow_ids)
-            slot = await _make_a_slot_due(fleet_db, workflow_ids)
+            slot = await _make_a_slot_due(postgres_db, workflow_ids)
             victim = running[2]  # the first worker, killed while it holds a running job
-            await _wait_running_on(fleet_db, victim.pid)
+            await _wait_running_on(postgres_db, victim.pid)
             victim.kill()
-            statuses = await _wait_all_final(fleet_db, WORKFLOWS * (JOBS_PER_WORKFLOW + 1))
+            statuses = await _wait_all_final(postgres_db, WORKFLOWS * (JOBS_PER_WORKFLOW + 1))
         finally:
             for p in processes:
                 p.__exit__(None, None, None)
         await user.client.aclose()
     runs_per_workflow = JOBS_PER_WORKFLOW + 1
     assert statuses["by_status"] == {"COMPLETED": WORKFLOWS * runs_per_workflow}
-    assert await _slots(fleet_db) == {(w, slot): 1 for w in workflow_ids}
+    assert await _slots(postgres_db) == {(w, slot): 1 for w in workflow_ids}
     # the killed worker's jobs were recovered and ran again as attempt 2
     assert sum(statuses["attempts"].values()) > WORKFLOWS * runs_per_workflow
     # every job ran to completion once; an attempt the killed worker had claimed may or may

@@ -8,23 +8,18 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from hourglass.live import RedisBus
 from hourglass.services.engine import WORK_CHANNEL
 from tests.e2e.processes import base_env, free_port, started
 from tests.integration.logstream_helpers import Frame, collect, log_seqs
 from tests.support import (
-    TemplateDatabases,
     UserClient,
-    postgres_admin_url,
     redis_url,
     register,
-    require,
 )
 
 LINES = 20
@@ -41,17 +36,6 @@ while not os.path.exists(sys.argv[1]):
     time.sleep(0.01)
 print("last line", flush=True)
 """
-
-
-@pytest.fixture
-async def live_db(templates: TemplateDatabases) -> AsyncIterator[str]:
-    require("PostgreSQL", postgres_admin_url() is not None, "HOURGLASS_TEST_POSTGRES_URL not set")
-    require("Redis", redis_url() is not None, "HOURGLASS_TEST_REDIS_URL not set")
-    url = await templates.postgres_url()
-    try:
-        yield url
-    finally:
-        await TemplateDatabases.drop_postgres(url)
 
 
 async def built_workflow(user: UserClient, payload: dict[str, object]) -> str:
@@ -80,14 +64,14 @@ async def built_workflow(user: UserClient, payload: dict[str, object]) -> str:
 
 
 async def test_a_client_of_another_api_process_follows_a_worker_process_live(
-    live_db: str, tmp_path: Path
+    postgres_db: str, redis_server: str, tmp_path: Path
 ) -> None:
     """Lines a worker process writes reach an SSE client of a second API process while the job
     still runs; then the final status and `end`, every line exactly once, 1..N."""
     go = tmp_path / "go"
     common = {
-        "HOURGLASS_DATABASE_URL": live_db,
-        "HOURGLASS_REDIS_URL": str(redis_url()),
+        "HOURGLASS_DATABASE_URL": postgres_db,
+        "HOURGLASS_REDIS_URL": redis_server,
         "HOURGLASS_ALLOW_COMMAND_KIND": "true",
         "HOURGLASS_POLL_INTERVAL_SECONDS": "0.5",
         "HOURGLASS_WORKER_CONCURRENCY": "1",

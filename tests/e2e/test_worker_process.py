@@ -10,15 +10,12 @@ from hourglass.domain.jobs import JobStatus
 from hourglass.services.container import Services
 from tests.e2e.processes import Process, base_env, wait_output
 from tests.integration.engine_helpers import built_workflow, eventually, job, principal
-from tests.support import redis_url, require
 
 
 async def test_sigterm_drains_a_running_job_and_exits_cleanly(
-    services: Services, database_url: str, tmp_path: Path
+    services: Services, database_url: str, redis_server: str, tmp_path: Path
 ) -> None:
     """After SIGTERM the running job completes, later ones wait, and the process exits 0."""
-    url = redis_url()
-    require("Redis", url is not None, "HOURGLASS_TEST_REDIS_URL is not set")
     go = tmp_path / "go"
     script = f"echo started; while [ ! -e {go} ]; do sleep 0.05; done; echo finished"
     who = await principal(services)
@@ -26,7 +23,7 @@ async def test_sigterm_drains_a_running_job_and_exits_cleanly(
     other = await built_workflow(services, who, payload={"cmd": ["echo", "later"]})
     env = base_env(
         HOURGLASS_DATABASE_URL=database_url,
-        HOURGLASS_REDIS_URL=str(url),
+        HOURGLASS_REDIS_URL=redis_server,
         HOURGLASS_DATA_DIR=str(tmp_path / "data"),
         HOURGLASS_POLL_INTERVAL_SECONDS="0.2",
         HOURGLASS_SHUTDOWN_GRACE_SECONDS="30",
