@@ -19,9 +19,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
-from hourglass.cli import _Server
+from hourglass.cli import _Server, server_config
 from hourglass.services.container import Services
 from hourglass.store.db import Database
 from hourglass.store.migrate import migrate
@@ -142,26 +143,17 @@ def free_socket() -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def running_server(services: Services) -> AsyncIterator[str]:
-    """Serve `create_app(services)` with uvicorn on a real loopback port; yields the base URL."""
-    import uvicorn
-
-    from hourglass.web.app import create_app
-
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(services),
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
+async def running_server(services: Services, app: FastAPI | None = None) -> AsyncIterator[str]:
+    """Serve `create_app(services)` (or `app`) as `hourglass api` does (`cli.server_config`),
+    on a real loopback port; yields the base URL."""
+    config = server_config(services, app)
+    config.timeout_graceful_shutdown = 1
     server = _Server(config)
+    sock = free_socket()
     sock.listen(128)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         await task

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 import uvicorn
+from fastapi import FastAPI
 
 from hourglass import __version__
 from hourglass.errors import ConfigError
@@ -62,8 +63,8 @@ async def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) ->
     await main(stop)
 
 
-def server_config(services: Services) -> uvicorn.Config:
-    """How uvicorn serves the API.
+def server_config(services: Services, app: FastAPI | None = None) -> uvicorn.Config:
+    """How uvicorn serves the API (`create_app(services)` unless another `app` is given).
 
     Proxy headers are believed only from `HOURGLASS_TRUSTED_PROXIES`: uvicorn's own default
     trusts `X-Forwarded-For` from loopback, which would let anything on the machine pick the
@@ -71,7 +72,7 @@ def server_config(services: Services) -> uvicorn.Config:
     """
     settings = services.settings
     return uvicorn.Config(
-        create_app(services),
+        app or create_app(services),
         host=settings.host,
         port=settings.port,
         log_config=None,

@@ -19,9 +19,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
-from hourglass.cli import _Server
 from hourglass.domain.common import is_valid_id
 from hourglass.services.container import Services
 from hourglass.store.db import Database
@@ -29,9 +29,9 @@ from hourglass.web.app import create_app
 from tests.support import (
     TemplateDatabases,
     UserClient,
-    free_socket,
     postgres_admin_url,
     register,
+    running_server,
 )
 
 Serve = Callable[..., Awaitable[str]]
@@ -132,27 +132,15 @@ class Boom(Exception):
     """What the test route raises: an error no handler knows."""
 
 
-@contextlib.asynccontextmanager
-async def serving_with_a_crashing_route(services: Services) -> AsyncIterator[str]:
-    """The real app plus one route that raises, served by uvicorn on a loopback port."""
-    import uvicorn
-
+def with_a_crashing_route(services: Services) -> FastAPI:
+    """The real app plus one route that raises."""
     app = create_app(services)
 
     async def boom() -> None:
         raise Boom("kaput")
 
     app.add_api_route("/boom", boom)
-    sock = free_socket()
-    sock.listen(16)
-    server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    return app
 
 
 @ONE_ENGINE
@@ -162,7 +150,7 @@ async def test_a_crash_is_a_500_problem_with_the_request_id(
     """An unexpected error answers 500 problem+json carrying X-Request-ID, also in the body."""
     caplog.set_level(logging.ERROR, logger="hourglass.web")
     async with (
-        serving_with_a_crashing_route(services) as url,
+        running_server(services, with_a_crashing_route(services)) as url,
         httpx.AsyncClient(base_url=url) as client,
     ):
         response = await client.get("/boom", headers={"X-Request-ID": "trace-42"})
@@ -186,7 +174,7 @@ async def test_a_crash_is_logged_in_the_access_log_with_its_real_bytes(
         services, settings=dataclasses.replace(services.settings, access_log=True)
     )
     async with (
-        serving_with_a_crashing_route(logged) as url,
+        running_server(logged, with_a_crashing_route(logged)) as url,
         httpx.AsyncClient(base_url=url) as client,
     ):
         response = await client.get("/boom")

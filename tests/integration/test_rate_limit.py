@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from hourglass.cli import _Server, server_config
 from hourglass.domain.common import FrozenClock
 from hourglass.settings import Settings
 from hourglass.store.db import Database
 from tests.conftest import build_services
-from tests.support import free_socket
+from tests.support import running_server
 
 PASSWORD = "correct horse battery"
 WINDOW = 15 * 60
@@ -222,23 +221,15 @@ async def test_parallel_failures_across_processes_cannot_exceed_the_limit(
 async def production_server(
     settings: Settings, db: Database, clock: FrozenClock
 ) -> AsyncIterator[Callable[..., Awaitable[str]]]:
-    """Starts the API as `hourglass api` serves it (`cli.server_config`), on a loopback port."""
+    """Starts the API as `hourglass api` serves it (`cli.server_config`), on a loopback port,
+    with the given settings changed."""
     async with contextlib.AsyncExitStack() as stack:
 
         async def start(**overrides: object) -> str:
             changed = dataclasses.replace(settings, login_rate_limit=3, **overrides)
-            server = _Server(server_config(build_services(changed, db, clock)))
-            sock = free_socket()
-            sock.listen(16)
-            task = asyncio.create_task(server.serve(sockets=[sock]))
-
-            async def stop() -> None:
-                server.should_exit = True
-                await task
-                sock.close()
-
-            stack.push_async_callback(stop)
-            return f"http://127.0.0.1:{sock.getsockname()[1]}"
+            return await stack.enter_async_context(
+                running_server(build_services(changed, db, clock))
+            )
 
         yield start
 
