@@ -283,6 +283,9 @@ class Job:
     log_lines: int
     log_bytes: int
     log_expires_at: datetime | None
+    # False only for a capped log whose trimmed tail was never re-sealed (its worker died), so
+    # its chunks' byte offsets are not contiguous (see domain/logs_truncation.py)
+    log_offsets_sealed: bool = True
 
     @property
     def is_finished(self) -> bool:

@@ -300,12 +300,12 @@ class LogReads:
         """Where a plain read of bytes `start..end` starts: at the chunk holding `start` (found
         by its offset), or at the log's start when the offsets cannot be trusted (a capped log
         whose trimmed tail was never sealed: its worker died)."""
-        async with self.db.read() as tx:
-            trusted = await read_store.offsets_sealed(tx, job.id)
-            jump = trusted and start > 0
-            first = await read_store.first_seq_at_offset(tx, job.id, start) if jump else None
+        first = None
+        if job.log_offsets_sealed and start > 0:
+            async with self.db.read() as tx:
+                first = await read_store.first_seq_at_offset(tx, job.id, start)
         if first is None:
-            return _PlainRead(0, _ByteCut(start, end, 0, check=trusted))
+            return _PlainRead(0, _ByteCut(start, end, 0, check=job.log_offsets_sealed))
         return _PlainRead(first - 1, _ByteCut(start, end, None, check=True))
 
     async def _rendered(self, d: Download) -> AsyncGenerator[bytes, None]:

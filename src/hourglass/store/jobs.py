@@ -30,6 +30,7 @@ from hourglass.domain.jobs import (
     Trigger,
     log_expiry,
 )
+from hourglass.domain.logs import CapState
 from hourglass.store.db import Database, Tx
 from hourglass.store.schema import jobs, log_chunks, workflows
 
@@ -66,6 +67,7 @@ def to_job(row: Any) -> Job:
         log_lines=m["log_lines"],
         log_bytes=m["log_bytes"],
         log_expires_at=m["log_expires_at"],
+        log_offsets_sealed=m["log_cap"] is None or CapState.decode(bytes(m["log_cap"])).sealed,
     )
 
 

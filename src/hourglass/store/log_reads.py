@@ -1,9 +1,7 @@
-"""Read-only queries the streaming log routes need beyond `store.logs`.
-
-- the chunk holding a text byte offset (for `Range`): a chunk's `byte_offset` grows with its
-  `first_seq`, so it is the last one (by the `(job_id, first_seq)` key) with `byte_offset <= b`;
-- whether those offsets can be trusted: a capped log whose tail was trimmed but never sealed
-  (see `domain/logs_truncation.py`) keeps the offsets its tail was written with.
+"""Read-only queries the streaming log routes need beyond `store.logs`: the chunk holding a text
+byte offset (for `Range`). A chunk's `byte_offset` grows with its `first_seq`, so it is the last
+one (by the `(job_id, first_seq)` key) with `byte_offset <= b` — when the offsets can be trusted
+(`Job.log_offsets_sealed`).
 """
 
 from __future__ import annotations
@@ -11,7 +9,6 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from hourglass.store.db import Tx
-from hourglass.store.logs import cap_state
 from hourglass.store.schema import log_chunks
 
 
@@ -30,11 +27,4 @@ async def first_seq_at_offset(tx: Tx, job_id: str, offset: int) -> int | None:
     return None if value is None else int(value)
 
 
-async def offsets_sealed(tx: Tx, job_id: str) -> bool:
-    """Whether the byte offsets of the job's chunks are contiguous: false only for a capped log
-    whose last attempt ended without sealing its trimmed tail (its worker died)."""
-    state = await cap_state(tx, job_id)
-    return state is None or state.sealed
-
-
-__all__ = ["first_seq_at_offset", "offsets_sealed"]
+__all__ = ["first_seq_at_offset"]
