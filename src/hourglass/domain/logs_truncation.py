@@ -107,11 +107,14 @@ class CapState:
         """Tail chunks are those with a `first_seq` above this."""
         return self.omission_seq if self.truncated else self.head_last_seq
 
+    def omitted_bytes(self, first: TailStart) -> int:
+        """Bytes omitted between the head and a tail that now starts at `first`."""
+        return self.omitted_before + first.byte_offset - self.tail_base
+
     def omission(self, first: TailStart) -> Chunk:
         """The omission line for a tail that now starts at `first`."""
         lines = first.first_seq - self.head_last_seq - 1
-        nbytes = self.omitted_before + first.byte_offset - self.tail_base
-        text = omission_message(lines, nbytes).encode() + b"\n"
+        text = omission_message(lines, self.omitted_bytes(first)).encode() + b"\n"
         run = decode_meta(first.meta)[0]
         meta = encode_meta([LineBatch(Stream.SYSTEM, text, 1, run.ts_us, run.attempt)])
         seq = self.omission_seq
@@ -123,9 +126,12 @@ class CapState:
 
     def sealed_with(self, omission: Chunk, first: TailStart) -> CapState:
         """After the seal: the tail's offsets start right after `omission`."""
-        omitted = self.omitted_before + first.byte_offset - self.tail_base
         return dataclasses.replace(
-            self, omitted_before=omitted, tail_base=omission.end_offset, truncated=True, sealed=True
+            self,
+            omitted_before=self.omitted_bytes(first),
+            tail_base=omission.end_offset,
+            truncated=True,
+            sealed=True,
         )
 
     def encode(self) -> bytes:

@@ -237,10 +237,7 @@ class LogService:
         window = ask.window(last_seq)
         if window.empty:
             return job, [], False
-        lo, hi, more = logscan.page_bounds(window, ask.limit)
-        lines = logscan.lines_of(chunks, lo, hi, ask.descending)
-        if len(lines) < hi - lo + 1:  # the omitted middle of a capped log
-            lines, more = await logscan.past_gap(tx, job_id, window, ask.limit, lines, (lo, hi))
+        lines, more = await logscan.page_from(tx, job_id, window, ask.limit, chunks)
         return job, lines, more
 
     async def search(

@@ -46,9 +46,6 @@ class Window:
     def empty(self) -> bool:
         return self.before <= self.after + 1
 
-    def count(self) -> int:
-        return max(0, self.before - self.after - 1)
-
 
 @dataclass(frozen=True, slots=True)
 class Found:
@@ -90,12 +87,21 @@ async def read_page(
         return [], False
     if stream is not None:
         return await _filtered_page(tx, job_id, window, limit, stream)
-    lo, hi, more = page_bounds(window, limit)
+    lo, hi, _ = page_bounds(window, limit)
     chunks = await log_store.chunks_between(
         tx, job_id, after=lo - 1, before=hi + 1, descending=False, limit=hi - lo + 1
     )
+    return await page_from(tx, job_id, window, limit, chunks)
+
+
+async def page_from(
+    tx: Tx, job_id: str, window: Window, limit: int, chunks: list[Chunk]
+) -> tuple[list[LogLine], bool]:
+    """The unfiltered page of `window` out of `chunks` (those holding its first `limit` lines)
+    and whether more follow; completed past a capped log's gap when the chunks fall short."""
+    lo, hi, more = page_bounds(window, limit)
     lines = lines_of(chunks, lo, hi, window.descending)
-    if len(lines) < hi - lo + 1:
+    if len(lines) < hi - lo + 1:  # the omitted middle of a capped log
         return await past_gap(tx, job_id, window, limit, lines, (lo, hi))
     return lines, more
 
@@ -293,17 +299,17 @@ async def search(
     stream: Stream | None,
     *,
     count: bool,
-    lines: int | None = None,
+    lines: int,
 ) -> Found:
     """The first `limit` lines of `window` matching `query` and `stream`; with `count`, the
     exact number of matches in the whole window too (else the scan stops once the page is full).
-    `lines`: how many lines the window holds, if known (a capped log's window has a gap).
+    `lines`: how many lines the window holds (not derivable: a capped log's window has a gap).
     """
     if query is None:
         page, more = await read_page(tx, job_id, window, limit, stream)
         total = None
         if count and stream is None:
-            total = window.count() if lines is None else lines
+            total = lines
         elif count and stream is not None:
             total = await count_stream(tx, job_id, window, stream)
         return Found(page, more, total)

@@ -44,6 +44,7 @@ from hourglass.domain.logs import (
     LineSplitter,
     SecretMasker,
     Stream,
+    TailStart,
     TruncationPolicy,
     to_epoch_us,
 )
@@ -355,7 +356,7 @@ class JobLog:
     async def _trim(self, tx: Tx, below: int, keep_from: int) -> int | None:
         """Delete the tail chunks before `keep_from` that start below `below`, then rewrite the
         omission line; the oldest tail chunk's offset after it (None if nothing was deleted)."""
-        db, job_id = self._outputs.db, self.job_id
+        job_id = self.job_id
         state = await log_store.cap_state(tx, job_id)
         assert state is not None
         lines, nbytes = await log_store.trim_tail(
@@ -363,14 +364,23 @@ class JobLog:
         )
         if not lines:
             return None
-        first = await log_store.tail_start(tx, job_id, state.omission_seq)
-        assert first is not None  # the newest chunk is never trimmed
-        added, grown = await log_store.put_omission(db, tx, job_id, state.omission(first))
+        first, _ = await self._omit(tx, state, lines, nbytes)
         await log_store.save_cap_state(tx, job_id, state.trimmed())
-        await log_store.adjust_totals(
-            tx, job_id, added - lines, grown - nbytes, self._token, truncated=True
-        )
         return first.byte_offset
+
+    async def _omit(
+        self, tx: Tx, state: CapState, lines: int, nbytes: int
+    ) -> tuple[TailStart, Chunk]:
+        """After `lines` lines (`nbytes` bytes) of the tail were deleted (perhaps none): the
+        omission line rewritten for where the tail now starts, and the job's totals adjusted."""
+        first = await log_store.tail_start(tx, self.job_id, state.omission_seq)
+        assert first is not None  # the newest chunk is never trimmed
+        omission = state.omission(first)
+        added, grown = await log_store.put_omission(self._outputs.db, tx, self.job_id, omission)
+        await log_store.adjust_totals(
+            tx, self.job_id, added - lines, grown - nbytes, self._token, truncated=True
+        )
+        return first, omission
 
     async def _seal(self) -> None:
         """End the attempt's cap work: a last trim to the tail's half, then the tail's byte
@@ -395,18 +405,12 @@ class JobLog:
             lines, nbytes = await log_store.trim_tail(
                 tx, job_id, after_seq=state.tail_after, before_seq=last[0], below_offset=below
             )
-            if not lines and not state.truncated:
-                return False
-            first = await log_store.tail_start(tx, job_id, state.omission_seq)
-            assert first is not None
-            omission = state.omission(first)
-            added, grown = await log_store.put_omission(db, tx, job_id, omission)
+            if not lines and state.sealed:  # nothing trimmed since the last seal (if any)
+                return state.truncated
+            first, omission = await self._omit(tx, state, lines, nbytes)
             if (delta := omission.end_offset - first.byte_offset) != 0:
                 await log_store.shift_tail(tx, job_id, first.first_seq, delta)
             await log_store.save_cap_state(tx, job_id, state.sealed_with(omission, first))
-            await log_store.adjust_totals(
-                tx, job_id, added - lines, grown - nbytes, token, truncated=True
-            )
             return True
 
     def _fence(self) -> None:
