@@ -3,6 +3,7 @@ every engine can store (no NUL: PostgreSQL refuses it; no lone surrogate: it is 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -78,7 +79,18 @@ def monotonic() -> float:
     return time.monotonic()
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+"""C0 control characters and DEL: never part of an email, a name or a URL."""
+
+
+def loads_strict(raw: str | bytes) -> object:
+    """JSON as the API reads it: `NaN` and `±Infinity` are not JSON, so they fail (ValueError)
+    like bad syntax does; too deep a document raises RecursionError."""
+    return json.loads(raw, parse_constant=_no_constant)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
 
 
 def text_problem(value: str, *, controls: bool = False) -> str | None:
@@ -91,7 +103,7 @@ def text_problem(value: str, *, controls: bool = False) -> str | None:
     except UnicodeEncodeError:
         # JSON may spell a lone surrogate ("\\ud800"); it has no UTF-8 form
         return "must be valid Unicode (it holds an unpaired surrogate)"
-    if controls and _CONTROL.search(value):
+    if controls and CONTROL_CHARS.search(value):
         return "must not contain control characters"
     return None
 
@@ -99,29 +111,39 @@ def text_problem(value: str, *, controls: bool = False) -> str | None:
 def printable_path(part: str) -> str:
     """A JSON key as it may appear in a field path and a log line (bad characters escaped)."""
     escaped = part.encode("utf-8", "backslashreplace").decode()
-    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", escaped)
+    return CONTROL_CHARS.sub(lambda m: f"\\x{ord(m[0]):02x}", escaped)
 
 
 def find_bad_text(value: object, path: str = "") -> FieldError | None:
     """The first string (object key or value, at any depth) of a decoded JSON value that
     `text_problem` refuses, named by its path (`email`, `payload.env.HOME`, `cmd[2]`)."""
-    stack: list[tuple[object, str]] = [(value, path)]
-    while stack:  # a loop, not recursion: the value may be nested as deep as JSON allows
-        item, where = stack.pop()
+    # a loop, not recursion: the value may be nested as deep as JSON allows; paths are kept as
+    # parts and spelt out only for the string that is refused
+    stack: list[tuple[object, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, parts = stack.pop()
         if isinstance(item, str):
             problem = text_problem(item)
             if problem is not None:
-                return FieldError(where or "body", problem)
+                return FieldError(_spell(path, parts) or "body", problem)
         elif isinstance(item, dict):
-            children = []
-            for key, child in item.items():
-                name = printable_path(str(key))
-                child_path = f"{where}.{name}" if where else name
-                problem = text_problem(str(key))
+            for key in item:
+                problem = text_problem(key)
                 if problem is not None:
-                    return FieldError(child_path, f"this name {problem}")
-                children.append((child, child_path))
-            stack.extend(reversed(children))  # popped in document order
+                    return FieldError(_spell(path, (*parts, key)), f"this name {problem}")
+            stack.extend((item[k], (*parts, k)) for k in reversed(list(item)))  # document order
         elif isinstance(item, list):
-            stack.extend((item[i], f"{where}[{i}]") for i in reversed(range(len(item))))
+            stack.extend((item[i], (*parts, i)) for i in reversed(range(len(item))))
     return None
+
+
+def _spell(path: str, parts: tuple[str | int, ...]) -> str:
+    """`payload` + ("env", "HOME") → `payload.env.HOME`; list indexes as `[2]`."""
+    spelt = path
+    for part in parts:
+        if isinstance(part, int):
+            spelt += f"[{part}]"
+        else:
+            name = printable_path(part)
+            spelt = f"{spelt}.{name}" if spelt else name
+    return spelt

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from hourglass.domain.common import find_bad_text
+from hourglass.domain.common import CONTROL_CHARS, find_bad_text, loads_strict
 from hourglass.domain.jobs import Kind
 from hourglass.errors import FieldError, ValidationError
 
@@ -40,7 +40,6 @@ _MAX_DURATION_TEXT: Final = 32  # also keeps int() away from absurdly long digit
 _MEMORY = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kmgt]?)(?:i?b)?", re.IGNORECASE)
 _MEMORY_UNITS: Final = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _Invalid(Exception):
@@ -105,7 +104,7 @@ def _text(value: object, path: str, *, max_length: int, spaces: bool = True) -> 
 
 def _endpoint(value: object, path: str) -> str:
     url = _text(value, path, max_length=MAX_URL_LENGTH, spaces=False)
-    if _CONTROL.search(url):
+    if CONTROL_CHARS.search(url):
         raise _fail(path, "must not contain control characters")
     try:
         parts = urlsplit(url)
@@ -273,7 +272,7 @@ def decode_payload(raw: object, path: str = "payload") -> dict[str, Any]:
     if not isinstance(raw, str):
         raise ValidationError.field(path, "must be a string holding a JSON object")
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
+        value = loads_strict(raw)
     except (ValueError, RecursionError):
         raise ValidationError.field(path, "is not valid JSON") from None
     if not isinstance(value, dict):
@@ -283,10 +282,6 @@ def decode_payload(raw: object, path: str = "payload") -> dict[str, Any]:
     if bad is not None:
         raise ValidationError(bad)
     return value
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
 
 
 def check_payload(kind: Kind, payload: Mapping[str, Any], path: str = "payload") -> dict[str, Any]:

@@ -46,6 +46,7 @@ class Reply:
 
 
 Effect = Callable[[Tx], Awaitable[Reply]]
+Check = Callable[[Tx], Awaitable[None]]
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -95,13 +96,20 @@ class IdempotencyService:
         path: str,
         body: Any,
         effect: Effect,
+        check: Check | None = None,
     ) -> Reply:
-        """Apply `effect` once per key: the first time in the key's transaction, then replay."""
+        """Apply `effect` once per key: the first time in the key's transaction, then replay.
+
+        `check` runs first in that transaction, before the key is looked up, so what it raises
+        (a 404, a 400 on the body) answers before a replay or a 409.
+        """
         key = check_key(key)
         scope = f"{method.upper()} {path}"
         request_hash = fingerprint(method, path, body)
         now = self.clock.now()
         async with self.db.write() as tx:
+            if check is not None:
+                await check(tx)
             found = await store.reserve(
                 self.db,
                 tx,

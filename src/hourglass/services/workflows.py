@@ -20,6 +20,7 @@ from hourglass.domain.common import Clock, IdFactory, is_valid_id
 from hourglass.domain.cursors import decode_cursor, encode_cursor
 from hourglass.domain.workflows import (
     Workflow,
+    WorkflowSpec,
     apply_update,
     new_workflow,
     parse_list_params,
@@ -117,11 +118,18 @@ class WorkflowService:
         _check_id(workflow_id)
         check_key(idempotency_key)
 
-        async def effect(tx: Tx) -> Reply:
+        checked: list[tuple[Workflow, WorkflowSpec]] = []
+
+        async def check(tx: Tx) -> None:
+            """The locked row and the body checked against it, before the key's replay or 409."""
             current = await store.get_owned(self.db, tx, principal.user_id, workflow_id, lock=True)
             if current is None:
                 raise NotFound(_NOT_FOUND)
-            spec = spec_for_update(body, current, allow_command=self.settings.command_kind_enabled)
+            allow_command = self.settings.command_kind_enabled
+            checked.append((current, spec_for_update(body, current, allow_command=allow_command)))
+
+        async def effect(tx: Tx) -> Reply:
+            [(current, spec)] = checked
             now = self.clock.now()
             updated, change = apply_update(current, spec, now)
             await store.replace(tx, updated, change)
@@ -136,6 +144,7 @@ class WorkflowService:
             path=f"/workflows/{workflow_id}",
             body=dict(body),
             effect=effect,
+            check=check,
         )
         if not reply.replayed:
             await self._changed(workflow_id)

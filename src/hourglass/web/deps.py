@@ -11,7 +11,6 @@ authentication does, and every way of being malformed gets the same problem+json
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Annotated, Generic, TypeVar
 
@@ -19,7 +18,7 @@ import pydantic
 from fastapi import Depends, Header, Request
 
 from hourglass.domain.accounts import csrf_token_for
-from hourglass.domain.common import find_bad_text
+from hourglass.domain.common import find_bad_text, loads_strict
 from hourglass.errors import Forbidden, Unauthorized, ValidationError
 from hourglass.services.accounts import Principal
 from hourglass.services.container import Services
@@ -109,7 +108,7 @@ async def read_json(request: Request) -> object:
         raise ValidationError.field("body", "must be JSON sent with Content-Type: application/json")
     raw = await request.body()
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
+        value = loads_strict(raw)
     except RecursionError:
         raise malformed_json("nested too deeply") from None
     except ValueError:  # bad syntax, bad encoding (UnicodeDecodeError), absurd numbers
@@ -118,10 +117,6 @@ async def read_json(request: Request) -> object:
     if bad is not None:
         raise ValidationError(bad)
     return value
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
 
 
 async def get_idempotency_key(

@@ -103,8 +103,6 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def validation_error(details: Sequence[Mapping[str, Any]]) -> errors.ValidationError:
     """Pydantic's (or FastAPI's) list of errors as our `ValidationError`, one field each."""
-    if any(d.get("type") == "json_invalid" for d in details):
-        return malformed_json()
     found = [
         errors.FieldError(
             _field_name(d.get("loc", ())),

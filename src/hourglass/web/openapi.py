@@ -36,12 +36,6 @@ DESCRIPTIONS = {
     503: "The store is unavailable",
 }
 
-# statuses of routes whose modules declare none of their own
-_ALSO: dict[str, tuple[int, ...]] = {
-    "/workflows/{workflow_id}/jobs/{job_id}/logs": (412,),
-    "/workflows/{workflow_id}/jobs/{job_id}/logs/search": (412,),
-}
-
 _COMPONENTS: dict[str, Any] = {
     "FieldError": {
         "type": "object",
@@ -174,7 +168,7 @@ def _statuses(
         found.add(413)
     if get_services in calls or authenticated:
         found.add(503)
-    return found | set(_ALSO.get(route.path_format, ()))
+    return found
 
 
 def _problem_response(

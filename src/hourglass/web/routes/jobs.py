@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from hourglass.domain.common import format_ts
 from hourglass.domain.jobs import Job
-from hourglass.web.deps import CurrentUser, ServicesDep
+from hourglass.web.deps import CurrentUser, IdempotencyKey, ServicesDep
 from hourglass.web.openapi import problems
 from hourglass.web.replies import reply_response
 
@@ -58,7 +58,7 @@ async def schedule_job(
     workflow_id: str,
     principal: CurrentUser,
     services: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKey,
 ) -> Response:
     """Run the workflow now (a MANUAL job); 412 if it is terminated or not built."""
     reply = await services.jobs.schedule(

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from hourglass.services.logs import LogPage
 from hourglass.web.deps import CurrentUser, ServicesDep
+from hourglass.web.openapi import problems
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs/{job_id}/logs", tags=["logs"])
 
@@ -37,7 +38,7 @@ def _reply(page: LogPage, *, search: bool) -> Response:
     return Response(content, media_type="application/json", headers=_HEADERS)
 
 
-@router.get("", response_model=None)
+@router.get("", response_model=None, responses=problems(412))
 async def get_logs(
     workflow_id: str,
     job_id: str,
@@ -65,7 +66,7 @@ async def get_logs(
     return _reply(page, search=False)
 
 
-@router.get("/search", response_model=None)
+@router.get("/search", response_model=None, responses=problems(412))
 async def search_logs(
     workflow_id: str,
     job_id: str,

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from hourglass.domain.common import format_ts
-from hourglass.domain.workflows import Workflow, spec_for_update
+from hourglass.domain.workflows import Workflow
 from hourglass.web.deps import CurrentUser, IdempotencyKey, JsonBody, ServicesDep
 from hourglass.web.openapi import problems
 from hourglass.web.replies import reply_response
@@ -179,12 +179,8 @@ async def replace_workflow(
 ) -> Response:
     """Replace the definition: re-activates, resets the failure count, rebuilds when the payload
     changed, and cancels pending automatic jobs when the schedule changed."""
-    fields = body.model_dump(exclude_unset=True)
-    # the body's rules answer before the key's replay or 409; the service checks them again
-    # against the row it locks, so this only decides which error comes first
-    spec_for_update(fields, current, allow_command=services.settings.command_kind_enabled)
     reply = await services.workflows.update(
-        principal, current.id, fields, idempotency_key=idempotency_key
+        principal, current.id, body.model_dump(exclude_unset=True), idempotency_key=idempotency_key
     )
     return reply_response(reply)
 
