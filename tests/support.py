@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
-from hourglass.cli import _Server, server_config
+from hourglass.cli.server import _Server, server_config
 from hourglass.services.container import Services
 from hourglass.store.db import Database
 from hourglass.store.migrate import migrate

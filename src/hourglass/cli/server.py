@@ -1,6 +1,8 @@
-"""The composition root: `hourglass up | api | worker | scheduler | migrate` wire the parts.
+"""The composition root of the server commands (`hourglass up | api | worker | scheduler |
+migrate`): opens the store and the bus and wires the parts together.
 
-Nothing else builds concrete parts; everything below receives them.
+Nothing else builds concrete parts; everything below receives them. Imported only when a server
+command runs, so the client commands start without loading the server side.
 """
 
 from __future__ import annotations
@@ -11,14 +13,10 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
 
-import click
 import uvicorn
 from fastapi import FastAPI
 
-from hourglass import __version__
-from hourglass.errors import ConfigError
 from hourglass.live import make_bus
 from hourglass.runtime.kinds import kinds_for
 from hourglass.runtime.scheduler import Scheduler
@@ -40,19 +38,12 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _setup_logging(level: str) -> None:
+def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
-        raise click.ClickException(exc.message) from exc
 
 
 async def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -98,12 +89,6 @@ async def serve_api(services: Services, stop: asyncio.Event) -> None:
         waiter.cancel()
 
 
-@click.group()
-@click.version_option(__version__, prog_name="hourglass")
-def main() -> None:
-    """Hourglass: a self-hosted job scheduler whose job logs people enjoy using."""
-
-
 async def _run_components(
     settings: Settings,
     stop: asyncio.Event,
@@ -145,8 +130,9 @@ async def _run_components(
         await db.close()
 
 
-def _start(settings: Settings, **components: bool) -> None:
-    _setup_logging(settings.log_level)
+def start(settings: Settings, **components: bool) -> None:
+    """Run the chosen components in this process until SIGTERM or SIGINT."""
+    setup_logging(settings.log_level)
 
     async def run(stop: asyncio.Event) -> None:
         await _run_components(settings, stop, **components)
@@ -164,46 +150,9 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-_host = click.option("--host", default=None, help="Address to listen on (HOURGLASS_HOST).")
-_port = click.option("--port", type=int, default=None, help="Port to listen on (HOURGLASS_PORT).")
-
-
-@main.command()
-@_host
-@_port
-@click.option("--concurrency", type=int, default=None, help="Worker slots (default 4).")
-def up(host: str | None, port: int | None, concurrency: int | None) -> None:
-    """Run everything in one process: API, scheduler and workers (SQLite by default)."""
-    settings = _settings(host=host, port=port, worker_concurrency=concurrency)
-    _start(settings, api=True, scheduler=True, worker=True)
-
-
-@main.command()
-@_host
-@_port
-def api(host: str | None, port: int | None) -> None:
-    """Run only the HTTP API (scale out: several against one PostgreSQL)."""
-    _start(_settings(host=host, port=port), api=True)
-
-
-@main.command()
-@click.option("--concurrency", type=int, default=None, help="Parallel job slots (default 4).")
-def worker(concurrency: int | None) -> None:
-    """Run only a worker: claims jobs and builds, runs them under leases."""
-    _start(_settings(worker_concurrency=concurrency), worker=True)
-
-
-@main.command()
-def scheduler() -> None:
-    """Run only a scheduler: turns schedules into jobs and recovers dead workers' jobs."""
-    _start(_settings(), scheduler=True)
-
-
-@main.command(name="migrate")
-def migrate_command() -> None:
-    """Apply database migrations and exit."""
-    settings = _settings()
-    _setup_logging(settings.log_level)
+def migrate_only(settings: Settings) -> None:
+    """Apply the database migrations and return."""
+    setup_logging(settings.log_level)
 
     async def run() -> None:
         db = Database.connect(settings.effective_database_url)
@@ -213,4 +162,3 @@ def migrate_command() -> None:
             await db.close()
 
     asyncio.run(run())
-    click.echo("database is up to date")

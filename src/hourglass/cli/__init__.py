@@ -1,0 +1,82 @@
+"""The `hourglass` program: server commands (`up`, `api`, `worker`, `scheduler`, `migrate`).
+
+This module only declares commands; each imports what it runs when it runs (the server side
+lives in `cli.server`), so `hourglass --help` and the client commands start fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hourglass import __version__
+
+if TYPE_CHECKING:
+    from hourglass.settings import Settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    from hourglass.errors import ConfigError
+    from hourglass.settings import Settings
+
+    try:
+        return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _start(settings: Settings, **components: bool) -> None:
+    from hourglass.cli.server import start
+
+    start(settings, **components)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="hourglass")
+def main() -> None:
+    """Hourglass: a self-hosted job scheduler whose job logs people enjoy using."""
+
+
+_host = click.option("--host", default=None, help="Address to listen on (HOURGLASS_HOST).")
+_port = click.option("--port", type=int, default=None, help="Port to listen on (HOURGLASS_PORT).")
+
+
+@main.command()
+@_host
+@_port
+@click.option("--concurrency", type=int, default=None, help="Worker slots (default 4).")
+def up(host: str | None, port: int | None, concurrency: int | None) -> None:
+    """Run everything in one process: API, scheduler and workers (SQLite by default)."""
+    settings = _settings(host=host, port=port, worker_concurrency=concurrency)
+    _start(settings, api=True, scheduler=True, worker=True)
+
+
+@main.command()
+@_host
+@_port
+def api(host: str | None, port: int | None) -> None:
+    """Run only the HTTP API (scale out: several against one PostgreSQL)."""
+    _start(_settings(host=host, port=port), api=True)
+
+
+@main.command()
+@click.option("--concurrency", type=int, default=None, help="Parallel job slots (default 4).")
+def worker(concurrency: int | None) -> None:
+    """Run only a worker: claims jobs and builds, runs them under leases."""
+    _start(_settings(worker_concurrency=concurrency), worker=True)
+
+
+@main.command()
+def scheduler() -> None:
+    """Run only a scheduler: turns schedules into jobs and recovers dead workers' jobs."""
+    _start(_settings(), scheduler=True)
+
+
+@main.command(name="migrate")
+def migrate_command() -> None:
+    """Apply database migrations and exit."""
+    from hourglass.cli.server import migrate_only
+
+    migrate_only(_settings())
+    click.echo("database is up to date")
