@@ -86,7 +86,7 @@ async def update_user(
         await services.accounts.update_user(principal, **changes)
     except ValidationError as exc:
         context["errors"] = _errors(exc)
-        return dashboard.render(request, f"account/_{which}.html", context, status=400)
+        return dashboard.render(request, f"account/_{which}.html", context)
     context["user"] = await services.accounts.get_user(principal)
     return dashboard.render(request, f"account/_{which}.html", context, toast=done)
 
@@ -104,7 +104,7 @@ async def create_token(
         new = await services.accounts.create_token(principal, name, days)
     except ValidationError as exc:
         context = await _tokens_context(principal, services, errors=_errors(exc), name=name)
-        return dashboard.render(request, "account/_tokens.html", context, status=400)
+        return dashboard.render(request, "account/_tokens.html", context)
     context = await _tokens_context(principal, services, new=new)
     return dashboard.render(
         request, "account/_tokens.html", context, toast=f"Token “{new.token.name}” created"

@@ -100,7 +100,7 @@ def _form_again(
     else:
         problem = exc.message
     context = {"mode": mode, "email": email, "next": next_path, "errors": errors, "problem": problem}
-    return dashboard.render(request, "auth_form.html", context, status=400)
+    return dashboard.render(request, "auth_form.html", context)
 
 
 @router.post("/ui/logout")

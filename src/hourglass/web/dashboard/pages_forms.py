@@ -75,7 +75,8 @@ def _render_form(
         "preview": _preview(form.schedule, form.interval, form.cron, now),
     }
     template = "workflows/_form.html" if fragment else "workflows/form.html"
-    return dashboard.render(request, template, context, status=400 if errors else 200)
+    # 200 even with errors: the form is the answer to show (see base.html)
+    return dashboard.render(request, template, context)
 
 
 @router.get("/ui/workflows/new")

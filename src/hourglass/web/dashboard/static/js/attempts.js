@@ -5,7 +5,7 @@ const list = document.getElementById("attempts");
 const PATTERN = "^(attempt \\d+ started|exited with|failed:|canceled by request|system failure:)";
 
 async function load() {
-  if (!list || Number(list.dataset.count) === 0) return;
+  if (!list) return;
   const params = new URLSearchParams({ q: PATTERN, regex: "true", stream: "system", order: "asc", limit: "100" });
   const response = await fetch(`${list.dataset.api}/logs/search?${params}`, { credentials: "same-origin" });
   if (!response.ok) return;

@@ -22,9 +22,9 @@ export function toast(message, level = "ok") {
   setTimeout(() => item.remove(), level === "error" ? 12000 : 5000);
 }
 
-function keep(detail) {
+function keep({ message, level }) {
   const kept = JSON.parse(sessionStorage.getItem(KEY) || "[]");
-  kept.push(detail);
+  kept.push({ message, level });
   sessionStorage.setItem(KEY, JSON.stringify(kept));
 }
 
