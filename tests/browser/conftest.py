@@ -31,9 +31,7 @@ from playwright.sync_api import (
 from tests.e2e.processes import base_env, free_port, started
 from tests.support import TemplateDatabases, postgres_admin_url, require
 
-CHROMIUM = os.environ.get(
-    "HOURGLASS_TEST_CHROMIUM", "/usr/lib/chromium/chromium-headless-shell"
-)
+CHROMIUM = os.environ.get("HOURGLASS_TEST_CHROMIUM", "/usr/lib/chromium/chromium-headless-shell")
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 NO_SESSION_YET = ("/ui/login", "/ui/signup")  # like /auth/login and /auth/register
 PASSWORD = "correct horse battery"
@@ -70,7 +68,9 @@ def start_server(
     )
     database = None
     if engine == "postgres":
-        require("PostgreSQL", postgres_admin_url() is not None, "HOURGLASS_TEST_POSTGRES_URL not set")
+        require(
+            "PostgreSQL", postgres_admin_url() is not None, "HOURGLASS_TEST_POSTGRES_URL not set"
+        )
         database = in_thread(templates.postgres_url())
         env["HOURGLASS_DATABASE_URL"] = database
     url = f"http://127.0.0.1:{port}"

@@ -9,7 +9,6 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +27,8 @@ BUILT = 20_000  # ms: a build, then the page's next poll
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
     templates: TemplateDatabases,
 ) -> Iterator[str]:
     yield from start_server(tmp_path_factory.mktemp("tour"), templates, request.param)
@@ -224,32 +224,45 @@ def test_another_users_pages_are_404(
     with api(server, owner) as client:
         created = client.post(
             "/workflows",
-            json={"name": "private", "kind": "COMMAND", "payload": '{"cmd":["true"]}', "interval": 60},
+            json={
+                "name": "private",
+                "kind": "COMMAND",
+                "payload": '{"cmd":["true"]}',
+                "interval": 60,
+            },
             headers={"Idempotency-Key": "k1"},
         )
     workflow_id = created.json()["id"]
     page = new_page(chromium, server, watch)
     page.context.add_cookies(user["cookies"])
-    for path in (f"/ui/workflows/{workflow_id}", f"/ui/workflows/{workflow_id}/edit",
-                 f"/ui/workflows/{workflow_id}/jobs/{workflow_id}"):
+    for path in (
+        f"/ui/workflows/{workflow_id}",
+        f"/ui/workflows/{workflow_id}/edit",
+        f"/ui/workflows/{workflow_id}/jobs/{workflow_id}",
+    ):
         watch.expected_failures.add(server + path)
         response = page.goto(path)
-        assert response is not None and response.status == 404
+        assert response is not None
+        assert response.status == 404
         expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
     page.context.close()
 
 
-def test_pages_fit_a_360px_screen(chromium: Browser, server: str, watch: Watch,
-                                  user: dict[str, Any]) -> None:
+def test_pages_fit_a_360px_screen(
+    chromium: Browser, server: str, watch: Watch, user: dict[str, Any]
+) -> None:
     """At 360 px wide no page scrolls sideways."""
     page = new_page(chromium, server, watch, viewport={"width": 360, "height": 740})
     page.context.add_cookies(user["cookies"])
     workflow_id = create(page, "COMMAND", "a rather long workflow name for a phone", argv("true"))
-    for path in ("/ui/workflows", f"/ui/workflows/{workflow_id}", f"/ui/workflows/{workflow_id}/edit",
-                 "/ui/account", "/ui/workflows/new"):
+    for path in (
+        "/ui/workflows",
+        f"/ui/workflows/{workflow_id}",
+        f"/ui/workflows/{workflow_id}/edit",
+        "/ui/account",
+        "/ui/workflows/new",
+    ):
         page.goto(path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{path} is {width}px wide"
     page.context.close()
-
-

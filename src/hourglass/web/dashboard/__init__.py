@@ -26,7 +26,9 @@ _assets = dashboard_router()
 
 
 @_assets.get("/ui/static/{version}/{name:path}")
-async def static_file(version: str, name: str, request: Request, dashboard: DashboardDep) -> Response:
+async def static_file(
+    version: str, name: str, request: Request, dashboard: DashboardDep
+) -> Response:
     return dashboard.assets.response(version, name, request.headers.get("accept-encoding", ""))
 
 

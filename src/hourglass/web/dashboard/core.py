@@ -79,7 +79,9 @@ class Dashboard:
         return response
 
 
-def add_toast(response: Response, message: str, level: str = "ok", *, after_redirect: bool = False) -> None:
+def add_toast(
+    response: Response, message: str, level: str = "ok", *, after_redirect: bool = False
+) -> None:
     """Ask the page to show `message` (kept for the next page when the answer redirects)."""
     detail = {"message": message, "level": level, "persist": after_redirect}
     response.headers["HX-Trigger"] = json.dumps({TOAST_EVENT: detail})

@@ -13,7 +13,9 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
+
+from starlette.datastructures import ImmutableMultiDict
 
 from hourglass.domain.jobs import Kind
 from hourglass.domain.workflows import Workflow
@@ -40,11 +42,7 @@ PAYLOAD_FIELDS: dict[Kind, tuple[str, ...]] = {
 }
 
 
-class FormData(Protocol):
-    """What a submitted form offers (Starlette's `ImmutableMultiDict` is one)."""
-
-    def get(self, key: str, default: Any = None) -> Any: ...
-    def getlist(self, key: str) -> list[Any]: ...
+FormData = ImmutableMultiDict[str, str]  # a submitted form (routing.read_form)
 
 
 @dataclass
@@ -109,8 +107,7 @@ class WorkflowForm:
         """The submitted form; rows left wholly empty are dropped."""
 
         def text(name: str, default: str = "") -> str:
-            value = data.get(name, default)
-            return value if isinstance(value, str) else default
+            return data.get(name, default)
 
         return cls(
             kind=kind,
@@ -234,8 +231,8 @@ def field_id(path: str, form: WorkflowForm) -> str:
         return "f-form"
     key = re.sub(r"\[\d+\]$", "", parts[1])
     if key == "cmd":
-        index = re.search(r"\[(\d+)\]$", parts[1])
-        return f"f-cmd-{index[1]}" if index else "f-cmd"
+        position = re.search(r"\[(\d+)\]$", parts[1])
+        return f"f-cmd-{position[1]}" if position else "f-cmd"
     if key in ("env", "secrets", "headers") and len(parts) == 3:
         name = re.sub(r"\[\d+\]$", "", parts[2])
         rows = {"env": form.env, "secrets": form.secrets, "headers": form.headers}[key]

@@ -7,6 +7,8 @@ session exists yet), exactly like the API.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from starlette.responses import Response
 
@@ -44,13 +46,25 @@ def _next(request: Request, value: str | None = None) -> str:
 async def login_page(request: Request, dashboard: DashboardDep) -> Response:
     if await _signed_in(request):
         return redirect(request, _next(request))
-    context = {"mode": "login", "email": "", "next": _next(request), "errors": {}, "problem": None}
+    context: dict[str, Any] = {
+        "mode": "login",
+        "email": "",
+        "next": _next(request),
+        "errors": {},
+        "problem": None,
+    }
     return dashboard.render(request, "auth.html", context)
 
 
 @router.get("/ui/signup")
 async def signup_page(request: Request, dashboard: DashboardDep) -> Response:
-    context = {"mode": "signup", "email": "", "next": HOME, "errors": {}, "problem": None}
+    context: dict[str, Any] = {
+        "mode": "signup",
+        "email": "",
+        "next": HOME,
+        "errors": {},
+        "problem": None,
+    }
     return dashboard.render(request, "auth.html", context)
 
 
@@ -61,7 +75,9 @@ async def login(request: Request, dashboard: DashboardDep, services: ServicesDep
     try:
         new = await services.accounts.login(email, password, client_addr(request))
     except (ValidationError, Unauthorized, RateLimited) as exc:
-        return _form_again(request, dashboard, "login", email, _next(request, form.get("next")), exc)
+        return _form_again(
+            request, dashboard, "login", email, _next(request, form.get("next")), exc
+        )
     response = redirect(request, _next(request, form.get("next")))
     set_session_cookies(response, services.settings, new)
     return response
@@ -99,7 +115,13 @@ def _form_again(
             errors.setdefault(error.field, []).append(error.message)
     else:
         problem = exc.message
-    context = {"mode": mode, "email": email, "next": next_path, "errors": errors, "problem": problem}
+    context = {
+        "mode": mode,
+        "email": email,
+        "next": next_path,
+        "errors": errors,
+        "problem": problem,
+    }
     return dashboard.render(request, "auth_form.html", context)
 
 

@@ -61,8 +61,13 @@ def _render_form(
     for error in errors or []:
         target = field_id(error.field, form)
         by_id.setdefault(target, []).append(error.message)
-        summary.append({"label": LABELS.get(error.field, error.field), "message": error.message,
-                        "target": target})
+        summary.append(
+            {
+                "label": LABELS.get(error.field, error.field),
+                "message": error.message,
+                "target": target,
+            }
+        )
     context: dict[str, Any] = {
         "form": form,
         "workflow": workflow,
@@ -109,8 +114,14 @@ async def create(
         reply = await services.workflows.create(principal, body, idempotency_key=key)
     except ValidationError as exc:
         return _render_form(
-            request, dashboard, form, workflow=None, key=key, now=services.clock.now(),
-            errors=exc.errors, fragment=True,
+            request,
+            dashboard,
+            form,
+            workflow=None,
+            key=key,
+            now=services.clock.now(),
+            errors=exc.errors,
+            fragment=True,
         )
     target = f"/ui/workflows/{reply.body['id']}"
     return redirect_with_toast(request, target, "Workflow created: it is being built")
@@ -148,8 +159,14 @@ async def replace(
         await services.workflows.update(principal, workflow_id, body, idempotency_key=key)
     except ValidationError as exc:
         return _render_form(
-            request, dashboard, form, workflow=workflow, key=key, now=services.clock.now(),
-            errors=exc.errors, fragment=True,
+            request,
+            dashboard,
+            form,
+            workflow=workflow,
+            key=key,
+            now=services.clock.now(),
+            errors=exc.errors,
+            fragment=True,
         )
     return redirect_with_toast(request, f"/ui/workflows/{workflow_id}", "Workflow saved")
 
@@ -179,7 +196,9 @@ async def schedule_preview(
     """The preview fragment, refreshed as the person types."""
     q = request.query_params
     preview = _preview(
-        q.get("schedule", "interval"), q.get("interval", ""), q.get("cron", ""),
+        q.get("schedule", "interval"),
+        q.get("interval", ""),
+        q.get("cron", ""),
         services.clock.now(),
     )
     return dashboard.render(request, "workflows/_preview.html", {"preview": preview})

@@ -67,9 +67,7 @@ async def workflows_page(
         "next_url": None,
     }
     try:
-        page = await services.workflows.list(
-            principal, cursor=cursor, limit=PAGE_SIZE, **filters
-        )
+        page = await services.workflows.list(principal, cursor=cursor, limit=PAGE_SIZE, **filters)
     except ValidationError as exc:
         context["problem"] = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
     else:
@@ -177,9 +175,7 @@ async def run_now(
         principal.user_id, workflow_id, idempotency_key=form.get("idempotency_key")
     )
     job_id = reply.body["id"]
-    return redirect_with_toast(
-        request, f"/ui/workflows/{workflow_id}/jobs/{job_id}", "Run started"
-    )
+    return redirect_with_toast(request, f"/ui/workflows/{workflow_id}/jobs/{job_id}", "Run started")
 
 
 def _confirmed(form: Any, workflow: Workflow) -> None:

@@ -55,9 +55,9 @@ _UNITS: Final = ((10080, "week"), (1440, "day"), (60, "hour"), (1, "minute"))
 
 
 def interval_words(minutes: int) -> str:
-    """"every minute", "every 5 minutes", "every 2 hours", "every 1 hour 30 minutes"…"""
+    """ "every minute", "every 5 minutes", "every 2 hours", "every 1 hour 30 minutes"…"""
     for size, unit in _UNITS:
-        if minutes % size == 0:
+        if minutes % size == 0 and (size > 1 or minutes < 60):
             count = minutes // size
             return f"every {unit}" if count == 1 else f"every {count} {unit}s"
     hours, rest = divmod(minutes, 60)
@@ -112,7 +112,7 @@ def pretty_payload(workflow: Workflow) -> str:
 
 
 def duration_words(seconds: float | None) -> str:
-    """"850 ms", "12.3 s", "4 min 2 s", "2 h 5 min"; "—" for none."""
+    """ "850 ms", "12.3 s", "4 min 2 s", "2 h 5 min"; "—" for none."""
     if seconds is None:
         return "—"
     if seconds < 1:
