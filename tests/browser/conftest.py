@@ -140,3 +140,30 @@ def new_page(browser: Browser, base_url: str, watch: Watch, **options: Any) -> P
     context.set_default_timeout(15000)
     watch.attach(context)
     return context.new_page()
+
+
+# Each module defines `server` (its own `hourglass up`); these use that module's server.
+
+
+@pytest.fixture
+def watch(server: str) -> Iterator[Watch]:
+    """Fails the test if its pages logged a console error or sent an unsafe request without
+    CSRF."""
+    watch = Watch(server)
+    yield watch
+    assert watch.console == [], f"console errors: {watch.console}"
+    assert watch.unprotected == [], f"requests without CSRF: {watch.unprotected}"
+
+
+@pytest.fixture
+def user(server: str) -> dict[str, Any]:
+    return sign_up(server)
+
+
+@pytest.fixture
+def signed_in(chromium: Browser, server: str, watch: Watch, user: dict[str, Any]) -> Iterator[Page]:
+    """A page of a fresh browser context, signed in as a new user."""
+    page = new_page(chromium, server, watch)
+    page.context.add_cookies(user["cookies"])
+    yield page
+    page.context.close()

@@ -52,28 +52,6 @@ def endpoint() -> Iterator[str]:
     httpd.shutdown()
 
 
-@pytest.fixture
-def watch(server: str) -> Iterator[Watch]:
-    watch = Watch(server)
-    yield watch
-    assert watch.console == [], f"console errors: {watch.console}"
-    assert watch.unprotected == [], f"requests without CSRF: {watch.unprotected}"
-
-
-@pytest.fixture
-def user(server: str) -> dict[str, Any]:
-    return sign_up(server)
-
-
-@pytest.fixture
-def signed_in(chromium: Browser, server: str, watch: Watch, user: dict[str, Any]) -> Iterator[Page]:
-    """A page of a fresh browser context, signed in as a new user."""
-    page = new_page(chromium, server, watch)
-    page.context.add_cookies(user["cookies"])
-    yield page
-    page.context.close()
-
-
 def create(page: Page, kind: str, name: str, fill: Callable[[Page], None]) -> str:
     """Create a workflow through its form; returns its id (the page is the workflow's)."""
     page.goto(f"/ui/workflows/new?kind={kind}")
