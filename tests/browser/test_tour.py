@@ -71,6 +71,14 @@ def argv(*args: str) -> Callable[[Page], None]:
     return fill
 
 
+def run_now(page: Page) -> None:
+    """Press Run now once the build allows it; the page becomes the new job's."""
+    run = page.get_by_role("button", name="Run now")
+    expect(run).to_be_enabled(timeout=BUILT)
+    run.click()
+    page.wait_for_url(JOB_URL)
+
+
 def state(page: Page) -> Any:
     return page.locator("#workflow-live .summary .badge")
 
@@ -113,10 +121,7 @@ def test_each_kind_is_created_and_built(signed_in: Page, endpoint: str) -> None:
 def test_run_now_and_open_the_job(signed_in: Page) -> None:
     """Run now opens the job, which completes with exit code 0 and shows its output."""
     create(signed_in, "COMMAND", "greeter", argv("echo", "hello from the tour"))
-    run = signed_in.get_by_role("button", name="Run now")
-    expect(run).to_be_enabled(timeout=BUILT)
-    run.click()
-    signed_in.wait_for_url(JOB_URL)
+    run_now(signed_in)
     expect(signed_in.locator("#job-live .badge")).to_have_text("completed", timeout=BUILT)
     expect(signed_in.locator("#log-lines")).to_contain_text("hello from the tour")
     expect(signed_in.locator("#attempts")).to_contain_text("exited with code 0")
@@ -128,10 +133,7 @@ def test_run_now_and_open_the_job(signed_in: Page) -> None:
 def test_cancel_a_running_job(signed_in: Page) -> None:
     """A running job's Cancel stops it: the page shows it canceled."""
     create(signed_in, "COMMAND", "sleeper", argv("sleep", "120"))
-    run = signed_in.get_by_role("button", name="Run now")
-    expect(run).to_be_enabled(timeout=BUILT)
-    run.click()
-    signed_in.wait_for_url(JOB_URL)
+    run_now(signed_in)
     expect(signed_in.locator("#job-live .badge")).to_have_text("running", timeout=BUILT)
     signed_in.get_by_role("button", name="Cancel job").click()
     expect(signed_in.locator("#job-live .badge")).to_have_text("canceled", timeout=BUILT)

@@ -9,6 +9,7 @@ a workflow twice.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from hourglass.domain.payloads import HTTP_METHODS, SECRET_MASK, default_timeout
 from hourglass.domain.schedule import Schedule
 from hourglass.domain.workflows import Workflow
 from hourglass.errors import FieldError, ValidationError
+from hourglass.services.container import Services
 from hourglass.web.dashboard import views
 from hourglass.web.dashboard.core import Dashboard, DashboardDep
 from hourglass.web.dashboard.forms import WorkflowForm, field_id
@@ -109,22 +111,13 @@ async def create(
         raise ValidationError.field("kind", "choose one of the kinds this server allows")
     form = WorkflowForm.from_form(Kind(kind_name), data)
     key = data.get("idempotency_key", "")
-    try:
-        body = form.to_body(with_kind=True)
+
+    async def save(body: dict[str, Any]) -> str:
         reply = await services.workflows.create(principal, body, idempotency_key=key)
-    except ValidationError as exc:
-        return _render_form(
-            request,
-            dashboard,
-            form,
-            workflow=None,
-            key=key,
-            now=services.clock.now(),
-            errors=exc.errors,
-            fragment=True,
-        )
-    target = f"/ui/workflows/{reply.body['id']}"
-    return redirect_with_toast(request, target, "Workflow created: it is being built")
+        return f"/ui/workflows/{reply.body['id']}"
+
+    done = "Workflow created: it is being built"
+    return await _save(request, dashboard, services, form, None, key, save, done)
 
 
 @router.get("/ui/workflows/{workflow_id}/edit")
@@ -154,21 +147,41 @@ async def replace(
     data = await read_form(request)
     form = WorkflowForm.from_form(workflow.kind, data)
     key = data.get("idempotency_key", "")
-    try:
-        body = form.to_body(with_kind=False)
+
+    async def save(body: dict[str, Any]) -> str:
         await services.workflows.update(principal, workflow_id, body, idempotency_key=key)
+        return f"/ui/workflows/{workflow_id}"
+
+    return await _save(request, dashboard, services, form, workflow, key, save, "Workflow saved")
+
+
+async def _save(
+    request: Request,
+    dashboard: Dashboard,
+    services: Services,
+    form: WorkflowForm,
+    workflow: Workflow | None,
+    key: str,
+    save: Callable[[dict[str, Any]], Awaitable[str]],
+    done: str,
+) -> Response:
+    """Send the form's body to the service (`save` answers the page to go to); refused, the
+    form comes back with the API's errors on their fields."""
+    try:
+        target = await save(form.to_body(with_kind=workflow is None))
     except ValidationError as exc:
+        now = services.clock.now()
         return _render_form(
             request,
             dashboard,
             form,
             workflow=workflow,
             key=key,
-            now=services.clock.now(),
+            now=now,
             errors=exc.errors,
             fragment=True,
         )
-    return redirect_with_toast(request, f"/ui/workflows/{workflow_id}", "Workflow saved")
+    return redirect_with_toast(request, target, done)
 
 
 def _preview(choice: str, interval: str, cron: str, now: datetime) -> dict[str, Any]:

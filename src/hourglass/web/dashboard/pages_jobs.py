@@ -7,6 +7,7 @@ the last lines from the API and a download link.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -15,15 +16,17 @@ from starlette.responses import Response
 from hourglass.domain.jobs import Job
 from hourglass.domain.workflows import Workflow
 from hourglass.errors import Conflict
+from hourglass.services.accounts import Principal
+from hourglass.services.container import Services
 from hourglass.web.dashboard import views
-from hourglass.web.dashboard.core import DashboardDep, add_toast, is_htmx
+from hourglass.web.dashboard.core import Dashboard, DashboardDep, add_toast, is_htmx
 from hourglass.web.dashboard.routing import dashboard_router
 from hourglass.web.deps import CurrentUser, ServicesDep
 
 router = dashboard_router()
 
 
-def _context(workflow: Workflow, job: Job, now: Any) -> dict[str, Any]:
+def _context(workflow: Workflow, job: Job, now: datetime) -> dict[str, Any]:
     return {
         "workflow": workflow,
         "job": job,
@@ -47,11 +50,8 @@ async def job_page(
     services: ServicesDep,
     dashboard: DashboardDep,
 ) -> Response:
-    workflow = await services.workflows.get(principal, workflow_id)
-    job = await services.jobs.get(principal.user_id, workflow_id, job_id)
-    context = _context(workflow, job, services.clock.now())
     template = "jobs/_live.html" if is_htmx(request) else "jobs/show.html"
-    return dashboard.render(request, template, context)
+    return await _render(request, dashboard, services, principal, workflow_id, job_id, template)
 
 
 @router.post("/ui/workflows/{workflow_id}/jobs/{job_id}/cancel")
@@ -63,16 +63,29 @@ async def cancel(
     services: ServicesDep,
     dashboard: DashboardDep,
 ) -> Response:
-    workflow = await services.workflows.get(principal, workflow_id)
+    await services.jobs.get(principal.user_id, workflow_id, job_id)  # 404 before anything else
     try:
         await services.jobs.cancel(principal.user_id, workflow_id, job_id)
-    except Conflict as exc:
+    except Conflict as exc:  # it ended meanwhile: show it as it is now, and say so
         message, level = f"Nothing to cancel: {exc.message}", "error"
     else:
         message, level = "Cancel requested", "ok"
-    job = await services.jobs.get(principal.user_id, workflow_id, job_id)
-    response = dashboard.render(
-        request, "jobs/_live.html", _context(workflow, job, services.clock.now())
+    response = await _render(
+        request, dashboard, services, principal, workflow_id, job_id, "jobs/_live.html"
     )
     add_toast(response, message, level)
     return response
+
+
+async def _render(
+    request: Request,
+    dashboard: Dashboard,
+    services: Services,
+    principal: Principal,
+    workflow_id: str,
+    job_id: str,
+    template: str,
+) -> Response:
+    workflow = await services.workflows.get(principal, workflow_id)
+    job = await services.jobs.get(principal.user_id, workflow_id, job_id)
+    return dashboard.render(request, template, _context(workflow, job, services.clock.now()))
