@@ -9,7 +9,7 @@ from starlette.datastructures import ImmutableMultiDict
 
 from hourglass.domain.jobs import Kind
 from hourglass.errors import ValidationError
-from hourglass.web.dashboard.forms import WorkflowForm, field_id
+from hourglass.web.dashboard.forms import WorkflowForm, field_id, label
 
 
 def submitted(kind: Kind, *pairs: tuple[str, str]) -> WorkflowForm:
@@ -118,3 +118,18 @@ def test_api_error_paths_land_on_their_element(path: str, element: str) -> None:
     """Each API error path names the input (or row) it belongs to."""
     form = WorkflowForm(Kind.COMMAND, env=[("A", "1"), ("B", "2")], headers=[("X", "1")])
     assert field_id(path, form) == element
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("payload.endpoint", "URL to check"),
+        ("payload.cmd[1]", "Command argument 2"),
+        ("payload.env.HOME", "Environment HOME"),
+        ("interval", "Interval"),
+        ("payload.unknown", "payload.unknown"),
+    ],
+)
+def test_error_summary_names_fields_as_the_form_does(path: str, words: str) -> None:
+    """The list of problems above the form names each field by its label."""
+    assert label(path) == words

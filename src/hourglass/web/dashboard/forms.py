@@ -240,3 +240,39 @@ def field_id(path: str, form: WorkflowForm) -> str:
             if row_name.strip() == name:
                 return f"f-{key}-{index}"
     return f"f-{key}"
+
+
+LABELS = {
+    "name": "Name",
+    "kind": "Kind",
+    "interval": "Interval",
+    "cron": "Cron",
+    "max_consecutive_job_failures_allowed": "Failures in a row before terminating",
+    "log_retention_days": "Keep logs for (days)",
+    "log_retention": "Keep logs",
+    "payload": "Payload",
+    "payload.endpoint": "URL to check",
+    "payload.method": "Method",
+    "payload.expected_status_code": "Expected status",
+    "payload.headers": "Request headers",
+    "payload.timeout": "Timeout",
+    "payload.image": "Image",
+    "payload.cmd": "Command",
+    "payload.env": "Environment",
+    "payload.secrets": "Secrets",
+    "payload.cpus": "CPUs",
+    "payload.memory": "Memory",
+    "payload.working_dir": "Working directory",
+}
+
+
+def label(path: str) -> str:
+    """An API error path as the form names it: "Environment HOME", "Command argument 2"."""
+    if path in LABELS:
+        return LABELS[path]
+    group, _, rest = path.partition(".")[2].partition(".")
+    argument = re.fullmatch(r"cmd\[(\d+)\]", group)
+    if argument:
+        return f"Command argument {int(argument[1]) + 1}"
+    name = LABELS.get(f"payload.{group}")
+    return f"{name} {rest}".strip() if name and path.startswith("payload.") else path

@@ -25,22 +25,12 @@ from hourglass.errors import FieldError, ValidationError
 from hourglass.services.container import Services
 from hourglass.web.dashboard import views
 from hourglass.web.dashboard.core import Dashboard, DashboardDep
-from hourglass.web.dashboard.forms import WorkflowForm, field_id
+from hourglass.web.dashboard.forms import WorkflowForm, field_id, label
 from hourglass.web.dashboard.pages_workflows import redirect_with_toast
 from hourglass.web.dashboard.routing import dashboard_router, read_form
 from hourglass.web.deps import CurrentUser, ServicesDep
 
 router = dashboard_router()
-
-LABELS = {
-    "name": "Name",
-    "kind": "Kind",
-    "interval": "Interval",
-    "cron": "Cron",
-    "max_consecutive_job_failures_allowed": "Failures in a row before terminating",
-    "log_retention_days": "Keep logs for (days)",
-    "log_retention": "Keep logs",
-}
 
 
 def _kinds(dashboard: Dashboard) -> list[Kind]:
@@ -65,7 +55,7 @@ def _render_form(
         by_id.setdefault(target, []).append(error.message)
         summary.append(
             {
-                "label": LABELS.get(error.field, error.field),
+                "label": label(error.field),
                 "message": error.message,
                 "target": target,
             }
