@@ -61,12 +61,16 @@ def test_list_updates_live_and_keeps_its_filters(
 
 
 def test_filters_go_into_the_url(signed_in: Page) -> None:
-    """Choosing a filter updates the list and the address, so a reload shows the same."""
+    """Choosing a filter updates the list and the address: a reload shows the same, and the
+    back button the list before it."""
     signed_in.goto("/ui/workflows")
     signed_in.get_by_label("Kind").select_option("HEARTBEAT")
     expect(signed_in).to_have_url(re.compile(r"kind=HEARTBEAT"))
     signed_in.reload()
     expect(signed_in.get_by_label("Kind")).to_have_value("HEARTBEAT")
+    signed_in.go_back()
+    expect(signed_in).to_have_url(re.compile(r"/ui/workflows$"))
+    expect(signed_in.get_by_label("Kind")).to_have_value("")
 
 
 def test_schedule_preview_follows_typing(signed_in: Page) -> None:
