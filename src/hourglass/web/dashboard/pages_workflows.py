@@ -21,6 +21,7 @@ from hourglass.services.accounts import Principal
 from hourglass.services.container import Services
 from hourglass.web.dashboard import views
 from hourglass.web.dashboard.core import Dashboard, DashboardDep, add_toast, is_htmx
+from hourglass.web.dashboard.forms import FormData
 from hourglass.web.dashboard.routing import HOME, dashboard_router, read_form, redirect
 from hourglass.web.deps import CurrentUser, ServicesDep
 
@@ -178,7 +179,7 @@ async def run_now(
     return redirect_with_toast(request, f"/ui/workflows/{workflow_id}/jobs/{job_id}", "Run started")
 
 
-def _confirmed(form: Any, workflow: Workflow) -> None:
+def _confirmed(form: FormData, workflow: Workflow) -> None:
     """Terminate and delete need the workflow's name typed back (the dialog checks it too)."""
     if form.get("confirm", "").strip() != workflow.name:
         raise ValidationError.field("confirm", "type the workflow's name to confirm")
