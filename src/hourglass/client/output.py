@@ -47,6 +47,13 @@ def cell(value: Any) -> str:
     return "".join(" " if c in "\t\r\n" or not c.isprintable() else c for c in text)
 
 
+def short_time(text: str) -> str:
+    """An API time stamp for people: `2026-11-29 10:00:00` (UTC, no fraction); others as is."""
+    if len(text) >= 20 and text[10:11] == "T" and text.endswith("Z") and text[4:5] == "-":
+        return f"{text[:10]} {text[11:19]}"
+    return text
+
+
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "") -> None:
     """Rows as a table on a terminal, else one tab-separated line each (no header)."""
     rows = [[cell(v) for v in row] for row in rows]
@@ -59,12 +66,14 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = ""
         return
     from rich.box import SIMPLE_HEAD
     from rich.table import Table
+    from rich.text import Text
 
-    view = Table(box=SIMPLE_HEAD, pad_edge=False, header_style="bold")
+    view = Table(box=SIMPLE_HEAD, pad_edge=False, padding=(0, 1), header_style="bold")
     for column in columns:
-        view.add_column(column, overflow="fold")
+        # ids and times stay whole (one can copy them); names fold when the terminal is narrow
+        view.add_column(column, no_wrap=column != "NAME", min_width=8 if column == "NAME" else None)
     for row in rows:
-        view.add_row(*row, style=None)
+        view.add_row(*(Text(short_time(v)) for v in row))
     console().print(view)
 
 
@@ -74,12 +83,13 @@ def details(pairs: Sequence[tuple[str, Any]]) -> None:
         sys.stdout.write("".join(f"{k}\t{cell(v)}\n" for k, v in pairs))
         return
     from rich.table import Table
+    from rich.text import Text
 
     view = Table.grid(padding=(0, 2))
     view.add_column(style="bold")
     view.add_column(overflow="fold")
     for key, value in pairs:
-        view.add_row(key, cell(value))
+        view.add_row(Text(key), Text(cell(value)))
     console().print(view)
 
 

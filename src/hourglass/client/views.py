@@ -47,20 +47,29 @@ def show_workflows(items: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         output.emit_json(items)
         return
-    columns = ("ID", "NAME", "KIND", "SCHEDULE", "BUILD", "STATE", "NEXT RUN")
+    columns = ("ID", "NAME", "KIND", "SCHEDULE", "STATE", "NEXT RUN (UTC)")
     rows = [
         (
             w["id"],
             w["name"],
             w["kind"],
             schedule_text(w),
-            w["build_status"],
-            "terminated" if w.get("terminated_at") else "active",
+            state(w),
             w.get("next_run_at"),
         )
         for w in items
     ]
     output.table(columns, rows, empty="no workflows")
+
+
+def state(workflow: dict[str, Any]) -> str:
+    """One word for where a workflow stands: terminated, building, build failed or active."""
+    if workflow.get("terminated_at"):
+        return "terminated"
+    build = workflow.get("build_status")
+    if build in ("QUEUED", "STARTED"):
+        return "building"
+    return "build failed" if build == "FAILED" else "active"
 
 
 def show_workflow(workflow: dict[str, Any], as_json: bool) -> None:
@@ -77,21 +86,37 @@ def show_jobs(items: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         output.emit_json(items)
         return
-    columns = ("ID", "STATUS", "TRIGGER", "ATTEMPTS", "EXIT", "SCHEDULED", "COMPLETED", "LINES")
+    columns = ("ID", "STATUS", "TRIGGER", "EXIT", "STARTED (UTC)", "DURATION", "LINES")
     rows = [
         (
             j["id"],
             j["status"],
-            j["trigger"],
-            j["attempts"],
+            str(j["trigger"]).lower(),
             j.get("exit_code"),
-            j.get("scheduled_at"),
-            j.get("completed_at"),
+            j.get("started_at"),
+            duration(j.get("started_at"), j.get("completed_at")),
             j.get("log_lines"),
         )
         for j in items
     ]
     output.table(columns, rows, empty="no jobs")
+
+
+def duration(start: str | None, end: str | None) -> str:
+    """`1m05s`-style time between two API time stamps ("" when either is missing)."""
+    if not start or not end:
+        return ""
+    from datetime import datetime
+
+    try:
+        seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    except ValueError:
+        return ""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.1f}s"
+    hours, rest = divmod(whole, 3600)
+    return (f"{hours}h" if hours else "") + f"{rest // 60}m{rest % 60:02d}s"
 
 
 def show_job(job: dict[str, Any], as_json: bool) -> None:
