@@ -61,6 +61,7 @@ def problem_message(status: int, reason: str, body: Any) -> str:
         for e in body.get("errors") or []
         if isinstance(e, dict)
     ]
+    fields = [f for f in fields if f not in detail]  # the detail often repeats the first one
     text = f"{detail} ({'; '.join(fields)})" if fields else detail
     if status == 401:
         text += " — run `hourglass login` or set HOURGLASS_TOKEN"
