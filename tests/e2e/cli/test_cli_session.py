@@ -13,7 +13,8 @@ from tests.e2e.processes import base_env, free_port
 def _one_line_error(stderr: bytes) -> str:
     text = stderr.decode()
     assert "Traceback" not in text
-    assert text.count("\n") == 1 and text.startswith("error: "), text
+    assert text.count("\n") == 1, text
+    assert text.startswith("error: "), text
     return text
 
 
@@ -31,10 +32,12 @@ def test_login_keeps_a_token_in_a_private_config_file_and_logout_revokes_it(
     config = tmp_path / "hourglass" / "config.toml"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     text = config.read_text()
-    assert f'url = "{server.url}"' in text and 'token = "hg_' in text
+    assert f'url = "{server.url}"' in text
+    assert 'token = "hg_' in text
     token = text.split('token = "')[1].split('"')[0]
     me = user.run("whoami", "--json", env=env)
-    assert me.returncode == 0 and f'"email": "{user.email}"' in me.stdout.decode()
+    assert me.returncode == 0
+    assert f'"email": "{user.email}"' in me.stdout.decode()
     with Account(server, user.email, token, tmp_path).http() as http:
         names = [t["name"] for t in http.get("/tokens").json()["tokens"]]
         assert any(name.startswith("hourglass CLI on ") for name in names)
