@@ -127,7 +127,7 @@ def copy_body(
     ends with the server's error tail is an incomplete log (`ClientError`)."""
     written, tail = 0, b""
     with api.transport_errors():
-        for data in response.iter_raw(1 << 20):
+        for data in response.iter_raw():
             out.write(data)
             written += len(data)
             tail = (tail + data[-4096:])[-4096:]
