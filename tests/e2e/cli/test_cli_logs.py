@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +46,7 @@ class Finished:
 
 
 @pytest.fixture(scope="module")
-def finished(account: Account) -> Iterator[Finished]:
+def finished(account: Account) -> Finished:
     workflow_id = create_command(account, "logs", SCRIPT)
     job_id, run = run_to_end(account, workflow_id)
     assert run.returncode == 0, run.stderr
@@ -55,7 +54,7 @@ def finished(account: Account) -> Iterator[Finished]:
         path = f"/workflows/{workflow_id}/jobs/{job_id}/logs/raw"
         raw = http.get(path, headers={"Accept-Encoding": "identity"}).content
         jsonl = http.get(path, params={"format": "jsonl"}).text
-    yield Finished(
+    return Finished(
         workflow_id, job_id, raw, [json.loads(x) for x in jsonl.splitlines()], run.stdout
     )
 
