@@ -10,7 +10,7 @@ import click
 from hourglass.cli.client.common import handled, json_option
 
 
-@click.command()
+@click.command(short_help="Log in and keep an API token.")
 @click.argument("url", required=False)
 @click.option("--email", help="Account email (asked for when absent).")
 @click.option(

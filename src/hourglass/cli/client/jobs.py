@@ -21,7 +21,7 @@ def jobs() -> None:
     """
 
 
-@jobs.command(name="list")
+@jobs.command(name="list", short_help="List a workflow's jobs, newest first.")
 @click.argument("workflow_id")
 @click.option("--status", type=STATUS, help="Only jobs in this status.")
 @click.option(
@@ -80,7 +80,7 @@ def show(workflow_id: str, job_id: str, as_json: bool) -> None:
     views.show_job(job, as_json)
 
 
-@jobs.command()
+@jobs.command(short_help="Cancel a waiting or running job.")
 @click.argument("workflow_id")
 @click.argument("job_id")
 @json_option

@@ -13,11 +13,11 @@ STREAM = click.Choice(["stdout", "stderr", "system"], case_sensitive=False)
 @click.argument("workflow_id")
 @click.argument("job_id")
 @click.option("--follow", "-f", is_flag=True, help="Follow a pending or running job to its end.")
-@click.option("--tail", "-n", type=click.IntRange(0), help="Only the last N lines.")
-@click.option("--head", type=click.IntRange(0), help="Only the first N lines.")
+@click.option("--tail", "-n", type=click.IntRange(0), metavar="N", help="Only the last N lines.")
+@click.option("--head", type=click.IntRange(0), metavar="N", help="Only the first N lines.")
 @click.option("--since", type=click.IntRange(0), metavar="SEQ", help="Only lines after line SEQ.")
 @click.option("--stream", type=STREAM, help="Only this stream.")
-@click.option("--attempt", type=click.IntRange(1), help="Only this attempt's lines.")
+@click.option("--attempt", type=click.IntRange(1), metavar="N", help="Only this attempt's lines.")
 @click.option("--timestamps", "-t", is_flag=True, help="Prefix each line with its time.")
 @click.option("--failed", is_flag=True, help="The error excerpt (else the last 50 lines).")
 @click.option(
@@ -73,7 +73,7 @@ def logs(
     click.get_current_context().exit(int(code))
 
 
-@click.command()
+@click.command(short_help="Search a job's log on the server.")
 @click.argument("workflow_id")
 @click.argument("job_id")
 @click.argument("pattern")
@@ -113,7 +113,7 @@ def search(
         logview.search(client, workflow_id, job_id, query, context, count, as_json)
 
 
-@click.command()
+@click.command(short_help="Download a finished job's log to a file.")
 @click.argument("workflow_id")
 @click.argument("job_id")
 @click.option("--output", "-o", metavar="FILE", help="Where to write it (- = standard output).")

@@ -26,7 +26,7 @@ def workflows() -> None:
     """
 
 
-@workflows.command(name="list")
+@workflows.command(name="list", short_help="List workflows, newest first.")
 @click.option("--query", "-q", help="Part of the name (case-insensitive).")
 @click.option("--kind", type=KIND, help="Only this kind.")
 @click.option("--terminated/--active", default=None, help="Only terminated / active ones.")
@@ -166,7 +166,7 @@ def _flags(given: dict[str, Any]) -> Flags:
     )
 
 
-@workflows.command()
+@workflows.command(short_help="Create a workflow from flags or a file.")
 @definition_options
 @json_option
 @handled
@@ -192,7 +192,7 @@ def create(as_json: bool, from_file: str | None, **given: Any) -> None:
     views.created(made["id"], as_json)
 
 
-@workflows.command()
+@workflows.command(short_help="Change a workflow (flags, a file or $EDITOR).")
 @click.argument("workflow_id")
 @definition_options
 @handled
@@ -231,7 +231,7 @@ def edit(workflow_id: str, from_file: str | None, **given: Any) -> None:
     note(f"updated workflow {workflow_id}")
 
 
-@workflows.command()
+@workflows.command(short_help="Stop a workflow: no more runs.")
 @click.argument("workflow_id")
 @handled
 def terminate(workflow_id: str) -> None:
