@@ -56,7 +56,9 @@ def _segment(value: str) -> str:
     server rather than another route (`..`, `/`, `?`)."""
     from urllib.parse import quote
 
-    return quote(value, safe="") or "-"
+    segment = quote(value, safe="") or "-"
+    # `.` and `..` would be resolved away by the URL's path, not sent as an id
+    return segment.replace(".", "%2E") if segment.strip(".") == "" else segment
 
 
 @dataclass(frozen=True)
@@ -169,9 +171,12 @@ def print_slice(
     """The lines after `since`, all of them or the first `head` / last `tail` (after filters)."""
     fmt = printer.fmt
     params = {"after": since, "stream": fmt.stream}
-    if tail is not None:
+    if tail is not None and tail > PAGE:
+        since = _tail_start(api, path, printer, tail, params)
+        params, head = {**params, "after": since}, tail
+    elif tail is not None:
         newest: list[dict[str, Any]] = []
-        for page in pages(api, path, order="desc", limit=min(PAGE, max(tail, 1)), **params):
+        for page in pages(api, path, order="desc", limit=max(tail, 1), **params):
             if page:  # a follow goes on after the newest line, printed or not
                 printer.last_seq = max(printer.last_seq, int(page[0]["sequence_num"]))
             newest += [line for line in page if fmt.keeps(line)]
@@ -188,6 +193,23 @@ def print_slice(
         printer.lines(page)
         if left is not None and left <= 0:
             return
+
+
+def _tail_start(
+    api: Api, path: str, printer: Printer, tail: int, params: dict[str, Any]
+) -> int | None:
+    """Where the last `tail` kept lines start (the `after` for reading them forwards): found
+    going backwards by counting, so a long tail is streamed, never held whole."""
+    counted, start = 0, None
+    for page in pages(api, path, order="desc", limit=PAGE, **params):
+        if page and start is None:
+            printer.last_seq = max(printer.last_seq, int(page[0]["sequence_num"]))
+        for line in page:
+            if printer.fmt.keeps(line):
+                counted, start = counted + 1, int(line["sequence_num"])
+                if counted == tail:
+                    return start - 1
+    return params.get("after")
 
 
 def print_failure(api: Api, path: str, printer: Printer) -> str:

@@ -115,3 +115,16 @@ def test_a_usage_error_exits_3_not_2(account: Account) -> None:
     """A bad option exits 3: 1 and 2 are a followed job's failed and canceled."""
     assert account.run("logs", "--bogus").returncode == 3
     assert account.run("workflows", "list", "--limit", "0").returncode == 3
+
+
+def test_shell_completion_script_and_answers(account: Account) -> None:
+    """`completion bash` prints click's script; the program answers its completion requests."""
+    script = account.run("completion", "bash")
+    assert script.returncode == 0
+    assert b"_HOURGLASS_COMPLETE=bash_complete" in script.stdout
+    env = account.env(
+        _HOURGLASS_COMPLETE="bash_complete", COMP_WORDS="hourglass wor", COMP_CWORD="1"
+    )
+    answers = account.run(env=env).stdout.decode().splitlines()
+    assert "plain,workflows" in answers
+    assert "plain,worker" in answers
