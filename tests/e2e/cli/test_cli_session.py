@@ -128,3 +128,36 @@ def test_shell_completion_script_and_answers(account: Account) -> None:
     answers = account.run(env=env).stdout.decode().splitlines()
     assert "plain,workflows" in answers
     assert "plain,worker" in answers
+
+
+def test_a_server_that_is_not_hourglass_is_one_line(account: Account) -> None:
+    """HTML, or JSON of another shape, from whatever listens at the URL: one line, exit 7."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            html = self.path.startswith("/users")
+            body = b"<html>hello</html>" if html else b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html" if html else "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        env = account.env(HOURGLASS_URL=f"http://127.0.0.1:{other.server_address[1]}")
+        whoami = account.run("whoami", env=env)
+        listed = account.run("workflows", "list", env=env)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert whoami.returncode == 7
+    assert "Hourglass server?" in _one_line_error(whoami.stderr)
+    assert listed.returncode == 7
+    assert "unexpected failure: KeyError" in _one_line_error(listed.stderr)

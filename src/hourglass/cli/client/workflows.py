@@ -270,7 +270,9 @@ def delete(workflow_id: str, yes: bool) -> None:
     if not yes:
         if not sys.stdin.isatty():
             raise ClientError("deleting needs --yes when not on a terminal", Exit.USAGE)
-        click.confirm(f"Delete workflow {workflow_id}, its jobs and their logs?", abort=True)
+        if not click.confirm(f"Delete workflow {workflow_id}, its jobs and their logs?"):
+            note("nothing deleted")
+            return
     with api() as client:
         client.request("DELETE", views.workflow_path(workflow_id))
     note(f"deleted workflow {workflow_id}")
