@@ -19,7 +19,7 @@ from typing import IO, Any
 import httpx
 
 from hourglass.client.api import Api
-from hourglass.client.errors import ClientError
+from hourglass.client.errors import ClientError, Exit
 from hourglass.client.logs import RAW_HEADERS, copy_body
 from hourglass.client.output import note
 
@@ -60,6 +60,8 @@ def download(api: Api, request: Request, target: str | None) -> Result:
     dest = Path(target or default_name(request.job_id, request.format))
     if dest.is_dir():
         dest = dest / default_name(request.job_id, request.format)
+    if not dest.parent.is_dir():
+        raise ClientError(f"cannot write {dest}: no folder {dest.parent}", Exit.USAGE)
     part, tag = dest.with_name(dest.name + ".part"), dest.with_name(dest.name + ".part.etag")
     headers = dict(RAW_HEADERS)
     offset = _resume_point(part, tag) if request.resume else 0
@@ -102,7 +104,11 @@ def _keep_validator(response: httpx.Response, tag: Path) -> None:
 def _write(api: Api, response: httpx.Response, part: Path, offset: int, progress: bool) -> int:
     length = response.headers.get("content-length")
     total = offset + int(length) if length and length.isdigit() else None
-    with part.open("ab" if offset else "wb") as out, _bar(progress, total, offset) as advance:
+    try:
+        out = part.open("ab" if offset else "wb")
+    except OSError as exc:
+        raise ClientError(f"cannot write {part}: {exc.strerror or exc}", Exit.USAGE) from exc
+    with out, _bar(progress, total, offset) as advance:
         return offset + copy_body(api, response, out, advance)
 
 

@@ -108,6 +108,8 @@ def search(
     """
     from hourglass.client import logview
 
+    if not pattern:
+        raise click.BadParameter("must not be empty", param_hint="PATTERN")
     query = logview.Query(pattern, regex, case_sensitive, stream.lower() if stream else None)
     with api() as client:
         logview.search(client, workflow_id, job_id, query, context, count, as_json)
