@@ -39,7 +39,7 @@ def handled(command: Callable[P, R]) -> Callable[P, R]:
             # the reader left (`| head`): stop writing, and let nothing flush into the pipe
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise click.exceptions.Exit(int(Exit.BROKEN_PIPE)) from None
-        except click.ClickException:
+        except (click.ClickException, click.exceptions.Exit):  # click's own: it shows them
             raise
         except Exception as exc:
             # a server that answers something unexpected (or a bug here): still one line;
