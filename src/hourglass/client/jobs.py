@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 
 from hourglass.client.api import Api, new_key
 from hourglass.client.errors import ApiError, ClientError, Exit
 from hourglass.client.follow import follow
-from hourglass.client.logs import EXIT_BY_STATUS, FINAL, LineFormat, Printer, get_job, job_path
+from hourglass.client.logs import EXIT_BY_STATUS, LineFormat, Printer, job_path
 from hourglass.client.output import colour_allowed, note
 from hourglass.client.views import workflow_path
 
@@ -63,8 +64,16 @@ def follow_to_end(
     fmt = fmt or LineFormat(strip_ansi=not colour_allowed())
     printer = Printer(fmt)
     printer.last_seq = after
-    status = follow(api, job_path(workflow_id, job_id), printer)
+    status = follow(api, job_path(workflow_id, job_id), printer, status_notes())
     return outcome(status)
+
+
+def status_notes() -> Callable[[str], None] | None:
+    """On a terminal, each status change of a followed job is said on standard error (a
+    PENDING job otherwise looks like a hung command)."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda status: note(f"[job {status.lower()}]")
 
 
 def outcome(status: str) -> Exit:
@@ -75,8 +84,3 @@ def outcome(status: str) -> Exit:
     if code is not Exit.OK:
         note(f"job {status.lower()}")
     return code
-
-
-def final_status(api: Api, workflow_id: str, job_id: str) -> str | None:
-    status = get_job(api, workflow_id, job_id)["status"]
-    return str(status) if status in FINAL else None

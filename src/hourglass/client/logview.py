@@ -15,7 +15,7 @@ from hourglass.client import output
 from hourglass.client.api import Api
 from hourglass.client.errors import Exit
 from hourglass.client.follow import follow
-from hourglass.client.jobs import outcome
+from hourglass.client.jobs import outcome, status_notes
 from hourglass.client.logs import (
     FINAL,
     LineFormat,
@@ -67,7 +67,7 @@ def show(api: Api, workflow_id: str, job_id: str, options: Options) -> Exit:
         return Exit.OK
     if final:
         return outcome(job["status"])
-    return outcome(follow(api, path, printer))
+    return outcome(follow(api, path, printer, status_notes()))
 
 
 @dataclass(frozen=True)
