@@ -52,7 +52,7 @@ def test_list_updates_live_and_keeps_its_filters(
                 "interval": 60,
             }
             created = client.post("/workflows", json=body, headers={"Idempotency-Key": name})
-            assert created.status_code == 201
+            assert created.status_code == 201, created.text
     rows = signed_in.locator("#workflow-list tbody tr")
     expect(rows).to_have_count(1, timeout=12_000)
     expect(rows).to_contain_text("nightly backup")
