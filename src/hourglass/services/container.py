@@ -10,6 +10,7 @@ from hourglass.domain.common import Clock, IdFactory, SystemClock, new_id
 from hourglass.live import LiveBus, MemoryBus
 from hourglass.services.accounts import AccountService
 from hourglass.services.engine import Engine, Random
+from hourglass.services.events import EventRecorder
 from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
 from hourglass.services.logreads import LogReads
@@ -47,9 +48,10 @@ class Services:
         """`clock`, `ids` and `rand` (retry jitter) are injected so tests can fix them."""
         clock = clock or SystemClock()
         bus = bus or MemoryBus()
-        engine = Engine(db, settings, clock, ids, bus, rand=rand or random.random)
+        events = EventRecorder(db, settings, ids, bus)
+        engine = Engine(db, settings, clock, ids, bus, rand=rand or random.random, events=events)
         idempotency = IdempotencyService(db, settings, clock)
-        workflows = WorkflowService(db, settings, clock, ids, idempotency)
+        workflows = WorkflowService(db, settings, clock, ids, idempotency, events)
         workflows.on_changed = engine.on_workflow_changed
         return cls(
             settings=settings,
