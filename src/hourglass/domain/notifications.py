@@ -121,9 +121,8 @@ def parse_limit(raw: str | None) -> int:
     return int(raw)
 
 
-def parse_ids(body: Mapping[str, Any]) -> list[str]:
+def parse_ids(ids: object) -> list[str]:
     """The `ids` of a mark-read request: a non-empty list of notification ids (ULIDs)."""
-    ids = body.get("ids")
     if ids is None:
         raise ValidationError.field("ids", "is required")
     if not isinstance(ids, list):

@@ -15,6 +15,7 @@ from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
 from hourglass.services.logreads import LogReads
 from hourglass.services.logs import LogService
+from hourglass.services.notifications import NotificationService
 from hourglass.services.workflows import WorkflowService
 from hourglass.settings import Settings
 from hourglass.store.db import Database
@@ -33,6 +34,8 @@ class Services:
     workflows: WorkflowService
     logs: LogService
     reads: LogReads  # one per process: live readers of a job share its store reads
+    events: EventRecorder
+    notifications: NotificationService
 
     @classmethod
     def build(
@@ -65,8 +68,11 @@ class Services:
             workflows=workflows,
             logs=LogService(db, settings, clock, bus),
             reads=LogReads(db, bus),
+            events=events,
+            notifications=NotificationService(db, settings, clock, bus),
         )
 
     def housekeeping(self) -> list[Callable[[], Awaitable[object]]]:
-        """What the scheduler runs every minute: prune idempotency keys, sweep expired logs."""
-        return [self.idempotency.prune, self.logs.sweep_expired]
+        """What the scheduler runs every minute: prune idempotency keys, sweep expired logs,
+        delete old notifications."""
+        return [self.idempotency.prune, self.logs.sweep_expired, self.notifications.sweep]

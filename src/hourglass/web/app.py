@@ -9,7 +9,16 @@ from hourglass.services.container import Services
 from hourglass.web import errors, metrics, openapi
 from hourglass.web.metrics import Metrics
 from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from hourglass.web.routes import auth, health, jobs, logs, logs_stream, users, workflows
+from hourglass.web.routes import (
+    auth,
+    health,
+    jobs,
+    logs,
+    logs_stream,
+    notifications,
+    users,
+    workflows,
+)
 
 DESCRIPTION = (
     "Hourglass HTTP API: accounts, workflows, jobs and job logs. "
@@ -31,7 +40,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    for module in (health, auth, users, workflows, jobs, logs, logs_stream):
+    for module in (health, auth, users, workflows, jobs, logs, logs_stream, notifications):
         app.include_router(module.router)
     settings = services.settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
