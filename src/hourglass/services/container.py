@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from hourglass.domain.common import Clock, IdFactory, SystemClock, new_id
 from hourglass.live import LiveBus, MemoryBus
 from hourglass.services.accounts import AccountService
+from hourglass.services.analytics import AnalyticsService
 from hourglass.services.engine import Engine, Random
 from hourglass.services.events import EventRecorder
 from hourglass.services.idempotency import IdempotencyService
@@ -36,6 +37,7 @@ class Services:
     reads: LogReads  # one per process: live readers of a job share its store reads
     events: EventRecorder
     notifications: NotificationService
+    analytics: AnalyticsService
 
     @classmethod
     def build(
@@ -70,6 +72,7 @@ class Services:
             reads=LogReads(db, bus),
             events=events,
             notifications=NotificationService(db, settings, clock, bus),
+            analytics=AnalyticsService(db, clock),
         )
 
     def housekeeping(self) -> list[Callable[[], Awaitable[object]]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import exists, func, or_, select
 
-from hourglass.domain.analytics import JobCount, StatsRow
+from hourglass.domain.analytics import NO_DURATION, JobCount, StatsRow
 from hourglass.domain.jobs import JobStatus
 from hourglass.store.db import Database, Tx
 from hourglass.store.schema import job_stats, jobs, workflows
@@ -49,21 +49,17 @@ def _rows(result: Any) -> list[StatsRow]:
 
 
 async def user_rows(tx: Tx, user_id: str) -> list[StatsRow]:
-    """The user's counts, summed per status (one row per status)."""
+    """The user's counts summed per status (one row each, without day or bucket)."""
     c = job_stats.c
     stmt = (
-        select(
-            func.min(c.day).label("day"),
-            c.status,
-            func.min(c.bucket).label("bucket"),
-            func.sum(c.jobs).label("jobs"),
-            func.sum(c.duration_ms).label("duration_ms"),
-            func.sum(c.log_lines).label("log_lines"),
-        )
+        select(c.status, func.sum(c.jobs), func.sum(c.duration_ms), func.sum(c.log_lines))
         .where(c.user_id == user_id)
         .group_by(c.status)
     )
-    return _rows(await tx.execute(stmt))
+    return [
+        StatsRow("", status, NO_DURATION, int(n), int(ms), int(lines))
+        for status, n, ms, lines in await tx.execute(stmt)
+    ]
 
 
 async def workflow_rows(

@@ -10,6 +10,7 @@ from hourglass.web import errors, metrics, openapi
 from hourglass.web.metrics import Metrics
 from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from hourglass.web.routes import (
+    analytics,
     auth,
     health,
     jobs,
@@ -40,7 +41,17 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    for module in (health, auth, users, workflows, jobs, logs, logs_stream, notifications):
+    for module in (
+        health,
+        auth,
+        users,
+        workflows,
+        jobs,
+        logs,
+        logs_stream,
+        notifications,
+        analytics,
+    ):
         app.include_router(module.router)
     settings = services.settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
