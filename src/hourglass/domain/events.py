@@ -35,6 +35,7 @@ class JobEnded:
 
     job: Job
     workflow_name: str
+    kind: str = ""  # the workflow's kind (for metrics)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
 from hourglass.services.logreads import LogReads
 from hourglass.services.logs import LogService
+from hourglass.services.metrics import Metrics
 from hourglass.services.notifications import NotificationService
 from hourglass.services.workflows import WorkflowService
 from hourglass.settings import Settings
@@ -38,6 +39,7 @@ class Services:
     events: EventRecorder
     notifications: NotificationService
     analytics: AnalyticsService
+    metrics: Metrics  # one registry per process: every component records into it
 
     @classmethod
     def build(
@@ -49,12 +51,23 @@ class Services:
         ids: IdFactory = new_id,
         bus: LiveBus | None = None,
         rand: Random | None = None,
+        metrics: Metrics | None = None,
     ) -> Services:
         """`clock`, `ids` and `rand` (retry jitter) are injected so tests can fix them."""
         clock = clock or SystemClock()
         bus = bus or MemoryBus()
-        events = EventRecorder(db, settings, ids, bus)
-        engine = Engine(db, settings, clock, ids, bus, rand=rand or random.random, events=events)
+        metrics = metrics or Metrics()
+        events = EventRecorder(db, settings, ids, bus, metrics)
+        engine = Engine(
+            db,
+            settings,
+            clock,
+            ids,
+            bus,
+            rand=rand or random.random,
+            events=events,
+            metrics=metrics,
+        )
         idempotency = IdempotencyService(db, settings, clock)
         workflows = WorkflowService(db, settings, clock, ids, idempotency, events)
         workflows.on_changed = engine.on_workflow_changed
@@ -73,6 +86,7 @@ class Services:
             events=events,
             notifications=NotificationService(db, settings, clock, bus),
             analytics=AnalyticsService(db, clock),
+            metrics=metrics,
         )
 
     def housekeeping(self) -> list[Callable[[], Awaitable[object]]]:

@@ -44,6 +44,7 @@ from hourglass.domain.jobs import (
 from hourglass.domain.schedule import due_slot, first_slot
 from hourglass.live import LiveBus, Wakeup
 from hourglass.services.events import Effects, EventRecorder
+from hourglass.services.metrics import Metrics
 from hourglass.settings import Settings
 from hourglass.store import jobs as job_store
 from hourglass.store import logs as log_store
@@ -113,6 +114,7 @@ class Engine:
         policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         rand: Random = random.random,
         events: EventRecorder | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -121,7 +123,8 @@ class Engine:
         self.bus = bus
         self.policy = policy
         self.rand = rand
-        self.events = events or EventRecorder(db, settings, new_id, bus)
+        self.metrics = metrics or Metrics()
+        self.events = events or EventRecorder(db, settings, new_id, bus, self.metrics)
 
     @property
     def lease(self) -> timedelta:
@@ -274,6 +277,9 @@ class Engine:
         except _NotRunnable:
             return None
         if claim is not None:
+            self.metrics.start_delay.observe(
+                max(0.0, (now - claim.job.available_at).total_seconds())
+            )
             await self.publish_status(claim.job.id, JobStatus.RUNNING.value)
         return claim
 
@@ -348,19 +354,20 @@ class Engine:
         if log_state == LogState.DISABLED:
             # lines are kept only while the job runs: gone with the job's end, atomically
             await log_store.delete_job_logs(tx, job.id)
-        name = spec.name if spec is not None else ""
-        ended.events.append(JobEnded(updated, name))
-        await self._count_failure(tx, updated, name, now, ended)
+        name, kind = (spec.name, spec.kind.value) if spec is not None else ("", "")
+        ended.events.append(JobEnded(updated, name, kind))
+        await self._count_failure(tx, updated, (name, kind), now, ended)
         if (promoted := await job_store.promote_next(tx, job.workflow_id, now)) is not None:
             ended.wakeups.append((promoted, JobStatus.QUEUED.value))
         ended.effects = await self.events.record(tx, ended.events, now)
         return ended
 
     async def _count_failure(
-        self, tx: Tx, job: Job, name: str, now: datetime, ended: _Ended
+        self, tx: Tx, job: Job, named: tuple[str, str], now: datetime, ended: _Ended
     ) -> None:
         """Update the consecutive-failure count; terminate the workflow at its threshold."""
         workflow_id, status = job.workflow_id, job.status
+        name, kind = named
         current, allowed = await schedule_store.failure_count(tx, workflow_id)
         count = next_failure_count(current, status)
         if count != current:
@@ -372,7 +379,7 @@ class Engine:
             ended.events.append(WorkflowTerminated(workflow_id, job.user_id, name, now, count))
             canceled = await job_store.cancel_workflow_jobs(tx, workflow_id, now)
             ended.wakeups += [(c.id, JobStatus.CANCELED.value) for c in canceled]
-            ended.events += [JobEnded(c, name) for c in canceled]
+            ended.events += [JobEnded(c, name, kind) for c in canceled]
 
     async def _after_finish(self, ended: _Ended) -> None:
         await self.publish_all(ended.wakeups)
@@ -393,6 +400,7 @@ class Engine:
             ended = await self.db.write_retrying(work)
             if ended is not None:
                 recovered += 1
+                self.metrics.lease_recoveries.inc()
                 await self._after_finish(ended)
         return recovered
 
@@ -453,7 +461,7 @@ class Engine:
                 canceled = await job_store.cancel_workflow_jobs(
                     tx, task.workflow_id, now, reason=reason
                 )
-                events += [JobEnded(job, task.name) for job in canceled]
+                events += [JobEnded(job, task.name, task.kind.value) for job in canceled]
             return canceled, await self.events.record(tx, events, now)
 
         done = await self.db.write_retrying(work)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hourglass.domain.analytics import count_of
+from hourglass.domain.analytics import count_of, duration_ms
 from hourglass.domain.common import IdFactory
 from hourglass.domain.events import (
     BuildChanged,
@@ -29,6 +29,7 @@ from hourglass.domain.jobs import Job
 from hourglass.domain.views import job_json, workflow_json
 from hourglass.domain.webhooks import standard_body
 from hourglass.live import LiveBus, Wakeup
+from hourglass.services.metrics import Metrics
 from hourglass.settings import Settings
 from hourglass.store import analytics as analytics_store
 from hourglass.store import notifications as notification_store
@@ -51,11 +52,13 @@ class Effects:
 
     notified: dict[str, int] = field(default_factory=dict)  # user id -> last seq written
     deliveries: int = 0
+    finished: list[JobEnded] = field(default_factory=list)
 
     def merge(self, other: Effects) -> None:
         for user_id, seq in other.notified.items():
             self.notified[user_id] = max(seq, self.notified.get(user_id, 0))
         self.deliveries += other.deliveries
+        self.finished += other.finished
 
 
 def _user_of(event: Event) -> str:
@@ -63,11 +66,19 @@ def _user_of(event: Event) -> str:
 
 
 class EventRecorder:
-    def __init__(self, db: Database, settings: Settings, new_id: IdFactory, bus: LiveBus) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        new_id: IdFactory,
+        bus: LiveBus,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.new_id = new_id
         self.bus = bus
+        self.metrics = metrics or Metrics()
 
     async def record(self, tx: Tx, events: Sequence[Event], now: datetime) -> Effects:
         """Write what `events` leave behind, inside the caller's transaction (its last writes:
@@ -81,6 +92,7 @@ class EventRecorder:
                 await analytics_store.add_job(
                     self.db, tx, job.user_id, job.workflow_id, count_of(job)
                 )
+                effects.finished.append(event)
         effects.deliveries = await self._enqueue(tx, events, now)
         effects.notified = await self._notify(tx, events, now)
         return effects
@@ -89,8 +101,8 @@ class EventRecorder:
         """`JobEnded` events for jobs that just ended, named after their workflows."""
         if not jobs:
             return []
-        names = await workflow_store.names(tx, {job.workflow_id for job in jobs})
-        return [JobEnded(job, names.get(job.workflow_id, "")) for job in jobs]
+        named = await workflow_store.names(tx, {job.workflow_id for job in jobs})
+        return [JobEnded(job, *named.get(job.workflow_id, ("", ""))) for job in jobs]
 
     async def _notify(self, tx: Tx, events: Sequence[Event], now: datetime) -> dict[str, int]:
         drafts = [notification_for(event) for event in events]
@@ -150,7 +162,12 @@ class EventRecorder:
         return {**shown, "dashboard_url": f"{base}/ui/workflows/{event.workflow_id}"}
 
     async def publish(self, effects: Effects) -> None:
-        """Wake the live readers of the users notified, and the webhook senders."""
+        """Count the jobs that ended; wake the live readers of the users notified, and the
+        webhook senders."""
+        for ended in effects.finished:
+            ms = duration_ms(ended.job)
+            seconds = ms / 1000 if ms is not None else None
+            self.metrics.job_finished(ended.kind or "?", ended.job.status.value, seconds)
         for user_id, seq in effects.notified.items():
             await self.bus.publish(Wakeup(user_channel(user_id), last_seq=seq))
         if effects.deliveries:

@@ -142,7 +142,7 @@ class WorkflowService:
                 canceled = await job_store.cancel_workflow_jobs(
                     tx, workflow_id, now, automatic_only=True
                 )
-                ended = [JobEnded(job, updated.name) for job in canceled]
+                ended = [JobEnded(job, updated.name, updated.kind.value) for job in canceled]
                 effects.merge(await self.events.record(tx, ended, now))
             return Reply(204)
 
@@ -177,7 +177,7 @@ class WorkflowService:
             await job_store.request_cancel_workflow(tx, workflow_id, now)
             events: list[Event] = []
             if terminated:
-                name = (await store.names(tx, [workflow_id])).get(workflow_id, "")
+                name, _ = (await store.names(tx, [workflow_id])).get(workflow_id, ("", ""))
                 events.append(WorkflowTerminated(workflow_id, principal.user_id, name, now))
             events += await self.events.job_ends(tx, canceled)
             return await self.events.record(tx, events, now)

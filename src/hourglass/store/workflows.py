@@ -86,10 +86,12 @@ async def get_owned(
     return to_workflow(row) if row else None
 
 
-async def names(tx: Tx, workflow_ids: Collection[str]) -> dict[str, str]:
-    """The names of these workflows, by id (for messages about their jobs)."""
-    stmt = select(workflows.c.id, workflows.c.name).where(workflows.c.id.in_(list(workflow_ids)))
-    return {r.id: r.name for r in await tx.execute(stmt)}
+async def names(tx: Tx, workflow_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+    """(name, kind) of these workflows, by id (for messages and metrics about their jobs)."""
+    stmt = select(workflows.c.id, workflows.c.name, workflows.c.kind).where(
+        workflows.c.id.in_(list(workflow_ids))
+    )
+    return {r.id: (r.name, r.kind) for r in await tx.execute(stmt)}
 
 
 async def replace(tx: Tx, wf: Workflow, change: Change) -> None:

@@ -55,7 +55,7 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(module.router)
     settings = services.settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics(services.metrics)
     app.include_router(metrics.router)
     # outermost of ours: it also answers unexpected errors, so a 500 has a request id too
     app.add_middleware(
