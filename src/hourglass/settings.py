@@ -69,6 +69,10 @@ class Settings:
     # addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed;
     # empty: the socket's peer is the client, whatever headers it sends
     trusted_proxies: tuple[str, ...] = ()
+    # outbound address policy (domain/outbound.py): non-public networks that requests made for
+    # users (heartbeats, webhooks) may reach; "private" = every private range, "none" = none.
+    # None (unset): "private" when the host is loopback, else none.
+    outbound_allow: tuple[str, ...] | None = None
     # notifications, webhooks and metrics (issue 9)
     public_url: str = ""  # base of links sent out (webhooks); empty: http://host:port
     notification_retention_days: int = 90
@@ -137,6 +141,7 @@ class Settings:
             raise ConfigError("HOURGLASS_LEASE_RENEW_SECONDS must be below HOURGLASS_LEASE_SECONDS")
         for proxy in self.trusted_proxies:
             _check_network(proxy)
+        _check_outbound_allow(self.outbound_allow)
         if self.public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
             raise ConfigError("HOURGLASS_PUBLIC_URL must be an absolute http(s) URL")
 
@@ -188,6 +193,22 @@ def _check_network(proxy: str) -> None:
         ) from None
 
 
+def _check_outbound_allow(items: tuple[str, ...] | None) -> None:
+    """Networks, `private`, or `none` alone (the keywords are those of domain/outbound.py)."""
+    for item in items or ():
+        if item.lower() == "none" and len(items or ()) > 1:
+            raise ConfigError("HOURGLASS_OUTBOUND_ALLOW: 'none' cannot be combined with others")
+        if item.lower() in ("none", "private"):
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"HOURGLASS_OUTBOUND_ALLOW: {item!r} is not an IP address or network, "
+                "'private' or 'none'"
+            ) from None
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -232,6 +253,7 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         "allow_command_kind": _parse_bool,
         "default_log_retention_days": _parse_optional_int,
         "trusted_proxies": _parse_list,
+        "outbound_allow": _parse_list,
     }
     if name in parsers:
         parser = parsers[name]
