@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from hourglass.live import make_bus
 from hourglass.runtime.kinds import kinds_for
 from hourglass.runtime.scheduler import Scheduler
+from hourglass.runtime.webhooks import Dispatcher
 from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services
 from hourglass.services.metrics import watch_loop_lag
@@ -130,6 +131,7 @@ async def _run_components(
                     concurrency=settings.worker_concurrency,
                 )
                 tg.create_task(runner.run(stop))
+                tg.create_task(Dispatcher(services.webhooks, services.metrics).run(stop))
             if scheduler:
                 tg.create_task(
                     Scheduler(services.engine, housekeeping=services.housekeeping()).run(stop)

@@ -16,14 +16,16 @@ import hashlib
 import hmac
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from hourglass.domain.common import format_ts, text_problem
 from hourglass.domain.events import TEST_EVENT, WebhookEvent
+from hourglass.domain.outbound import REFUSED, OutboundPolicy
 from hourglass.errors import FieldError, ValidationError
 
 SECRET_PREFIX: Final = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
@@ -31,9 +33,6 @@ URL_MAX: Final = 2048
 DESCRIPTION_MAX: Final = 500
 PER_USER_MAX: Final = 20
 USER_AGENT: Final = "Hourglass-Webhooks/1"
-
-UrlCheck = Callable[[str], str | None]
-"""The outbound policy's check of a URL a user saves: why it is refused, or None."""
 
 
 class WebhookFormat(StrEnum):
@@ -96,16 +95,84 @@ def new_secret(random_bytes: bytes) -> str:
     return SECRET_PREFIX + base64.b64encode(random_bytes).decode()
 
 
+# --- the outbox ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row, as the deliveries list shows it."""
+
+    id: str
+    webhook_id: str
+    event_type: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    last_duration_ms: int | None
+    last_attempt_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery a sender holds: what to send, where, and its lease token."""
+
+    id: str
+    webhook_id: str
+    user_id: str
+    url: str
+    format: WebhookFormat
+    secret: str
+    event_type: str
+    payload: str
+    attempts: int  # counting the one about to be made
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """How one attempt went."""
+
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    ok: bool
+
+
 # --- request bodies ------------------------------------------------------------------------------
 
 
-def _url(value: object, check: UrlCheck) -> str:
-    if not isinstance(value, str) or not value.strip():
+def url_problem(url: str, policy: OutboundPolicy) -> str | None:
+    """Why a webhook URL cannot be saved, or None: not an absolute http(s) URL, or its host is
+    an address the outbound policy refuses (the same check as a HEARTBEAT endpoint's; a name
+    is checked again, address by address, at every delivery)."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError:
+        return "has an invalid port"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an absolute http or https URL"
+    if not policy.allows_host(parts.hostname):
+        return (
+            f"{REFUSED}: {parts.hostname} is not a public address "
+            "(this server reaches private ones only if HOURGLASS_OUTBOUND_ALLOW names them)"
+        )
+    return None
+
+
+def _url(value: object, policy: OutboundPolicy) -> str:
+    if not isinstance(value, str) or not value:
         raise ValidationError.field("url", "is required: an absolute http or https URL")
-    url = value.strip()
+    url = value
     if len(url) > URL_MAX:
         raise ValidationError.field("url", f"must be at most {URL_MAX} characters")
-    problem = text_problem(url, controls=True) or check(url)
+    problem = text_problem(url, controls=True) or url_problem(url, policy)
+    if problem is None and url != url.strip():
+        problem = "must not start or end with spaces"
     if problem is not None:
         raise ValidationError.field("url", problem)
     return url
@@ -144,19 +211,19 @@ def _description(value: object) -> str:
 def _format(value: object) -> WebhookFormat:
     if value is None:
         return WebhookFormat.STANDARD
-    try:
-        return WebhookFormat(value) if isinstance(value, str) else WebhookFormat("?")
-    except ValueError:
-        names = " or ".join(f.value for f in WebhookFormat)
-        raise ValidationError.field("format", f"must be {names}") from None
+    for known in WebhookFormat:
+        if value == known.value:
+            return known
+    names = " or ".join(f.value for f in WebhookFormat)
+    raise ValidationError.field("format", f"must be {names}")
 
 
 _FIELDS: Final = {"url", "events", "description", "format"}
 
 
-def spec_for_create(body: Mapping[str, Any], check: UrlCheck) -> WebhookSpec:
+def spec_for_create(body: Mapping[str, Any], policy: OutboundPolicy) -> WebhookSpec:
     return WebhookSpec(
-        url=_url(body.get("url"), check),
+        url=_url(body.get("url"), policy),
         events=_events(body.get("events")),
         description=_description(body.get("description")),
         format=_format(body.get("format")),
@@ -164,7 +231,7 @@ def spec_for_create(body: Mapping[str, Any], check: UrlCheck) -> WebhookSpec:
 
 
 def spec_for_patch(
-    body: Mapping[str, Any], current: Webhook, check: UrlCheck
+    body: Mapping[str, Any], current: Webhook, policy: OutboundPolicy
 ) -> tuple[WebhookSpec, bool | None]:
     """The webhook after a PATCH (absent fields keep their value), and `enabled` if given."""
     if not (_FIELDS | {"enabled"}) & set(body):
@@ -175,7 +242,7 @@ def spec_for_patch(
     if "enabled" in body and not isinstance(enabled, bool):
         raise ValidationError.field("enabled", "must be true or false")
     spec = WebhookSpec(
-        url=_url(body["url"], check) if "url" in body else current.url,
+        url=_url(body["url"], policy) if "url" in body else current.url,
         events=_events(body["events"]) if "events" in body else current.events,
         description=_description(body["description"])
         if "description" in body

@@ -18,6 +18,7 @@ from hourglass.services.logreads import LogReads
 from hourglass.services.logs import LogService
 from hourglass.services.metrics import Metrics
 from hourglass.services.notifications import NotificationService
+from hourglass.services.webhooks import WebhookService
 from hourglass.services.workflows import WorkflowService
 from hourglass.settings import Settings
 from hourglass.store.db import Database
@@ -39,6 +40,7 @@ class Services:
     events: EventRecorder
     notifications: NotificationService
     analytics: AnalyticsService
+    webhooks: WebhookService
     metrics: Metrics  # one registry per process: every component records into it
 
     @classmethod
@@ -86,10 +88,16 @@ class Services:
             events=events,
             notifications=NotificationService(db, settings, clock, bus),
             analytics=AnalyticsService(db, clock),
+            webhooks=WebhookService(db, settings, clock, ids, events),
             metrics=metrics,
         )
 
     def housekeeping(self) -> list[Callable[[], Awaitable[object]]]:
         """What the scheduler runs every minute: prune idempotency keys, sweep expired logs,
-        delete old notifications."""
-        return [self.idempotency.prune, self.logs.sweep_expired, self.notifications.sweep]
+        delete old notifications and webhook deliveries."""
+        return [
+            self.idempotency.prune,
+            self.logs.sweep_expired,
+            self.notifications.sweep,
+            self.webhooks.sweep,
+        ]

@@ -17,7 +17,15 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from hourglass.domain.events import WebhookEvent
-from hourglass.domain.webhooks import DeliveryStatus, Webhook, WebhookFormat, WebhookSpec
+from hourglass.domain.webhooks import (
+    Attempt,
+    Claimed,
+    Delivery,
+    DeliveryStatus,
+    Webhook,
+    WebhookFormat,
+    WebhookSpec,
+)
 from hourglass.store.db import Database, Tx
 from hourglass.store.schema import webhook_deliveries, webhooks
 
@@ -156,23 +164,6 @@ async def enqueue(db: Database, tx: Tx, rows: Sequence[NewDelivery], now: dateti
     await tx.execute(stmt.on_conflict_do_nothing(index_elements=["webhook_id", "cause"]))
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One outbox row, as the deliveries list shows it."""
-
-    id: str
-    webhook_id: str
-    event_type: str
-    status: DeliveryStatus
-    attempts: int
-    next_attempt_at: datetime | None
-    last_status_code: int | None
-    last_error: str | None
-    last_duration_ms: int | None
-    last_attempt_at: datetime | None
-    created_at: datetime
-
-
 def _delivery(row: Any) -> Delivery:
     m = row._mapping
     return Delivery(
@@ -204,22 +195,6 @@ async def get_delivery(tx: Tx, delivery_id: str) -> Delivery | None:
     stmt = select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id)
     row = (await tx.execute(stmt)).first()
     return _delivery(row) if row else None
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A delivery a sender holds: what to send, where, and its lease token."""
-
-    id: str
-    webhook_id: str
-    user_id: str
-    url: str
-    format: WebhookFormat
-    secret: str
-    event_type: str
-    payload: str
-    attempts: int  # counting the one about to be made
-    token: str
 
 
 async def claim(
@@ -265,17 +240,6 @@ async def claim(
         )
         for t in taken
     ]
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """How one attempt went."""
-
-    at: datetime
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-    ok: bool
 
 
 async def finish(tx: Tx, claimed: Claimed, attempt: Attempt, *, retry_at: datetime | None) -> bool:

@@ -18,6 +18,7 @@ from hourglass.web.routes import (
     logs_stream,
     notifications,
     users,
+    webhooks,
     workflows,
 )
 
@@ -51,6 +52,7 @@ def create_app(services: Services) -> FastAPI:
         logs_stream,
         notifications,
         analytics,
+        webhooks,
     ):
         app.include_router(module.router)
     settings = services.settings
