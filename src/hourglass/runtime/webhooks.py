@@ -64,12 +64,14 @@ class Dispatcher:
                     task = asyncio.create_task(self.send(delivery))
                     self._in_flight.add(task)
                     task.add_done_callback(self._in_flight.discard)
-                if room > 0 and len(claimed) < room:
-                    # nothing more is due: sleep until told, or until the next retry is due
-                    await _first(stop.wait(), wakeups.wait(await self._pause()))
-                else:  # every slot busy: the next claim when one is free
+                waits: list[Awaitable[Any]] = [stop.wait()]
+                if self._in_flight:  # an attempt that ends frees a slot or schedules a retry
                     busy = set(self._in_flight)
-                    await _first(stop.wait(), asyncio.wait(busy, return_when="FIRST_COMPLETED"))
+                    waits.append(asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED))
+                if room > 0 and len(claimed) < room:
+                    # nothing more is due: until told, or until the next retry is due
+                    waits.append(wakeups.wait(await self._pause()))
+                await _first(*waits)
             await self._drain()
 
     async def _claim(self, room: int) -> list[Claimed]:
