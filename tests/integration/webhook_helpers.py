@@ -40,11 +40,13 @@ class Received:
 @dataclass
 class Receiver:
     """Records every request; answers each with the next planned reply: a status code, or
-    `("sleep", seconds)` (then 200), or `("redirect", url)`; 200 once the plan runs out."""
+    `("sleep", seconds)` (then 200), `"hold"` (200 once `release` is set, if the client is still
+    there) or `("redirect", url)`; 200 once the plan runs out."""
 
     plan: list[Any] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     url: str = ""
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -62,7 +64,10 @@ class Receiver:
             self._arrived.notify_all()
         reply = self.plan.pop(0) if self.plan else 200
         extra: list[tuple[bytes, bytes]] = []
-        if isinstance(reply, tuple) and reply[0] == "sleep":
+        if reply == "hold":
+            await self.release.wait()
+            reply = 200
+        elif isinstance(reply, tuple) and reply[0] == "sleep":
             await asyncio.sleep(reply[1])
             reply = 200
         elif isinstance(reply, tuple) and reply[0] == "redirect":
