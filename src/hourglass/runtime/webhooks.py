@@ -1,11 +1,11 @@
 """The webhook sender of a worker process: claims due deliveries from the outbox and sends them,
 up to `webhook_concurrency` at a time, through the outbound policy's checked HTTP client.
 
-Each attempt is one POST: `webhook_timeout_seconds` in all (connect to last byte of the
-headers), redirects not followed, the response body never read. Any 2xx is a delivery; anything
-else (another status, a timeout, a refused or failed connection) is a failed attempt, retried by
-the service's policy. A sender that dies mid-attempt leaves the delivery leased: it is claimed
-again when its lease runs out (at least once, never lost).
+Each attempt is one POST: `webhook_timeout_seconds` in all, redirects not followed; at most
+64 KiB of the answer are read (and dropped) so a connection can serve the next delivery. Any 2xx
+is a delivery; anything else (another status, a timeout, a refused or failed connection) is a
+failed attempt, retried by the service's policy. A sender that dies mid-attempt leaves the
+delivery leased: it is claimed again when its lease runs out (at least once, never lost).
 
 It wakes when a transaction enqueued deliveries (`WEBHOOK_CHANNEL`), when an attempt ends, when
 the next retry is due, and at least every poll interval. On shutdown it stops claiming and
@@ -38,6 +38,8 @@ from hourglass.services.webhooks import WebhookService
 
 log = logging.getLogger("hourglass.webhooks")
 
+BODY_READ_MAX = 64 * 1024  # bytes of an answer read (then dropped) to keep its connection
+
 
 class Dispatcher:
     def __init__(
@@ -59,7 +61,12 @@ class Dispatcher:
         async with self.client, subscribed(self.service.events.bus, WEBHOOK_CHANNEL) as wakeups:
             while not stop.is_set():
                 room = self.settings.webhook_concurrency - len(self._in_flight)
-                claimed = await self._claim(room) if room > 0 else []
+                # claims come in batches (a quarter of the slots at least): one transaction
+                # per delivery to claim it would double the writes per delivery
+                batch = (
+                    room >= max(1, self.settings.webhook_concurrency // 4) or not self._in_flight
+                )
+                claimed = await self._claim(room) if room > 0 and batch else []
                 for delivery in claimed:
                     task = asyncio.create_task(self.send(delivery))
                     self._in_flight.add(task)
@@ -68,7 +75,7 @@ class Dispatcher:
                 if self._in_flight:  # an attempt that ends frees a slot or schedules a retry
                     busy = set(self._in_flight)
                     waits.append(asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED))
-                if room > 0 and len(claimed) < room:
+                if batch and len(claimed) < room:
                     # nothing more is due: until told, or until the next retry is due
                     waits.append(wakeups.wait(await self._pause()))
                 await _first(*waits)
@@ -129,6 +136,7 @@ class Dispatcher:
                 self.client.stream("POST", delivery.url, content=content, headers=headers) as sent,
             ):
                 status = sent.status_code
+                await _drain_body(sent)
         except TimeoutError:
             error = f"timed out after {self.timeout:g}s"
         except OutboundRefused as exc:
@@ -143,6 +151,16 @@ class Dispatcher:
             redirect = 300 <= status < 400
             error = f"HTTP {status}" + (" (redirects are not followed)" if redirect else "")
         return Attempt(at=at, status_code=status, error=error, duration_ms=ms, ok=ok)
+
+
+async def _drain_body(response: httpx.Response) -> None:
+    """Read (and drop) a short answer, so its connection serves the next delivery; a long one
+    is cut off with its connection."""
+    read = 0
+    async for piece in response.aiter_raw():
+        read += len(piece)
+        if read > BODY_READ_MAX:
+            return
 
 
 async def _first(*waits: Awaitable[Any]) -> None:
