@@ -24,6 +24,7 @@ PREFIX = "HOURGLASS_"
 RETENTION_DAYS_MIN = 1
 RETENTION_DAYS_MAX = 3650
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+JOB_CGROUPS = ("auto", "off", "required")
 
 
 def is_loopback(host: str) -> bool:
@@ -73,6 +74,9 @@ class Settings:
     # users (heartbeats, webhooks) may reach; "private" = every private range, "none" = none.
     # None (unset): "private" when the host is loopback, else none.
     outbound_allow: tuple[str, ...] | None = None
+    # COMMAND jobs in cgroups of their own (runtime/kinds/cgroups.py): "auto" where cgroup v2 is
+    # writable, "off" process groups only, "required" fail each job (SYSTEM_FAILURE) elsewhere
+    job_cgroups: str = "auto"
     # notifications, webhooks and metrics (issue 9)
     public_url: str = ""  # base of links sent out (webhooks); empty: http://host:port
     notification_retention_days: int = 90
@@ -142,6 +146,8 @@ class Settings:
         for proxy in self.trusted_proxies:
             _check_network(proxy)
         _check_outbound_allow(self.outbound_allow)
+        if self.job_cgroups not in JOB_CGROUPS:
+            raise ConfigError(f"HOURGLASS_JOB_CGROUPS must be one of {', '.join(JOB_CGROUPS)}")
         if self.public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
             raise ConfigError("HOURGLASS_PUBLIC_URL must be an absolute http(s) URL")
 

@@ -43,6 +43,7 @@ async def test_metadata_literal_is_a_400_even_on_a_loopback_only_instance(
         "/workflows", json=body(payload={"endpoint": endpoint}), headers=key()
     )
     assert fields_of(response) == ["payload.endpoint"]
+    assert "never reachable" in response.json()["errors"][0]["message"]
 
 
 async def test_private_literal_is_saved_on_a_loopback_only_instance(alice: UserClient):

@@ -123,6 +123,25 @@ class OutboundPolicy:
         return address is None or self.allows(address)
 
 
+def always_refused(address: IPAddress) -> bool:
+    """Whether `address` is refused by every policy, whatever its allow-list."""
+    return not _EVERY_PRIVATE.allows(address)
+
+
+def host_refusal(host: str, policy: OutboundPolicy) -> str | None:
+    """Why a URL's host is refused when the URL is saved (a HEARTBEAT endpoint, a webhook), or
+    None: only a literal address (or `localhost`) is judged then; a name is judged at connect
+    time, address by address."""
+    address = literal_address(host)
+    if address is None or policy.allows(address):
+        return None
+    if always_refused(address):
+        why = "a link-local, metadata, multicast or reserved address, never reachable"
+    else:
+        why = "a loopback or private address (allowed only where HOURGLASS_OUTBOUND_ALLOW names it)"
+    return f"{REFUSED}: {host} is {why}"
+
+
 def parse_allow_list(items: Iterable[str]) -> tuple[Network, ...]:
     """The networks an allow-list names: IP addresses or networks (10.1.0.0/16, fd12::/64),
     `private` for every private range, `none` for nothing. `ValueError` names a bad item."""
@@ -174,6 +193,9 @@ def _inet_aton(text: str) -> ipaddress.IPv4Address | None:
     for index, part in enumerate(leading):
         value += part << (8 * (3 - index))
     return ipaddress.IPv4Address(value)
+
+
+_EVERY_PRIVATE: Final = OutboundPolicy(PRIVATE)
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

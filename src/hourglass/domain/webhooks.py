@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from hourglass.domain.common import format_ts, text_problem
 from hourglass.domain.events import TEST_EVENT, WebhookEvent
-from hourglass.domain.outbound import REFUSED, OutboundPolicy
+from hourglass.domain.outbound import OutboundPolicy, host_refusal
 from hourglass.errors import FieldError, ValidationError
 
 SECRET_PREFIX: Final = "whsec_"  # noqa: S105 (the Standard Webhooks prefix, not a secret)
@@ -156,12 +156,7 @@ def url_problem(url: str, policy: OutboundPolicy) -> str | None:
         return "has an invalid port"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an absolute http or https URL"
-    if not policy.allows_host(parts.hostname):
-        return (
-            f"{REFUSED}: {parts.hostname} is not a public address "
-            "(this server reaches private ones only if HOURGLASS_OUTBOUND_ALLOW names them)"
-        )
-    return None
+    return host_refusal(parts.hostname, policy)
 
 
 def _url(value: object, policy: OutboundPolicy) -> str:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from hourglass.domain.common import text_problem
 from hourglass.domain.jobs import BuildStatus, Kind
-from hourglass.domain.outbound import REFUSED, OutboundPolicy
+from hourglass.domain.outbound import OutboundPolicy, host_refusal
 from hourglass.domain.payloads import (
     canonical_json,
     check_payload,
@@ -227,13 +227,9 @@ def check_kind(value: object, allow_command: bool) -> Kind:
 
 def check_endpoint_address(payload: dict[str, Any], outbound: OutboundPolicy) -> dict[str, Any]:
     """The HEARTBEAT payload, unless its endpoint's host is an address `outbound` refuses."""
-    host = urlsplit(payload["endpoint"]).hostname or ""
-    if not outbound.allows_host(host):
-        raise ValidationError.field(
-            "payload.endpoint",
-            f"{REFUSED}: {host} is not a public address "
-            "(this server reaches private ones only if HOURGLASS_OUTBOUND_ALLOW names them)",
-        )
+    refused = host_refusal(urlsplit(payload["endpoint"]).hostname or "", outbound)
+    if refused is not None:
+        raise ValidationError.field("payload.endpoint", refused)
     return payload
 
 

@@ -28,7 +28,9 @@ def kinds_for(settings: Settings) -> dict[str, Kind]:
     """
     return {
         "HEARTBEAT": HeartbeatKind(policy_of(settings)),
-        "COMMAND": CommandKind(kill_grace_seconds=settings.kill_grace_seconds),
+        "COMMAND": CommandKind(
+            kill_grace_seconds=settings.kill_grace_seconds, job_cgroups=settings.job_cgroups
+        ),
         "CONTAINER": ContainerKind(
             settings.docker_host, kill_grace_seconds=settings.kill_grace_seconds
         ),
