@@ -142,7 +142,7 @@ async def test_workflow_analytics_equal_the_jobs_list(world: World) -> None:
     assert body["success_rate"] == round(completed / (completed + failed), 4)
     for key, q in (("p50_ms", 0.5), ("p95_ms", 0.95)):
         exact = nearest_rank(durations, q)
-        assert abs(body[key] - exact) <= exact * 0.023, (key, body[key], exact)
+        assert abs(body[key] - exact) <= exact * 0.045, (key, body[key], exact)
 
 
 async def test_the_daily_series_has_every_day_of_the_window(world: World) -> None:

@@ -67,7 +67,7 @@ class WebhookDisabled:
 
     webhook_id: str
     user_id: str
-    url: str
+    host: str  # the URL's host only: a path may hold a credential (Slack's do)
     failures: int
     since: datetime
 
@@ -93,6 +93,10 @@ _JOB_EVENTS: Final = {
 
 def quoted(name: str) -> str:
     return f"“{name}”"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _because(reason: str | None) -> str:
@@ -134,8 +138,9 @@ def notification_for(event: Event) -> Draft:
         cause=f"webhook:{event.webhook_id}:disabled:{format_ts(event.since)}",
         kind=NotificationKind.WEB_ALERT,
         title="Webhook Disabled",
-        message=f"The webhook to {event.url} was disabled after {event.failures} failed "
-        f"deliveries in a row since {format_ts(event.since)}; enable it again with PATCH "
+        message=f"The webhook to {event.host} was disabled after "
+        f"{_count(event.failures, 'failed attempt')} in a row since {format_ts(event.since)}; "
+        "enable it again with PATCH "
         '{"enabled": true} once the receiver works.',
         entity_type=EntityType.WEBHOOK,
         entity_id=event.webhook_id,
@@ -166,8 +171,8 @@ def _terminated_notice(event: WorkflowTerminated) -> Draft:
     else:
         kind = NotificationKind.WEB_ALERT
         message = (
-            f"Workflow {name} was terminated after {event.failures} failed jobs in a row; "
-            "replace it (PUT) to run it again."
+            f"Workflow {name} was terminated after {_count(event.failures, 'failed job')} in a "
+            "row; replace it (PUT) to run it again."
         )
     return Draft(
         user_id=event.user_id,
