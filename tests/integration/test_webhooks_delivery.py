@@ -216,6 +216,7 @@ async def test_a_run_of_failures_disables_the_webhook_and_alerts(
         ("WEB_ALERT", "Webhook Disabled")
     ]
     assert alerts[0]["payload"]["action_url"] == f"/webhooks/{hook['id']}"
+    assert "to 127.0.0.1 was disabled after 3 failed attempts" in alerts[0]["payload"]["message"]
     again = (await alice.patch(f"/webhooks/{hook['id']}", json={"enabled": True})).json()
     assert (again["enabled"], again["failure_count"], again["disabled_at"]) == (True, 0, None)
 

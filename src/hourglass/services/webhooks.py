@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from hourglass.domain.common import Clock, IdFactory, is_valid_id
 from hourglass.domain.cursors import decode_cursor, encode_cursor
@@ -209,9 +210,8 @@ class WebhookService:
         reason = f"webhook disabled after {hook.failure_count} failed attempts in a row"
         if not await store.disable(tx, hook.id, now, reason):
             return Effects()
-        event = WebhookDisabled(
-            hook.id, hook.user_id, hook.url, hook.failure_count, hook.failing_since
-        )
+        host = urlsplit(hook.url).hostname or "?"
+        event = WebhookDisabled(hook.id, hook.user_id, host, hook.failure_count, hook.failing_since)
         return await self.events.record(tx, [event], now)
 
     async def seconds_until_due(self) -> float | None:
