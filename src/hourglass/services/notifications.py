@@ -11,7 +11,7 @@ after `Last-Event-ID` can neither skip nor repeat one.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -140,10 +140,16 @@ class NotificationService:
     async def sweep(self) -> int:
         """Delete notifications older than the retention setting (housekeeping), in batches."""
         cutoff = self.clock.now() - timedelta(days=self.settings.notification_retention_days)
-        deleted = 0
-        while True:
-            async with self.db.write() as tx:
-                gone = await store.delete_older(tx, cutoff, SWEEP_BATCH)
-            deleted += gone
-            if gone < SWEEP_BATCH:
-                return deleted
+        return await sweep_batches(self.db, lambda tx: store.delete_older(tx, cutoff, SWEEP_BATCH))
+
+
+async def sweep_batches(db: Database, delete: Callable[[Tx], Awaitable[int]]) -> int:
+    """Run `delete` (up to `SWEEP_BATCH` rows, one transaction each) until it deletes fewer;
+    how many went. Short transactions: a sweep never holds the writers up for long."""
+    deleted = 0
+    while True:
+        async with db.write() as tx:
+            gone = await delete(tx)
+        deleted += gone
+        if gone < SWEEP_BATCH:
+            return deleted

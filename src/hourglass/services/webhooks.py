@@ -40,12 +40,12 @@ from hourglass.domain.webhooks import (
 )
 from hourglass.errors import Conflict, NotFound, ValidationError
 from hourglass.services.events import Effects, EventRecorder
+from hourglass.services.notifications import SWEEP_BATCH, sweep_batches
 from hourglass.settings import Settings, is_loopback
 from hourglass.store import webhooks as store
 from hourglass.store.db import Database, Tx
 
 _NOT_FOUND = "webhook not found"
-SWEEP_BATCH = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,10 +225,4 @@ class WebhookService:
     async def sweep(self) -> int:
         """Delete finished deliveries older than the notification retention (housekeeping)."""
         cutoff = self.clock.now() - timedelta(days=self.settings.notification_retention_days)
-        deleted = 0
-        while True:
-            async with self.db.write() as tx:
-                gone = await store.delete_older(tx, cutoff, SWEEP_BATCH)
-            deleted += gone
-            if gone < SWEEP_BATCH:
-                return deleted
+        return await sweep_batches(self.db, lambda tx: store.delete_older(tx, cutoff, SWEEP_BATCH))
