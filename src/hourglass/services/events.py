@@ -81,11 +81,12 @@ class EventRecorder:
         self.metrics = metrics or Metrics()
 
     async def record(self, tx: Tx, events: Sequence[Event], now: datetime) -> Effects:
-        """Write what `events` leave behind, inside the caller's transaction (its last writes:
-        the notification counter's lock is held from here to the commit)."""
+        """Write what `events` leave behind, inside the caller's transaction: its last writes,
+        since the user's notification counter is locked from the first of them to the commit."""
         effects = Effects()
         if not events:
             return effects
+        effects.notified, hooked = await self._notify(tx, events, now)
         for event in events:
             if isinstance(event, JobEnded):
                 job = event.job
@@ -93,8 +94,8 @@ class EventRecorder:
                     self.db, tx, job.user_id, job.workflow_id, count_of(job)
                 )
                 effects.finished.append(event)
-        effects.deliveries = await self._enqueue(tx, events, now)
-        effects.notified = await self._notify(tx, events, now)
+        if hooked:
+            effects.deliveries = await self._enqueue(tx, events, hooked, now)
         return effects
 
     async def job_ends(self, tx: Tx, jobs: Sequence[Job]) -> list[JobEnded]:
@@ -104,26 +105,40 @@ class EventRecorder:
         named = await workflow_store.names(tx, {job.workflow_id for job in jobs})
         return [JobEnded(job, *named.get(job.workflow_id, ("", ""))) for job in jobs]
 
-    async def _notify(self, tx: Tx, events: Sequence[Event], now: datetime) -> dict[str, int]:
+    async def _notify(
+        self, tx: Tx, events: Sequence[Event], now: datetime
+    ) -> tuple[dict[str, int], set[str]]:
+        """Write the events' notifications; (last seq by user, the users with webhooks)."""
         drafts = [notification_for(event) for event in events]
         by_user: dict[str, int] = {}
         for draft in drafts:
             by_user[draft.user_id] = by_user.get(draft.user_id, 0) + 1
         last: dict[str, int] = {}
+        hooked: set[str] = set()
         for user_id in sorted(by_user):  # one order for every writer
-            last[user_id] = await notification_store.reserve_seqs(
+            last[user_id], has_webhooks = await notification_store.reserve_seqs(
                 self.db, tx, user_id, by_user[user_id]
             )
+            if has_webhooks:
+                hooked.add(user_id)
         next_seq = {user_id: last[user_id] - by_user[user_id] + 1 for user_id in last}
         rows = []
         for draft in drafts:
             rows.append((self.new_id(), next_seq[draft.user_id], draft))
             next_seq[draft.user_id] += 1
         await notification_store.insert(self.db, tx, rows, now)
-        return last
+        return last, hooked
 
-    async def _enqueue(self, tx: Tx, events: Sequence[Event], now: datetime) -> int:
-        typed = [(e, t) for e in events if (t := webhook_event_of(e)) is not None]
+    async def _enqueue(
+        self, tx: Tx, events: Sequence[Event], users: set[str], now: datetime
+    ) -> int:
+        """Put a delivery in the outbox for each (event, enabled webhook subscribed to it) of
+        `users`; how many."""
+        typed = [
+            (e, t)
+            for e in events
+            if (t := webhook_event_of(e)) is not None and _user_of(e) in users
+        ]
         if not typed:
             return 0
         hooks = await webhook_store.subscribed(tx, {_user_of(e) for e, _ in typed})

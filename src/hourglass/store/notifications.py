@@ -4,9 +4,9 @@ marking read and deleting old ones.
 A user's notifications are numbered by `seq` from their row in `notification_counters`. The
 increment takes that row's lock until the transaction ends, so numbers are handed out in commit
 order: a reader that has seen `seq` N has seen every committed notification up to N, and the live
-stream can resume after N without skipping one that committed late. Writers take it last in
-their transaction (after the workflow's and the jobs' rows, see `jobs.py`), so it adds no
-deadlock; it only orders the notifications of one user.
+stream can resume after N without skipping one that committed late. Writers take it after
+the workflow's and the jobs' rows (see `jobs.py`), among the last writes of their transaction, so
+it adds no deadlock; it only orders the notifications of one user.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 
 from hourglass.domain.accounts import NotificationPreference
 from hourglass.domain.notifications import Draft, Notification, NotificationKind
 from hourglass.store.db import Database, Tx
-from hourglass.store.schema import notification_counters, notifications, users
+from hourglass.store.schema import notification_counters, notifications, users, webhooks
 
 
 def _notification(row: Any) -> Notification:
@@ -37,8 +37,11 @@ def _notification(row: Any) -> Notification:
     )
 
 
-async def reserve_seqs(db: Database, tx: Tx, user_id: str, count: int) -> int:
-    """Add `count` to the user's counter (held locked until commit); returns the new last seq."""
+async def reserve_seqs(db: Database, tx: Tx, user_id: str, count: int) -> tuple[int, bool]:
+    """Add `count` to the user's counter (held locked until commit). Returns the new last seq,
+    and whether the user has an enabled webhook (asked in the same round trip: most have none,
+    and their events then need no webhook query at all)."""
+    hooked = exists().where(webhooks.c.user_id == user_id, webhooks.c.enabled.is_(True))
     stmt = (
         db.insert(notification_counters)
         .values(user_id=user_id, last_seq=count)
@@ -46,9 +49,10 @@ async def reserve_seqs(db: Database, tx: Tx, user_id: str, count: int) -> int:
             index_elements=["user_id"],
             set_={"last_seq": notification_counters.c.last_seq + count},
         )
-        .returning(notification_counters.c.last_seq)
+        .returning(notification_counters.c.last_seq, hooked)
     )
-    return int((await tx.execute(stmt)).scalar_one())
+    last, has_webhooks = (await tx.execute(stmt)).one()
+    return int(last), bool(has_webhooks)
 
 
 async def insert(
