@@ -7,15 +7,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
+from hourglass.domain.common import FrozenClock
 from hourglass.domain.jobs import RunResult
 from hourglass.domain.outbound import OutboundPolicy
+from hourglass.domain.webhooks import Attempt
 from hourglass.runtime.outbound import outbound_client
 from hourglass.services.container import Services
+from hourglass.settings import Settings
+from hourglass.store.db import Database
 from hourglass.store.schema import webhook_deliveries
+from tests.conftest import build_services
+from tests.integration.engine_helpers import principal
 from tests.integration.notify_helpers import built, listed, run_job
 from tests.integration.outbound_helpers import Names
 from tests.integration.webhook_helpers import (
@@ -254,3 +261,26 @@ async def test_a_job_end_enqueues_one_delivery_per_webhook(
     async with fast.db.read() as tx:
         count = (await tx.execute(select(func.count()).select_from(webhook_deliveries))).scalar()
     assert count == 3
+
+
+async def test_housekeeping_deletes_old_finished_deliveries(
+    settings: Settings, db: Database
+) -> None:
+    """Past the retention, finished deliveries are deleted; a pending one is kept."""
+    clock = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
+    services = build_services(settings, db, clock)
+    who = await principal(services)
+    hook, _ = await services.webhooks.create(
+        who.user_id, {"url": "https://hooks.example.com/", "events": ["job.failed"]}
+    )
+    sent = await services.webhooks.test(who.user_id, hook.id)
+    [claimed] = await services.webhooks.claim(10)
+    attempt = Attempt(at=clock.now(), status_code=200, error=None, duration_ms=5, ok=True)
+    assert await services.webhooks.record(claimed, attempt)
+    clock.advance(days=settings.notification_retention_days + 1)
+    waiting = await services.webhooks.test(who.user_id, hook.id)
+    assert services.webhooks.sweep in services.housekeeping()
+    assert await services.webhooks.sweep() == 1
+    page = await services.webhooks.deliveries(who.user_id, hook.id, cursor=None, limit=None)
+    assert [d.id for d in page.deliveries] == [waiting.id]
+    assert sent.id != waiting.id

@@ -23,7 +23,8 @@ from hourglass.web.routes import (
 )
 
 DESCRIPTION = (
-    "Hourglass HTTP API: accounts, workflows, jobs and job logs. "
+    "Hourglass HTTP API: accounts, workflows, jobs, job logs, notifications, analytics and "
+    "webhooks. "
     "Errors are application/problem+json (RFC 9457); 422 is never used (invalid input is 400). "
     "Authenticate with the `session` cookie (plus `X-CSRF-Token` on state-changing requests) "
     "or `Authorization: Bearer <API token>`. The contract is docs/api.md."
