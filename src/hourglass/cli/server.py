@@ -20,12 +20,15 @@ from fastapi import FastAPI
 from hourglass.live import make_bus
 from hourglass.runtime.kinds import kinds_for
 from hourglass.runtime.scheduler import Scheduler
+from hourglass.runtime.webhooks import Dispatcher
 from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services
+from hourglass.services.metrics import watch_loop_lag
 from hourglass.settings import Settings
 from hourglass.store.db import Database
 from hourglass.store.migrate import migrate
 from hourglass.web.app import create_app
+from hourglass.web.metrics import metrics_app
 
 log = logging.getLogger("hourglass")
 
@@ -54,7 +57,9 @@ async def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) ->
     await main(stop)
 
 
-def server_config(services: Services, app: FastAPI | None = None) -> uvicorn.Config:
+def server_config(
+    services: Services, app: FastAPI | None = None, *, port: int | None = None
+) -> uvicorn.Config:
     """How uvicorn serves the API (`create_app(services)` unless another `app` is given).
 
     Proxy headers are believed only from `HOURGLASS_TRUSTED_PROXIES`: uvicorn's own default
@@ -65,7 +70,7 @@ def server_config(services: Services, app: FastAPI | None = None) -> uvicorn.Con
     return uvicorn.Config(
         app or create_app(services),
         host=settings.host,
-        port=settings.port,
+        port=settings.port if port is None else port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=3,
@@ -75,9 +80,11 @@ def server_config(services: Services, app: FastAPI | None = None) -> uvicorn.Con
     )
 
 
-async def serve_api(services: Services, stop: asyncio.Event) -> None:
+async def serve_api(
+    services: Services, stop: asyncio.Event, config: uvicorn.Config | None = None
+) -> None:
     """Serve HTTP until `stop` is set, then close connections (SSE streams get 3 s)."""
-    server = _Server(server_config(services))
+    server = _Server(config or server_config(services))
 
     async def wait_stop() -> None:
         await stop.wait()
@@ -110,6 +117,12 @@ async def _run_components(
         await migrate(db)
         services = Services.build(settings, db, bus=bus)
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(watch_loop_lag(services.metrics, stop))
+            if settings.metrics_port and not api:
+                # worker and scheduler processes: /metrics on a port of its own
+                log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+                config = server_config(services, metrics_app(services), port=settings.metrics_port)
+                tg.create_task(serve_api(services, stop, config))
             if worker:
                 runner = Worker(
                     services.engine,
@@ -118,6 +131,7 @@ async def _run_components(
                     concurrency=settings.worker_concurrency,
                 )
                 tg.create_task(runner.run(stop))
+                tg.create_task(Dispatcher(services.webhooks, services.metrics).run(stop))
             if scheduler:
                 tg.create_task(
                     Scheduler(services.engine, housekeeping=services.housekeeping()).run(stop)
