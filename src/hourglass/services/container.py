@@ -16,9 +16,9 @@ from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
 from hourglass.services.logreads import LogReads
 from hourglass.services.logs import LogService
-from hourglass.services.runs import RunService
 from hourglass.services.metrics import Metrics
 from hourglass.services.notifications import NotificationService
+from hourglass.services.runs import RunService
 from hourglass.services.webhooks import WebhookService
 from hourglass.services.workflows import WorkflowService
 from hourglass.settings import Settings
