@@ -52,7 +52,9 @@ from tests.support import UserClient, register
 
 from benchkit import admin_postgres_url, postgres_database
 from capture import blocks_of
-from hourglass.domain.logs import ChunkBuilder, LineBatch, LineSplitter, Stream
+from hourglass.domain.logs.capture import LineSplitter
+from hourglass.domain.logs.chunks import ChunkBuilder
+from hourglass.domain.logs.lines import LineBatch, Stream
 from hourglass.live import RedisBus, Wakeup
 from hourglass.store import logs as log_store
 from hourglass.store.db import Database

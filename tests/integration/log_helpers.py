@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from hourglass.domain.jobs import LogState, RunResult
-from hourglass.domain.logs import LogLine, decode_chunk
+from hourglass.domain.logs.chunks import decode_chunk
+from hourglass.domain.logs.lines import LogLine
 from hourglass.runtime.kinds import kinds_for
 from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services

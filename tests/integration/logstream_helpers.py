@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from hourglass.domain.logs import Chunk
+from hourglass.domain.logs.chunks import Chunk
 from hourglass.errors import StoreUnavailable
 from hourglass.services.container import Services
 from hourglass.services.logreads import LogReads

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import update
 
 from hourglass.domain.jobs import LogState
-from hourglass.domain.logs import LogLine, Stream
+from hourglass.domain.logs.lines import LogLine, Stream
 from hourglass.services.container import Services
 from hourglass.services.engine import Claim
 from hourglass.services.logwriter import JobLog

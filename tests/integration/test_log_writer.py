@@ -10,7 +10,7 @@ import re
 from sqlalchemy import update
 
 from hourglass.domain.jobs import LogState
-from hourglass.domain.logs import Stream
+from hourglass.domain.logs.lines import Stream
 from hourglass.services.container import Services
 from hourglass.services.logwriter import LogOutputs
 from hourglass.store import logs as log_store

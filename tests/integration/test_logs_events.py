@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import update
 
 from hourglass.domain.jobs import RunResult
-from hourglass.domain.logs import ChunkBuilder, LineBatch, Stream
+from hourglass.domain.logs.chunks import ChunkBuilder
+from hourglass.domain.logs.lines import LineBatch, Stream
 from hourglass.live import RedisBus, Wakeup
 from hourglass.services.container import Services
 from hourglass.services.engine import CANCEL_SIGNAL

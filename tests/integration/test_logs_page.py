@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from hourglass.domain.logs import ChunkBuilder, LineBatch, Stream
+from hourglass.domain.logs.chunks import ChunkBuilder
+from hourglass.domain.logs.lines import LineBatch, Stream
 from hourglass.services.container import Services
 from hourglass.store.logs import chunks_after, insert_chunks
 from tests.integration.engine_helpers import built_workflow, principal

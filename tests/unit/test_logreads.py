@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from hourglass.domain.jobs import Job, JobStatus, LogState, Trigger
-from hourglass.domain.logs import Chunk, ChunkBuilder, LineBatch, Stream, decode_chunk
+from hourglass.domain.logs.chunks import Chunk, ChunkBuilder, decode_chunk
+from hourglass.domain.logs.lines import LineBatch, Stream
 from hourglass.errors import StoreUnavailable, ValidationError
 from hourglass.live import Subscription, Wakeup
 from hourglass.services.logformats import (

@@ -15,16 +15,10 @@ from enum import StrEnum
 from typing import Final
 
 from hourglass.domain.jobs import Job
-from hourglass.domain.logs import (
-    Chunk,
-    LogQuery,
-    Stream,
-    compile_query,
-    decode_meta,
-    format_epoch_us,
-    parse_json_message,
-    strip_ansi,
-)
+from hourglass.domain.logs.chunks import Chunk, decode_meta
+from hourglass.domain.logs.lines import Stream, format_epoch_us
+from hourglass.domain.logs.render import parse_json_message, strip_ansi
+from hourglass.domain.logs.search import LogQuery, compile_query
 from hourglass.errors import HourglassError, ValidationError
 from hourglass.services.logparams import parse_choice, parse_flag, parse_stream
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final, TypeVar
 
-from hourglass.domain.logs import Stream
+from hourglass.domain.logs.lines import Stream
 from hourglass.errors import ValidationError
 
 DEFAULT_LIMIT: Final = 100

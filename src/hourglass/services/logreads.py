@@ -31,13 +31,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from hourglass.domain.jobs import FINISHED, Job
-from hourglass.domain.logs import (
-    Chunk,
-    LogChunkCorrupt,
-    Stream,
-    decode_meta,
-    render_txt,
-)
+from hourglass.domain.logs.chunks import Chunk, LogChunkCorrupt, decode_meta
+from hourglass.domain.logs.lines import Stream
+from hourglass.domain.logs.render import render_txt
 from hourglass.errors import BadRequest, NotFound
 from hourglass.live import LiveBus
 from hourglass.services.logformats import (

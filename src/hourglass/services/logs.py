@@ -23,7 +23,8 @@ from typing import Any
 from hourglass.domain.common import Clock, is_valid_id
 from hourglass.domain.cursors import decode_cursor, encode_cursor
 from hourglass.domain.jobs import Job, LogState
-from hourglass.domain.logs import LogLine, LogQuery, Stream, compile_query
+from hourglass.domain.logs.lines import LogLine, Stream
+from hourglass.domain.logs.search import LogQuery, compile_query
 from hourglass.errors import NotFound, PreconditionFailed, ValidationError
 from hourglass.live import LiveBus
 from hourglass.services import logscan

@@ -17,15 +17,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from hourglass.domain.logs import (
-    Chunk,
-    LogLine,
-    LogQuery,
-    Stream,
-    decode_chunk,
-    decode_meta,
-    search_chunk,
-)
+from hourglass.domain.logs.chunks import Chunk, decode_chunk, decode_meta
+from hourglass.domain.logs.lines import LogLine, Stream
+from hourglass.domain.logs.search import LogQuery, search_chunk
 from hourglass.store import logs as log_store
 from hourglass.store.db import Tx
 

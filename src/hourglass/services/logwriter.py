@@ -35,19 +35,10 @@ from typing import TypeVar
 
 from hourglass.domain.common import Clock
 from hourglass.domain.jobs import Job, LogState, RunSpec
-from hourglass.domain.logs import (
-    CapLimits,
-    CapState,
-    Chunk,
-    ChunkBuilder,
-    LineBatch,
-    LineSplitter,
-    SecretMasker,
-    Stream,
-    TailStart,
-    TruncationPolicy,
-    to_epoch_us,
-)
+from hourglass.domain.logs.cap import CapLimits, CapState, TailStart, TruncationPolicy
+from hourglass.domain.logs.capture import LineSplitter, SecretMasker
+from hourglass.domain.logs.chunks import Chunk, ChunkBuilder
+from hourglass.domain.logs.lines import LineBatch, Stream, to_epoch_us
 from hourglass.errors import StoreUnavailable
 from hourglass.live import LiveBus, Wakeup
 from hourglass.settings import Settings

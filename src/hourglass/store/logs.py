@@ -40,7 +40,8 @@ from sqlalchemy import (
 )
 
 from hourglass.domain.jobs import Job, JobStatus, LogState
-from hourglass.domain.logs import CapState, Chunk, TailStart
+from hourglass.domain.logs.cap import CapState, TailStart
+from hourglass.domain.logs.chunks import Chunk
 from hourglass.store.db import Database, Tx
 from hourglass.store.jobs import to_job
 from hourglass.store.schema import jobs, log_chunks, workflows

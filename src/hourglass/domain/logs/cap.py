@@ -29,8 +29,8 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from hourglass.domain.logs_chunks import Chunk, LogChunkCorrupt, decode_meta, encode_meta
-from hourglass.domain.logs_lines import CHUNK_TARGET_BYTES, DEFAULT_CAP_BYTES, LineBatch, Stream
+from hourglass.domain.logs.chunks import Chunk, LogChunkCorrupt, decode_meta, encode_meta
+from hourglass.domain.logs.lines import CHUNK_TARGET_BYTES, DEFAULT_CAP_BYTES, LineBatch, Stream
 
 CAP_STATE_VERSION: Final = 0x81  # never a chunk meta version: decoding it as lines fails loudly
 _STATE: Final = struct.Struct("<qqqqB")
