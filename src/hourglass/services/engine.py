@@ -40,9 +40,9 @@ from hourglass.domain.schedule import due_slot, first_slot
 from hourglass.live import LiveBus, Wakeup
 from hourglass.settings import Settings
 from hourglass.store import jobs as job_store
-from hourglass.store import logs as log_store
 from hourglass.store import schedules as schedule_store
 from hourglass.store.db import Database, Tx
+from hourglass.store.logs import retention as log_retention
 from hourglass.store.schedules import BuildTask, DueWorkflow
 
 log = logging.getLogger("hourglass.engine")
@@ -336,7 +336,7 @@ class Engine:
             return ended
         if log_state == LogState.DISABLED:
             # lines are kept only while the job runs: gone with the job's end, atomically
-            await log_store.delete_job_logs(tx, job.id)
+            await log_retention.delete_job_logs(tx, job.id)
         await self._count_failure(tx, job.workflow_id, decision.status, now, ended)
         if (promoted := await job_store.promote_next(tx, job.workflow_id, now)) is not None:
             ended.wakeups.append((promoted, JobStatus.QUEUED.value))

@@ -52,10 +52,9 @@ from hourglass.services.logparams import parse_resume
 from hourglass.services.logs import log_target
 from hourglass.services.logtail import FramedChunk, LiveTails
 from hourglass.store import jobs as job_store
-from hourglass.store import log_reads as read_store
-from hourglass.store import logs as log_store
 from hourglass.store.db import Database, Tx
-from hourglass.store.logs import ChunkHead
+from hourglass.store.logs import reads as log_reads
+from hourglass.store.logs.reads import ChunkHead
 
 log = logging.getLogger("hourglass.logreads")
 
@@ -140,7 +139,7 @@ class _SeqReads:
 
 async def _heads_after(tx: Tx, job_id: str, after: int, limit: int) -> list[ChunkHead]:
     """The stream filter's first read: chunk metas (no text) holding lines after `after`."""
-    return await log_store.chunk_heads(
+    return await log_reads.chunk_heads(
         tx, job_id, after=after, before=None, descending=False, limit=limit
     )
 
@@ -195,9 +194,9 @@ class LogReads:
         batch_chunks: int = 64,
         first_batch_chunks: int = 4,
         keepalive_seconds: float = 15.0,
-        fetch: Fetch = log_store.chunks_after,
+        fetch: Fetch = log_reads.chunks_after,
         fetch_metas: FetchMetas = _heads_after,
-        fetch_at: FetchAt = log_store.chunks_at,
+        fetch_at: FetchAt = log_reads.chunks_at,
     ) -> None:
         if batch_chunks < 1 or first_batch_chunks < 1 or keepalive_seconds <= 0:
             raise ValueError("invalid log reader settings")
@@ -299,7 +298,7 @@ class LogReads:
         first = None
         if job.log_offsets_sealed and start > 0:
             async with self.db.read() as tx:
-                first = await read_store.first_seq_at_offset(tx, job.id, start)
+                first = await log_reads.first_seq_at_offset(tx, job.id, start)
         if first is None:
             return _PlainRead(0, _ByteCut(start, end, 0, check=job.log_offsets_sealed))
         return _PlainRead(first - 1, _ByteCut(start, end, None, check=True))

@@ -37,8 +37,9 @@ from hourglass.services.logparams import (
 )
 from hourglass.services.logwriter import LogOutputs
 from hourglass.settings import Settings
-from hourglass.store import logs as log_store
 from hourglass.store.db import Database, Tx
+from hourglass.store.logs import reads as log_reads
+from hourglass.store.logs import retention as log_retention
 
 SWEEP_BATCH = 100
 
@@ -63,7 +64,7 @@ async def readable_log(
     412 if its logs are not kept."""
     found = None
     if is_valid_id(workflow_id) and is_valid_id(job_id):
-        found = await log_store.readable_job(tx, user_id, workflow_id, job_id)
+        found = await log_reads.readable_job(tx, user_id, workflow_id, job_id)
     if found is None:
         raise NotFound("job not found")
     job, log_retention, last_seq = found
@@ -221,7 +222,7 @@ class LogService:
         job_id = ask.filters["job"]
         found = None
         if is_valid_id(workflow_id) and is_valid_id(job_id):
-            found = await log_store.readable_page(
+            found = await log_reads.readable_page(
                 tx,
                 user_id,
                 workflow_id,
@@ -300,17 +301,17 @@ class LogService:
         done = 0
         while True:
             async with self.db.write() as tx:
-                job_ids = await log_store.due_for_expiry(tx, now, batch)
+                job_ids = await log_retention.due_for_expiry(tx, now, batch)
                 if job_ids:
-                    await log_store.mark_expired(tx, job_ids)
+                    await log_retention.mark_expired(tx, job_ids)
             if not job_ids:
                 return done
             for job_id in job_ids:
                 while True:
                     async with self.db.write() as tx:
-                        deleted = await log_store.delete_chunk_batch(tx, job_id, batch)
+                        deleted = await log_retention.delete_chunk_batch(tx, job_id, batch)
                         if deleted < batch:
-                            await log_store.clear_expiry(tx, job_id)
+                            await log_retention.clear_expiry(tx, job_id)
                     if deleted < batch:
                         break
                 done += 1

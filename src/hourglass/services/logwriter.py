@@ -42,8 +42,8 @@ from hourglass.domain.logs.lines import LineBatch, Stream, to_epoch_us
 from hourglass.errors import StoreUnavailable
 from hourglass.live import LiveBus, Wakeup
 from hourglass.settings import Settings
-from hourglass.store import logs as log_store
 from hourglass.store.db import Database, Tx
+from hourglass.store.logs import writes as log_writes
 
 log = logging.getLogger("hourglass.logwriter")
 
@@ -101,7 +101,7 @@ class LogOutputs:
     async def open(self, job: Job, spec: RunSpec, lease_token: str) -> JobLog:
         """An output for attempt `job.attempts` of `job`, writing as the holder of `lease_token`."""
         async with self.db.read() as tx:
-            end = await log_store.log_end(tx, job.id)
+            end = await log_writes.log_end(tx, job.id)
         masker = SecretMasker(secret_values(spec.payload))
         splitter = LineSplitter(
             attempt=max(job.attempts, 1),
@@ -321,7 +321,7 @@ class JobLog:
         db, cap = self._outputs.db, self._cap
         tail = cap is not None and batch[-1].last_seq > cap.state.head_last_seq
         async with db.write() as tx:
-            if not await log_store.insert_chunks(db, tx, self.job_id, batch, self._token):
+            if not await log_writes.insert_chunks(db, tx, self.job_id, batch, self._token):
                 return False
             moved = await self._keep_cap(tx, batch) if tail else None
         if cap is not None and tail:
@@ -338,7 +338,7 @@ class JobLog:
         cap = self._cap
         assert cap is not None
         if not cap.saved:
-            await log_store.save_cap_state(tx, self.job_id, cap.state)
+            await log_writes.save_cap_state(tx, self.job_id, cap.state)
         below = self._policy.limits.trim_below(batch[-1].end_offset)
         if below <= cap.tail_offset:
             return None
@@ -348,15 +348,15 @@ class JobLog:
         """Delete the tail chunks before `keep_from` that start below `below`, then rewrite the
         omission line; the oldest tail chunk's offset after it (None if nothing was deleted)."""
         job_id = self.job_id
-        state = await log_store.cap_state(tx, job_id)
+        state = await log_writes.cap_state(tx, job_id)
         assert state is not None
-        lines, nbytes = await log_store.trim_tail(
+        lines, nbytes = await log_writes.trim_tail(
             tx, job_id, after_seq=state.tail_after, before_seq=keep_from, below_offset=below
         )
         if not lines:
             return None
         first, _ = await self._omit(tx, state, lines, nbytes)
-        await log_store.save_cap_state(tx, job_id, state.trimmed())
+        await log_writes.save_cap_state(tx, job_id, state.trimmed())
         return first.byte_offset
 
     async def _omit(
@@ -364,11 +364,11 @@ class JobLog:
     ) -> tuple[TailStart, Chunk]:
         """After `lines` lines (`nbytes` bytes) of the tail were deleted (perhaps none): the
         omission line rewritten for where the tail now starts, and the job's totals adjusted."""
-        first = await log_store.tail_start(tx, self.job_id, state.omission_seq)
+        first = await log_writes.tail_start(tx, self.job_id, state.omission_seq)
         assert first is not None  # the newest chunk is never trimmed
         omission = state.omission(first)
-        added, grown = await log_store.put_omission(self._outputs.db, tx, self.job_id, omission)
-        await log_store.adjust_totals(
+        added, grown = await log_writes.put_omission(self._outputs.db, tx, self.job_id, omission)
+        await log_writes.adjust_totals(
             tx, self.job_id, added - lines, grown - nbytes, self._token, truncated=True
         )
         return first, omission
@@ -386,22 +386,22 @@ class JobLog:
         """Whether the log is truncated; None if fenced out."""
         db, job_id, token = self._outputs.db, self.job_id, self._token
         async with db.write() as tx:
-            if not await log_store.adjust_totals(tx, job_id, 0, 0, token, truncated=False):
+            if not await log_writes.adjust_totals(tx, job_id, 0, 0, token, truncated=False):
                 return None
-            state = await log_store.cap_state(tx, job_id)
-            last = await log_store.last_chunk(tx, job_id)
+            state = await log_writes.cap_state(tx, job_id)
+            last = await log_writes.last_chunk(tx, job_id)
             if state is None or last is None:
                 return False
             below = self._policy.limits.trim_below(last[2])
-            lines, nbytes = await log_store.trim_tail(
+            lines, nbytes = await log_writes.trim_tail(
                 tx, job_id, after_seq=state.tail_after, before_seq=last[0], below_offset=below
             )
             if not lines and state.sealed:  # nothing trimmed since the last seal (if any)
                 return state.truncated
             first, omission = await self._omit(tx, state, lines, nbytes)
             if (delta := omission.end_offset - first.byte_offset) != 0:
-                await log_store.shift_tail(tx, job_id, first.first_seq, delta)
-            await log_store.save_cap_state(tx, job_id, state.sealed_with(omission, first))
+                await log_writes.shift_tail(tx, job_id, first.first_seq, delta)
+            await log_writes.save_cap_state(tx, job_id, state.sealed_with(omission, first))
             return True
 
     def _fence(self) -> None:

@@ -17,7 +17,7 @@ and a worker that dies loses nothing it reported. The cap is kept by deleting fr
   written with (`CapState.sealed` is false).
 
 What the writer needs to go on (after a crash, or in a later attempt) is a `CapState`, stored
-with the log (`store.logs` keeps it in `jobs.log_cap`), so the cap holds across attempts: one
+with the log (`store.logs.writes` keeps it in `jobs.log_cap`), so the cap holds across attempts: one
 omission line, whatever the number of attempts. Bytes are those of the stored text (message +
 `\\n`), after masking and the line cap; the omission line itself is not counted.
 """
