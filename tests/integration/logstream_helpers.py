@@ -17,7 +17,7 @@ import httpx
 from hourglass.domain.logs.chunks import Chunk
 from hourglass.errors import StoreUnavailable
 from hourglass.services.container import Services
-from hourglass.services.logreads import LogReads
+from hourglass.services.logs.reads import LogReads
 from hourglass.store.logs import reads as log_reads
 from tests.support import UserClient, running_server
 

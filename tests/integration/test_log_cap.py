@@ -15,7 +15,7 @@ from hourglass.domain.jobs import LogState
 from hourglass.domain.logs.lines import LogLine, Stream
 from hourglass.services.container import Services
 from hourglass.services.engine import Claim
-from hourglass.services.logwriter import JobLog
+from hourglass.services.logs.writer import JobLog
 from hourglass.store.schema import jobs
 from tests.integration.log_helpers import (
     ManualTimer,

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from hourglass.domain.jobs import LogState
 from hourglass.domain.logs.lines import Stream
 from hourglass.services.container import Services
-from hourglass.services.logwriter import LogOutputs
+from hourglass.services.logs.writer import LogOutputs
 from hourglass.store.db import Database
 from hourglass.store.logs import reads as log_reads
 from hourglass.store.logs import writes as log_writes

@@ -12,8 +12,8 @@ from hourglass.services.accounts import AccountService
 from hourglass.services.engine import Engine, Random
 from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
-from hourglass.services.logreads import LogReads
-from hourglass.services.logs import LogService
+from hourglass.services.logs.reads import LogReads
+from hourglass.services.logs.service import LogService
 from hourglass.services.workflows import WorkflowService
 from hourglass.settings import Settings
 from hourglass.store.db import Database

@@ -107,7 +107,7 @@ async def readable_page(
 
     One statement instead of two because a page is the hot path of the log viewer, and each
     statement costs more in round trips than the page costs to find. The page bounds are
-    `services.logscan.page_bounds`, computed here in SQL from the job row.
+    `services.logs.scan.page_bounds`, computed here in SQL from the job row.
     """
     params = {
         "job_id": job_id,

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from hourglass.services.logs import LogPage
+from hourglass.services.logs.pages import LogPage
 from hourglass.web.deps import CurrentUser, ServicesDep
 from hourglass.web.openapi import problems
 

@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
-from hourglass.services.logformats import DownloadParams
-from hourglass.services.logreads import LogReads
+from hourglass.services.logs.formats import DownloadParams
+from hourglass.services.logs.reads import LogReads
 from hourglass.web.deps import CurrentUser, services_of
 from hourglass.web.downloads import download_response
 from hourglass.web.sse import EventStreamResponse

@@ -1,7 +1,7 @@
 """What the bytes of a log download or a live event stream are: formats and their options,
 JSON entries, SSE frames, and the error text shown once a body has started.
 
-Pure formatting over chunks; `logreads` does the reading.
+Pure formatting over chunks; `download` and `live` do the reading.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from hourglass.domain.logs.lines import Stream, format_epoch_us
 from hourglass.domain.logs.render import parse_json_message, strip_ansi
 from hourglass.domain.logs.search import LogQuery, compile_query
 from hourglass.errors import HourglassError, ValidationError
-from hourglass.services.logparams import parse_choice, parse_flag, parse_stream
+from hourglass.services.logs.params import parse_choice, parse_flag, parse_stream
 
 log = logging.getLogger("hourglass.logreads")
 
