@@ -20,16 +20,12 @@ from typing import TYPE_CHECKING
 from hourglass.domain.jobs import Job
 from hourglass.domain.logs.chunks import Chunk, LogChunkCorrupt
 from hourglass.domain.logs.render import render_txt
-from hourglass.errors import BadRequest
-from hourglass.services.logs.access import log_target
 from hourglass.services.logs.formats import (
     Download,
     DownloadOptions,
-    DownloadParams,
     Format,
     json_entries,
 )
-from hourglass.store.db import Database
 from hourglass.store.logs import reads as log_reads
 
 if TYPE_CHECKING:  # reads.LogReads calls in here
@@ -82,16 +78,6 @@ class _PlainRead:
 
     after: int
     cut: _ByteCut
-
-
-async def open_download(
-    db: Database, user_id: str, workflow_id: str, job_id: str, params: DownloadParams
-) -> Download:
-    """The checked download: 404 → 412 → 400 (job not finished, then bad parameters)."""
-    job = await log_target(db, user_id, workflow_id, job_id, retained=True)
-    if not job.is_finished:
-        raise BadRequest("job is not yet completed")
-    return Download(job, DownloadOptions.parse(params))
 
 
 def body(

@@ -20,7 +20,7 @@ from hourglass.domain.logs.lines import Stream, format_epoch_us
 from hourglass.domain.logs.render import parse_json_message, strip_ansi
 from hourglass.domain.logs.search import LogQuery, compile_query
 from hourglass.errors import HourglassError, ValidationError
-from hourglass.services.logs.params import parse_choice, parse_flag, parse_stream
+from hourglass.services.logs.params import DownloadParams, parse_choice, parse_flag, parse_stream
 
 log = logging.getLogger("hourglass.logreads")
 
@@ -50,19 +50,6 @@ _MEDIA: Final = {
     Format.JSONL: "application/x-ndjson; charset=utf-8",
     Format.JSON: "application/json",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadParams:
-    """The download's query parameters as sent (validated after the access checks)."""
-
-    format: str | None = None
-    stream: str | None = None
-    q: str | None = None
-    regex: str | None = None
-    case_sensitive: str | None = None
-    timestamps: str | None = None
-    ansi: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

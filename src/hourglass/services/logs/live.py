@@ -15,7 +15,6 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from hourglass.domain.jobs import FINISHED
-from hourglass.services.logs.access import log_target
 from hourglass.services.logs.formats import (
     SSE_RETRY_MS,
     EventTarget,
@@ -23,26 +22,10 @@ from hourglass.services.logs.formats import (
     sse_frame,
     sse_log_frames,
 )
-from hourglass.services.logs.params import parse_resume
 from hourglass.services.logs.tail import FramedChunk
-from hourglass.store.db import Database
 
 if TYPE_CHECKING:  # reads.LogReads calls in here
     from hourglass.services.logs.reads import LogReads
-
-
-async def event_target(
-    db: Database,
-    user_id: str,
-    workflow_id: str,
-    job_id: str,
-    *,
-    last_event_id: str | None,
-    after: str | None,
-) -> EventTarget:
-    """The checked live stream: 404 → 412 (expired) → 400 (bad resume point)."""
-    job = await log_target(db, user_id, workflow_id, job_id, retained=False)
-    return EventTarget(job, parse_resume(last_event_id, after))
 
 
 async def read_framed(reads: LogReads, job_id: str, after: int) -> list[FramedChunk]:

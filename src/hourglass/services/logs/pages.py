@@ -10,25 +10,17 @@ alone, and a search scans chunk texts with the domain's C-speed matchers
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hourglass.domain.common import is_valid_id
-from hourglass.domain.cursors import decode_cursor, encode_cursor
 from hourglass.domain.jobs import Job
-from hourglass.domain.logs.lines import LogLine, Stream
-from hourglass.domain.logs.search import LogQuery, compile_query
+from hourglass.domain.logs.lines import LogLine
+from hourglass.domain.logs.search import LogQuery
 from hourglass.errors import NotFound, ValidationError
 from hourglass.services.logs import scan
 from hourglass.services.logs.access import check_readable, readable_job, readable_log
-from hourglass.services.logs.params import (
-    parse_flag,
-    parse_limit,
-    parse_order,
-    parse_seq,
-    parse_stream,
-)
+from hourglass.services.logs.params import PageParams, PageRequest, SearchParams, SearchRequest
 from hourglass.store.db import Database, Tx
 from hourglass.store.logs import reads as log_reads
 
@@ -60,82 +52,12 @@ class LogPage:
         return out
 
 
-def _position(cursor: str | None, filters: Mapping[str, Any]) -> int | None:
-    position = decode_cursor(cursor, filters)
-    if position is not None and (not isinstance(position, int) or position < 0):
-        raise ValidationError.field("cursor", "malformed cursor")
-    return position
-
-
-@dataclass(frozen=True, slots=True)
-class PageRequest:
-    """The parameters of `GET …/logs`, parsed; `after`/`before` already narrowed by the cursor."""
-
-    filters: dict[str, Any]
-    limit: int
-    descending: bool
-    after: int
-    before: int | None
-    stream: Stream | None
-
-    @classmethod
-    def parse(
-        cls,
-        job_id: str,
-        cursor: str | None,
-        limit: str | None,
-        order: str | None,
-        after: str | None,
-        before: str | None,
-        stream: str | None,
-    ) -> PageRequest:
-        size = parse_limit(limit)
-        descending = parse_order(order)
-        low = parse_seq("after", after) or 0
-        high = parse_seq("before", before)
-        only = parse_stream(stream)
-        filters = {
-            "route": "logs",
-            "job": job_id,
-            "order": "desc" if descending else "asc",
-            "after": low,
-            "before": high,
-            "stream": only,
-        }
-        position = _position(cursor, filters)
-        if position is not None:
-            if descending:
-                high = position if high is None else min(high, position)
-            else:
-                low = max(low, position)
-        return cls(filters, size, descending, low, high, only)
-
-    def window(self, last_seq: int) -> scan.Window:
-        """The lines to page through, bounded by the log's last sequence number as read in the
-        same transaction: lines committed meanwhile wait for the next page."""
-        end = last_seq + 1 if self.before is None else min(self.before, last_seq + 1)
-        return scan.Window(self.after, end, self.descending)
-
-    def cursor_after(self, seq: int) -> str:
-        return encode_cursor(seq, self.filters)
-
-
 async def page(
-    db: Database,
-    user_id: str,
-    workflow_id: str,
-    job_id: str,
-    *,
-    cursor: str | None = None,
-    limit: str | None = None,
-    order: str | None = None,
-    after: str | None = None,
-    before: str | None = None,
-    stream: str | None = None,
+    db: Database, user_id: str, workflow_id: str, job_id: str, params: PageParams
 ) -> LogPage:
     """`GET …/logs`: lines with `after < seq < before` (of `stream`), keyset-paged."""
     try:
-        ask = PageRequest.parse(job_id, cursor, limit, order, after, before, stream)
+        ask = PageRequest.parse(job_id, params)
     except ValidationError:
         async with db.read() as tx:  # 404 and 412 come before 400
             await readable_job(tx, user_id, workflow_id, job_id)
@@ -147,8 +69,7 @@ async def page(
             lines, more = await scan.read_page(tx, job_id, window, ask.limit, ask.stream)
         else:
             job, lines, more = await _unfiltered_page(tx, user_id, workflow_id, ask)
-    next_cursor = ask.cursor_after(lines[-1].sequence_num) if more and lines else None
-    return LogPage(job, lines, next_cursor, job.log_lines)
+    return LogPage(job, lines, ask.next_cursor(lines, more=more), job.log_lines)
 
 
 async def _unfiltered_page(
@@ -180,45 +101,22 @@ async def _unfiltered_page(
 
 
 async def search(
-    db: Database,
-    user_id: str,
-    workflow_id: str,
-    job_id: str,
-    *,
-    q: str | None = None,
-    stream: str | None = None,
-    regex: str | None = None,
-    case_sensitive: str | None = None,
-    cursor: str | None = None,
-    limit: str | None = None,
-    order: str | None = None,
+    db: Database, user_id: str, workflow_id: str, job_id: str, params: SearchParams
 ) -> LogPage:
     """`GET …/logs/search`: matching lines with highlights; the first page counts them all."""
     async with db.read() as tx:
         job, last_seq = await readable_log(tx, user_id, workflow_id, job_id)
-        size = parse_limit(limit)
-        descending = parse_order(order)
-        only = parse_stream(stream)
-        is_regex = parse_flag("regex", regex)
-        exact_case = parse_flag("case_sensitive", case_sensitive)
-        query = compile_query(q, regex=is_regex, case_sensitive=exact_case) if q else None
-        filters = {
-            "route": "search",
-            "job": job_id,
-            "q": q or None,
-            "regex": is_regex,
-            "case_sensitive": exact_case,
-            "stream": only,
-            "order": "desc" if descending else "asc",
-        }
-        position = _position(cursor, filters)
-        low, high = 0, last_seq + 1
-        if position is not None:
-            low, high = (low, position) if descending else (position, high)
-        window = scan.Window(low, high, descending)
+        ask = SearchRequest.parse(job_id, params)
+        count = ask.position is None
         found = await scan.search(
-            tx, job_id, window, size, query, only, count=position is None, lines=job.log_lines
+            tx,
+            job_id,
+            ask.window(last_seq),
+            ask.limit,
+            ask.query,
+            ask.stream,
+            count=count,
+            lines=job.log_lines,
         )
-    lines = found.lines
-    next_cursor = encode_cursor(lines[-1].sequence_num, filters) if found.more and lines else None
-    return LogPage(job, lines, next_cursor, job.log_lines, True, query, found.total)
+    cursor = ask.next_cursor(found.lines, more=found.more)
+    return LogPage(job, found.lines, cursor, job.log_lines, True, ask.query, found.total)

@@ -13,15 +13,18 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Final
 
 from hourglass.domain.jobs import Job
 from hourglass.domain.logs.chunks import Chunk, decode_meta
 from hourglass.domain.logs.lines import Stream
-from hourglass.errors import NotFound
+from hourglass.errors import BadRequest, NotFound
 from hourglass.live import LiveBus
 from hourglass.services.logs import download, live
-from hourglass.services.logs.formats import Download, DownloadParams, EventTarget
+from hourglass.services.logs.access import log_target
+from hourglass.services.logs.formats import Download, DownloadOptions, EventTarget
+from hourglass.services.logs.params import DownloadParams, parse_resume
 from hourglass.services.logs.tail import LiveTails
 from hourglass.store import jobs as job_store
 from hourglass.store.db import Database, Tx
@@ -97,6 +100,7 @@ class _StreamReads:
 # the service
 
 
+@dataclass(eq=False)
 class LogReads:
     """Streams job logs out of the store; one per process (live readers share its `LiveTails`).
 
@@ -108,28 +112,20 @@ class LogReads:
     `keepalive_seconds` bounds the gap between SSE keep-alive comments.
     """
 
-    def __init__(
-        self,
-        db: Database,
-        bus: LiveBus,
-        *,
-        batch_chunks: int = 64,
-        first_batch_chunks: int = 4,
-        keepalive_seconds: float = 15.0,
-        fetch: Fetch = log_reads.chunks_after,
-        fetch_metas: FetchMetas = _heads_after,
-        fetch_at: FetchAt = log_reads.chunks_at,
-    ) -> None:
-        if batch_chunks < 1 or first_batch_chunks < 1 or keepalive_seconds <= 0:
+    db: Database
+    bus: LiveBus
+    _: KW_ONLY
+    batch_chunks: int = 64
+    first_batch_chunks: int = 4
+    keepalive_seconds: float = 15.0
+    fetch: Fetch = log_reads.chunks_after
+    fetch_metas: FetchMetas = _heads_after
+    fetch_at: FetchAt = log_reads.chunks_at
+    tails: LiveTails = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.batch_chunks < 1 or self.first_batch_chunks < 1 or self.keepalive_seconds <= 0:
             raise ValueError("invalid log reader settings")
-        self.db = db
-        self.bus = bus
-        self.batch_chunks = batch_chunks
-        self.first_batch_chunks = first_batch_chunks
-        self.keepalive_seconds = keepalive_seconds
-        self.fetch = fetch
-        self.fetch_metas = fetch_metas
-        self.fetch_at = fetch_at
         self.tails = LiveTails(functools.partial(live.read_framed, self))
 
     # reading
@@ -186,7 +182,10 @@ class LogReads:
         self, user_id: str, workflow_id: str, job_id: str, params: DownloadParams
     ) -> Download:
         """The checked download: 404 → 412 → 400 (job not finished, then bad parameters)."""
-        return await download.open_download(self.db, user_id, workflow_id, job_id, params)
+        job = await log_target(self.db, user_id, workflow_id, job_id, retained=True)
+        if not job.is_finished:
+            raise BadRequest("job is not yet completed")
+        return Download(job, DownloadOptions.parse(params))
 
     def body(
         self, d: Download, *, start: int = 0, end: int | None = None
@@ -204,9 +203,8 @@ class LogReads:
         after: str | None,
     ) -> EventTarget:
         """The checked live stream: 404 → 412 (expired) → 400 (bad resume point)."""
-        return await live.event_target(
-            self.db, user_id, workflow_id, job_id, last_event_id=last_event_id, after=after
-        )
+        job = await log_target(self.db, user_id, workflow_id, job_id, retained=False)
+        return EventTarget(job, parse_resume(last_event_id, after))
 
     def events(self, target: EventTarget) -> AsyncGenerator[bytes, None]:
         """The SSE frames of the stream (see `live.events`)."""

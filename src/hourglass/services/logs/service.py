@@ -13,6 +13,7 @@ from hourglass.domain.common import Clock
 from hourglass.live import LiveBus
 from hourglass.services.logs import pages, retention
 from hourglass.services.logs.pages import LogPage
+from hourglass.services.logs.params import PageParams, SearchParams
 from hourglass.services.logs.writer import LogOutputs
 from hourglass.settings import Settings
 from hourglass.store.db import Database
@@ -28,60 +29,16 @@ class LogService:
         self.outputs = LogOutputs(db, settings, clock, bus)
 
     async def page(
-        self,
-        user_id: str,
-        workflow_id: str,
-        job_id: str,
-        *,
-        cursor: str | None = None,
-        limit: str | None = None,
-        order: str | None = None,
-        after: str | None = None,
-        before: str | None = None,
-        stream: str | None = None,
+        self, user_id: str, workflow_id: str, job_id: str, params: PageParams
     ) -> LogPage:
         """`GET …/logs` (see `pages.page`)."""
-        return await pages.page(
-            self.db,
-            user_id,
-            workflow_id,
-            job_id,
-            cursor=cursor,
-            limit=limit,
-            order=order,
-            after=after,
-            before=before,
-            stream=stream,
-        )
+        return await pages.page(self.db, user_id, workflow_id, job_id, params)
 
     async def search(
-        self,
-        user_id: str,
-        workflow_id: str,
-        job_id: str,
-        *,
-        q: str | None = None,
-        stream: str | None = None,
-        regex: str | None = None,
-        case_sensitive: str | None = None,
-        cursor: str | None = None,
-        limit: str | None = None,
-        order: str | None = None,
+        self, user_id: str, workflow_id: str, job_id: str, params: SearchParams
     ) -> LogPage:
         """`GET …/logs/search` (see `pages.search`)."""
-        return await pages.search(
-            self.db,
-            user_id,
-            workflow_id,
-            job_id,
-            q=q,
-            stream=stream,
-            regex=regex,
-            case_sensitive=case_sensitive,
-            cursor=cursor,
-            limit=limit,
-            order=order,
-        )
+        return await pages.search(self.db, user_id, workflow_id, job_id, params)
 
     async def sweep_expired(
         self, now: datetime | None = None, *, batch: int = retention.SWEEP_BATCH

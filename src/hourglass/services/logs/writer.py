@@ -29,6 +29,7 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass
 from typing import TypeVar
 
 from hourglass.domain.common import Clock
@@ -64,28 +65,21 @@ def secret_values(payload: Mapping[str, object]) -> list[str]:
     return [str(v) for v in secrets.values() if v is not None]
 
 
+@dataclass(eq=False)
 class LogOutputs:
-    """Opens one `JobLog` per attempt, continuing the numbering the store already holds."""
+    """Opens one `JobLog` per attempt, continuing the numbering the store already holds.
 
-    def __init__(
-        self,
-        db: Database,
-        settings: Settings,
-        clock: Clock,
-        bus: LiveBus,
-        *,
-        flush_seconds: float = FLUSH_SECONDS,
-        max_pending_bytes: int = MAX_PENDING_BYTES,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        """`sleep` waits for the flush timer (tests pass one they release by hand)."""
-        self.db = db
-        self.settings = settings
-        self.clock = clock
-        self.bus = bus
-        self.flush_seconds = flush_seconds
-        self.max_pending_bytes = max_pending_bytes
-        self.sleep = sleep
+    `sleep` waits for the flush timer (tests pass one they release by hand).
+    """
+
+    db: Database
+    settings: Settings
+    clock: Clock
+    bus: LiveBus
+    _: KW_ONLY
+    flush_seconds: float = FLUSH_SECONDS
+    max_pending_bytes: int = MAX_PENDING_BYTES
+    sleep: Sleep = asyncio.sleep
 
     async def open(self, job: Job, spec: RunSpec, lease_token: str) -> JobLog:
         """An output for attempt `job.attempts` of `job`, writing as the holder of `lease_token`."""
