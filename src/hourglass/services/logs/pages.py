@@ -75,7 +75,7 @@ async def page(
 async def _unfiltered_page(
     tx: Tx, user_id: str, workflow_id: str, ask: PageRequest
 ) -> tuple[Job, list[LogLine], bool]:
-    """The page through the one-statement hot path (`store.logs.readable_page`)."""
+    """The page through the one-statement hot path (`store.logs.reads.readable_page`)."""
     job_id = ask.filters["job"]
     found = None
     if is_valid_id(workflow_id) and is_valid_id(job_id):

@@ -52,8 +52,8 @@ class Found:
 
 def page_bounds(window: Window, limit: int) -> tuple[int, int, bool]:
     """`(lo, hi, more)`: the unfiltered page of `window` is lines `lo..hi` (inclusive), and
-    `more` tells whether lines of the window lie beyond it (`store.logs.readable_page` computes
-    the same bounds in SQL)."""
+    `more` tells whether lines of the window lie beyond it (`store.logs.reads.readable_page`
+    computes the same bounds in SQL)."""
     if window.descending:
         hi = window.before - 1
         lo = max(window.before - limit, window.after + 1)
