@@ -21,8 +21,9 @@ from hourglass.domain.logs.chunks import Chunk, decode_meta
 from hourglass.domain.logs.lines import Stream
 from hourglass.errors import BadRequest, NotFound
 from hourglass.live import LiveBus
-from hourglass.services.logs import download, live
+from hourglass.services.logs import live
 from hourglass.services.logs.access import log_target
+from hourglass.services.logs.download import body as download_body
 from hourglass.services.logs.formats import Download, DownloadOptions, EventTarget
 from hourglass.services.logs.params import DownloadParams, parse_resume
 from hourglass.services.logs.tail import LiveTails
@@ -191,7 +192,7 @@ class LogReads:
         self, d: Download, *, start: int = 0, end: int | None = None
     ) -> AsyncGenerator[bytes, None]:
         """The download's bytes, one piece per batch read (see `download.body`)."""
-        return download.body(self, d, start=start, end=end)
+        return download_body(self, d, start=start, end=end)
 
     async def event_target(
         self,
