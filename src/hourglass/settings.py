@@ -24,6 +24,7 @@ PREFIX = "HOURGLASS_"
 RETENTION_DAYS_MIN = 1
 RETENTION_DAYS_MAX = 3650
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+JOB_CGROUPS = ("auto", "off", "required")
 
 
 def is_loopback(host: str) -> bool:
@@ -69,6 +70,13 @@ class Settings:
     # addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed;
     # empty: the socket's peer is the client, whatever headers it sends
     trusted_proxies: tuple[str, ...] = ()
+    # outbound address policy (domain/outbound.py): non-public networks that requests made for
+    # users (heartbeats, webhooks) may reach; "private" = every private range, "none" = none.
+    # None (unset): "private" when the host is loopback, else none.
+    outbound_allow: tuple[str, ...] | None = None
+    # COMMAND jobs in cgroups of their own (runtime/kinds/cgroups.py): "auto" where cgroup v2 is
+    # writable, "off" process groups only, "required" fail each job (SYSTEM_FAILURE) elsewhere
+    job_cgroups: str = "auto"
 
     @property
     def command_kind_enabled(self) -> bool:
@@ -121,6 +129,9 @@ class Settings:
             raise ConfigError("HOURGLASS_LEASE_RENEW_SECONDS must be below HOURGLASS_LEASE_SECONDS")
         for proxy in self.trusted_proxies:
             _check_network(proxy)
+        _check_outbound_allow(self.outbound_allow)
+        if self.job_cgroups not in JOB_CGROUPS:
+            raise ConfigError(f"HOURGLASS_JOB_CGROUPS must be one of {', '.join(JOB_CGROUPS)}")
 
 
 # inclusive bounds; None: no upper bound. Floats must also be finite.
@@ -162,6 +173,22 @@ def _check_network(proxy: str) -> None:
         raise ConfigError(
             f"HOURGLASS_TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
         ) from None
+
+
+def _check_outbound_allow(items: tuple[str, ...] | None) -> None:
+    """Networks, `private`, or `none` alone (the keywords are those of domain/outbound.py)."""
+    for item in items or ():
+        if item.lower() == "none" and len(items or ()) > 1:
+            raise ConfigError("HOURGLASS_OUTBOUND_ALLOW: 'none' cannot be combined with others")
+        if item.lower() in ("none", "private"):
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"HOURGLASS_OUTBOUND_ALLOW: {item!r} is not an IP address or network, "
+                "'private' or 'none'"
+            ) from None
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -208,6 +235,7 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         "allow_command_kind": _parse_bool,
         "default_log_retention_days": _parse_optional_int,
         "trusted_proxies": _parse_list,
+        "outbound_allow": _parse_list,
     }
     if name in parsers:
         parser = parsers[name]

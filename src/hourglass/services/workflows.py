@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hourglass.domain.common import Clock, IdFactory, is_valid_id
 from hourglass.domain.cursors import decode_cursor, next_cursor
+from hourglass.domain.outbound import OutboundPolicy
 from hourglass.domain.workflows import (
     ListParams,
     Workflow,
@@ -31,7 +32,7 @@ from hourglass.domain.workflows import (
 from hourglass.errors import NotFound, PreconditionFailed
 from hourglass.services.accounts import Principal
 from hourglass.services.idempotency import IdempotencyService, Reply
-from hourglass.settings import Settings
+from hourglass.settings import Settings, is_loopback
 from hourglass.store import jobs as job_store
 from hourglass.store import schedules as schedule_store
 from hourglass.store import workflows as store
@@ -57,6 +58,12 @@ class WorkflowService:
     new_id: IdFactory
     idempotency: IdempotencyService
     on_changed: OnChanged | None = None  # assignable: the composition root wires the engine here
+    outbound: OutboundPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbound = OutboundPolicy.for_instance(
+            loopback_only=is_loopback(self.settings.host), allow=self.settings.outbound_allow
+        )
 
     async def create(
         self, principal: Principal, body: Mapping[str, Any], *, idempotency_key: str | None
@@ -72,6 +79,7 @@ class WorkflowService:
                     body,
                     allow_command=settings.command_kind_enabled,
                     default_log_retention_days=settings.default_log_retention_days,
+                    outbound=self.outbound,
                 )
             )
 
@@ -125,7 +133,10 @@ class WorkflowService:
             if current is None:
                 raise NotFound(_NOT_FOUND)
             allow_command = self.settings.command_kind_enabled
-            checked.append((current, spec_for_update(body, current, allow_command=allow_command)))
+            spec = spec_for_update(
+                body, current, allow_command=allow_command, outbound=self.outbound
+            )
+            checked.append((current, spec))
 
         async def effect(tx: Tx) -> Reply:
             [(current, spec)] = checked
