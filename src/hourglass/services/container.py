@@ -14,6 +14,7 @@ from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
 from hourglass.services.logs.reads import LogReads
 from hourglass.services.logs.service import LogService
+from hourglass.services.runs import RunService
 from hourglass.services.workflows import WorkflowService
 from hourglass.settings import Settings
 from hourglass.store.db import Database
@@ -32,6 +33,7 @@ class Services:
     workflows: WorkflowService
     logs: LogService
     reads: LogReads  # one per process: live readers of a job share its store reads
+    runs: RunService  # the dashboard's run summaries
 
     @classmethod
     def build(
@@ -63,6 +65,7 @@ class Services:
             workflows=workflows,
             logs=LogService(db, settings, clock, bus),
             reads=LogReads(db, bus),
+            runs=RunService(db),
         )
 
     def housekeeping(self) -> list[Callable[[], Awaitable[object]]]:

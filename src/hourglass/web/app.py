@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from hourglass import __version__
 from hourglass.services.container import Services
-from hourglass.web import errors, metrics, openapi
+from hourglass.web import dashboard, errors, metrics, openapi
 from hourglass.web.metrics import Metrics
 from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from hourglass.web.routes import auth, health, jobs, logs, logs_stream, users, workflows
@@ -33,6 +33,7 @@ def create_app(services: Services) -> FastAPI:
     errors.install(app)
     for module in (health, auth, users, workflows, jobs, logs, logs_stream):
         app.include_router(module.router)
+    dashboard.install(app, services.settings)  # the web dashboard under /ui/
     settings = services.settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.state.metrics = Metrics()

@@ -37,11 +37,12 @@ class Validated(BaseModel):
     via: str = Field(description="session | token")
 
 
-def _client_addr(request: Request) -> str:
+def client_addr(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _set_cookies(response: Response, settings: Settings, new: NewSession) -> None:
+def set_session_cookies(response: Response, settings: Settings, new: NewSession) -> None:
+    """The `session` and `csrf` cookies of a new session (the dashboard signs in with them too)."""
     common: dict[str, Any] = {
         "max_age": settings.session_absolute_seconds,
         "path": "/",
@@ -68,7 +69,7 @@ async def register(
 ) -> dict[str, Any]:
     """Create an account and log in (sets the `session` and `csrf` cookies); 403 if closed."""
     new = await services.accounts.register(body.email, body.password)
-    _set_cookies(response, services.settings, new)
+    set_session_cookies(response, services.settings, new)
     return _session_body(new)
 
 
@@ -77,8 +78,8 @@ async def login(
     body: CredentialsBody, request: Request, response: Response, services: ServicesDep
 ) -> dict[str, Any]:
     """Log in (sets the cookies); 401 on a wrong email or password, 429 when rate limited."""
-    new = await services.accounts.login(body.email, body.password, _client_addr(request))
-    _set_cookies(response, services.settings, new)
+    new = await services.accounts.login(body.email, body.password, client_addr(request))
+    set_session_cookies(response, services.settings, new)
     return _session_body(new)
 
 
@@ -87,10 +88,14 @@ async def logout(principal: CurrentUser, services: ServicesDep) -> Response:
     """End the session server-side and expire both cookies."""
     await services.accounts.logout(principal)
     response = Response(status_code=204)
-    secure = services.settings.cookie_secure
+    expire_session_cookies(response, services.settings)
+    return response
+
+
+def expire_session_cookies(response: Response, settings: Settings) -> None:
+    secure = settings.cookie_secure
     response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
     response.delete_cookie(CSRF_COOKIE, path="/", secure=secure, samesite="lax")
-    return response
 
 
 @router.post("/validate", response_model=Validated)
