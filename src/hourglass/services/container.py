@@ -16,6 +16,7 @@ from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
 from hourglass.services.logs.reads import LogReads
 from hourglass.services.logs.service import LogService
+from hourglass.services.logs.summary import LogSummaries
 from hourglass.services.metrics import Metrics
 from hourglass.services.notifications import NotificationService
 from hourglass.services.runs import RunService
@@ -38,6 +39,7 @@ class Services:
     workflows: WorkflowService
     logs: LogService
     reads: LogReads  # one per process: live readers of a job share its store reads
+    summaries: LogSummaries  # the log viewer's summaries, finished jobs' cached per process
     runs: RunService  # the dashboard's run summaries
     events: EventRecorder
     notifications: NotificationService
@@ -87,6 +89,7 @@ class Services:
             workflows=workflows,
             logs=LogService(db, settings, clock, bus),
             reads=LogReads(db, bus),
+            summaries=LogSummaries(db),
             runs=RunService(db),
             events=events,
             notifications=NotificationService(db, settings, clock, bus),
