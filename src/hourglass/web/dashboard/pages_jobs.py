@@ -1,8 +1,7 @@
-"""A job's page: its status and timeline, cancel, and the slot where its log goes.
+"""A job's page: its status and timeline, cancel, and its log.
 
-The log part is its own template (`jobs/_log.html`) and its own ES module (`js/log-slot.js`):
-the log viewer replaces both without touching the rest of the page. Until then the slot shows
-the last lines from the API and a download link.
+The log part is its own template (`jobs/_log.html`) and its own ES modules (`js/viewer/`): the
+log viewer, which reads the log from the API; the page hands it the job's state (`viewer`).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
+from hourglass.domain.common import format_ts
 from hourglass.domain.jobs import Job
 from hourglass.domain.workflows import Workflow
 from hourglass.errors import Conflict
@@ -38,6 +38,18 @@ def _context(workflow: Workflow, job: Job, now: datetime) -> dict[str, Any]:
         else None,
         "poll": None if job.is_finished else "every 2s",
         "now": now,
+        "viewer": _viewer(job, now),
+    }
+
+
+def _viewer(job: Job, now: datetime) -> dict[str, Any]:
+    """What the log viewer needs to open before its first request: where relative time stamps
+    count from, and whether absolute ones need a date."""
+    start = job.started_at or job.created_at
+    end = job.completed_at or now
+    return {
+        "started_at": format_ts(job.started_at) if job.started_at else "",
+        "multi_day": start.date() != end.date(),
     }
 
 
