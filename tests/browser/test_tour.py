@@ -123,7 +123,7 @@ def test_run_now_and_open_the_job(signed_in: Page) -> None:
     create(signed_in, "COMMAND", "greeter", argv("echo", "hello from the tour"))
     run_now(signed_in)
     expect(signed_in.locator("#job-live .badge")).to_have_text("completed", timeout=BUILT)
-    expect(signed_in.locator("#log-lines")).to_contain_text("hello from the tour")
+    expect(signed_in.locator("#log-viewer .lv-list")).to_contain_text("hello from the tour")
     expect(signed_in.locator("#attempts")).to_contain_text("exited with code 0")
     signed_in.get_by_role("link", name="greeter").click()
     expect(signed_in.locator("#jobs tbody tr")).to_have_count(1)

@@ -5,7 +5,7 @@ const list = document.getElementById("attempts");
 const PATTERN = "^(attempt \\d+ started|exited with|failed:|canceled by request|system failure:)";
 
 async function load() {
-  if (!list) return;
+  if (!list || list.dataset.readable !== "true") return; // its log is not kept: nothing to ask
   const params = new URLSearchParams({ q: PATTERN, regex: "true", stream: "system", order: "asc", limit: "100" });
   const response = await fetch(`${list.dataset.api}/logs/search?${params}`, { credentials: "same-origin" });
   if (!response.ok) return;

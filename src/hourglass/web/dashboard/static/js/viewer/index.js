@@ -28,6 +28,7 @@ class Viewer {
     this.status = data.status;
     this.logState = data.logState;
     this.logLines = Number(data.logLines) || 0;
+    this.retained = data.retained !== "false"; // the workflow keeps logs (else: live only)
     this.startedAt = data.startedAt ? Date.parse(data.startedAt) : null;
     this.multiDay = data.multiDay === "true";
     this.readable = true;
@@ -267,14 +268,15 @@ class Viewer {
 
   async start() {
     this.toolbar.syncDownload();
-    if (this.logState === "expired" || (this.logState === "disabled" && this.finished)) {
+    const gone = this.logState === "expired" || this.logState === "disabled";
+    if (this.logState === "expired" || (this.finished && (gone || !this.retained))) {
       return this.unreadable(this.logState === "expired"
         ? "This job's log has expired: the workflow keeps logs for a limited number of days."
         : "This workflow keeps no logs: the lines were shown live while the job ran, and deleted when it ended.");
     }
     const link = this.selection.fromHash(false);
     let summary = null;
-    if (this.status === "FAILED" || this.logState === "truncated") {
+    if (this.retained && (this.status === "FAILED" || this.logState === "truncated")) {
       try {
         summary = await this.api.summary();
       } catch (error) {
@@ -325,13 +327,10 @@ class Viewer {
 
   async openLive(summary, link) {
     let lines = [];
-    let stored = true;
-    try {
-      const page = await this.api.page({ order: "desc", limit: BLOCK });
-      lines = page.logs.reverse();
-    } catch (error) {
-      if (error.status !== 412) throw error;
-      stored = false; // kept only while the job runs: the stream replays them from the start
+    const stored = this.retained; // else kept only while the job runs: the stream replays them
+    if (stored) {
+      lines = (await this.api.page({ order: "desc", limit: BLOCK })).logs.reverse();
+    } else {
       this.banner.dataset.sticky = "true";
       this.say("This workflow keeps no logs: the lines are shown live, and deleted when the job ends.", "warn");
     }
@@ -385,6 +384,10 @@ class Viewer {
     this.liveLabel.textContent = `Job ${end.job_status.toLowerCase()}`;
     this.pill.hidden = true;
     this.root.dataset.live = "ended";
+    if (!this.retained) {
+      this.readable = false;
+      this.say("This workflow keeps no logs: the server deleted these lines when the job ended; they stay on this page until it is closed.", "warn");
+    }
     this.toolbar.syncDownload();
     if (this.search.hits) this.search.run();
     if (end.job_status === "FAILED") {

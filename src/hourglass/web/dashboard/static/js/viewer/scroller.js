@@ -85,6 +85,7 @@ export class Scroller {
       this.viewport.scrollTop = scrollTop;
       this.expected = this.viewport.scrollTop;
     }
+    this.want();
     this.schedule();
     this.onMove(byUser);
   }
@@ -108,6 +109,12 @@ export class Scroller {
     return { first: Math.floor(this.shownTop), rows: Math.ceil(this.viewH / this.rowH) };
   }
 
+  // ask for the rows about to be drawn now, not at the next frame
+  want() {
+    const first = Math.floor(this.top);
+    this.onRender(first, Math.min(this.count - 1, first + Math.ceil(this.viewH / this.rowH)));
+  }
+
   onScroll() {
     const scrollTop = this.viewport.scrollTop;
     if (this.expected !== null && Math.abs(scrollTop - this.expected) < 1) {
@@ -118,6 +125,7 @@ export class Scroller {
     const range = this.scrollRange();
     this.top = range ? (scrollTop / range) * this.maxTop() : 0;
     if (scrollTop >= range - 1) this.top = this.maxTop();
+    this.want();
     this.schedule();
     this.onMove(true);
   }

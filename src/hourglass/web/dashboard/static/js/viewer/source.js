@@ -62,16 +62,19 @@ export class SeqSource {
     return this.blocks.get(Math.floor(row / BLOCK))?.lines[row % BLOCK];
   }
 
-  // load the blocks of rows first..last (and the next ones, to scroll on without a wait)
+  // load the blocks of rows first..last, then those around them (to scroll on without a wait);
+  // the rows in view are asked for last, so they are fetched first
   ensure(first, last) {
     if (this.count === 0 || !this.fetchable) return;
-    first = Math.max(0, first - BLOCK / 4);
-    last = Math.min(this.count - 1, last + BLOCK / 2);
+    const block = (row) => Math.floor(Math.min(Math.max(row, 0), this.count - 1) / BLOCK);
+    const [a, b] = [block(first), block(last)];
+    const [before, after] = [block(first - BLOCK / 4), block(last + BLOCK / 2)];
     this.wanted = new Set();
-    for (let b = Math.floor(first / BLOCK); b <= Math.floor(last / BLOCK); b++) {
-      this.wanted.add(b);
-      if (this.pending.has(b) || this.complete(b)) continue;
-      this.queue.push(b);
+    this.queue = [];
+    for (const index of [...new Set([before, after]), ...Array.from({ length: b - a + 1 }, (_, i) => a + i)]) {
+      this.wanted.add(index);
+      if (this.pending.has(index) || this.complete(index)) continue;
+      this.queue.push(index);
     }
     this.pump();
   }
