@@ -41,8 +41,10 @@ CHROMIUM = "/usr/lib/chromium/chromium-headless-shell"
 FINAL = {"COMPLETED", "FAILED", "CANCELED"}
 FOLLOW = (
     "import sys, time\ntime.sleep(3)\nstart = time.monotonic()\n"
-    "for tick in range(1000):\n"  # 1,000 ticks of 50 lines every 10 ms: 5,000 lines/s for 10 s
-    "    sys.stdout.write(''.join(f'line {tick * 50 + i} of the follow benchmark\\n' for i in range(50)))\n"
+    # 1,000 ticks of 50 lines every 10 ms: 5,000 lines/s for 10 s
+    "for tick in range(1000):\n"
+    "    lines = (f'line {tick * 50 + i} of the follow benchmark\\n' for i in range(50))\n"
+    "    sys.stdout.write(''.join(lines))\n"
     "    sys.stdout.flush()\n"
     "    time.sleep(max(0, start + (tick + 1) / 100 - time.monotonic()))\n"
 )
@@ -82,7 +84,9 @@ async ([count, how]) => {
       const viewport = document.querySelector(".lv-viewport");
       viewport.scrollTop = Math.random() * (viewport.scrollHeight - viewport.clientHeight);
       await frame();
-      while (document.querySelector(".lv-row[data-pending]") || !document.querySelector(".lv-row")) await frame();
+      const rows = () => document.querySelectorAll(".lv-row:not([data-pending])").length;
+      const waiting = () => !rows() || document.querySelector(".lv-row[data-pending]");
+      while (waiting()) await frame();
     }
     await frame();
     times.push(performance.now() - start);
@@ -113,7 +117,10 @@ async ([query, regex]) => {
   input.dispatchEvent(new Event("input"));
   await new Promise((done) => setTimeout(done, 400));
   const shown = new Promise((done) => new MutationObserver((_, observer) => {
-    if (/ of |No matches/.test(count.textContent)) { observer.disconnect(); done(performance.now()); }
+    if (/ of |No matches/.test(count.textContent)) {
+      observer.disconnect();
+      done(performance.now());
+    }
   }).observe(count, { childList: true, characterData: true, subtree: true }));
   const start = performance.now();
   input.value = query;
@@ -218,7 +225,10 @@ def open_times(page: Page, url: str) -> dict[str, Any]:
         page.goto(url)
         page.wait_for_selector(".lv-row[data-seq]")
         visits.append(page.evaluate("window.__bench.firstRows"))
-    return {"first_visit_ms": round(visits[0], 1), "p50_ms": round(statistics.median(visits[1:]), 1)}
+    return {
+        "first_visit_ms": round(visits[0], 1),
+        "p50_ms": round(statistics.median(visits[1:]), 1),
+    }
 
 
 def measure(base: str, client: httpx.Client, args: argparse.Namespace) -> dict[str, Any]:
@@ -227,7 +237,9 @@ def measure(base: str, client: httpx.Client, args: argparse.Namespace) -> dict[s
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM)
         context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
-        context.add_cookies([{"name": k, "value": v, "url": base} for k, v in client.cookies.items()])
+        context.add_cookies(
+            [{"name": k, "value": v, "url": base} for k, v in client.cookies.items()]
+        )
         context.add_init_script(PROBES)
         page = context.new_page()
         report["open_1m"] = open_times(page, f"/ui{big}")
@@ -238,7 +250,10 @@ def measure(base: str, client: httpx.Client, args: argparse.Namespace) -> dict[s
         page.evaluate("window.__bench.longTasks = []")
         page.evaluate(JUMPS, [300, "link"])
         tasks = page.evaluate("window.__bench.longTasks")
-        report["long_tasks_300_jumps"] = {"over_50ms": sum(1 for t in tasks if t > 50), "all": len(tasks)}
+        report["long_tasks_300_jumps"] = {
+            "over_50ms": sum(1 for t in tasks if t > 50),
+            "all": len(tasks),
+        }
         page.goto(f"/ui{big}")
         page.wait_for_selector(".lv-row[data-seq]")
         blocks = page.evaluate(VISIT_ALL, 1000)
@@ -304,8 +319,14 @@ def main() -> None:
             HOURGLASS_POLL_INTERVAL_SECONDS="0.5",
         )
         base = f"http://127.0.0.1:{port}"
-        with started(["up"], env, Path(tmp) / "up.log", base), httpx.Client(base_url=base, timeout=60) as client:
-            body = {"email": f"bench-{uuid.uuid4().hex[:8]}@example.com", "password": "correct horse battery"}
+        with (
+            started(["up"], env, Path(tmp) / "up.log", base),
+            httpx.Client(base_url=base, timeout=60) as client,
+        ):
+            body = {
+                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
+                "password": "correct horse battery",
+            }
             registered = client.post("/auth/register", json=body)
             client.headers["X-CSRF-Token"] = registered.json()["csrf_token"]
             report = {

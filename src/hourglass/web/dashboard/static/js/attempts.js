@@ -31,7 +31,7 @@ async function load() {
   }));
 }
 
-load().catch(() => { /* the count stays; the log slot says what is wrong with the log */ });
+load().catch(() => { /* the count stays; the log viewer says what is wrong with the log */ });
 document.addEventListener("htmx:afterSettle", (event) => {
   if (event.detail.elt.id === "job-live" && event.detail.elt.dataset.finished === "true") load();
 });

@@ -39,6 +39,7 @@ class Viewer {
     this.source = null; // what is drawn now
     this.stream = "";
     this.currentHit = null;
+    this.target = null; // the line the page opened at (a failed job's first error)
     this.following = false;
     this.unseen = 0;
     this.live = null;
@@ -63,7 +64,11 @@ class Viewer {
     this.selection = new Selection(root, this);
     this.setWrap(Boolean(prefs.get("wrap")));
     this.pill.addEventListener("click", () => this.toEnd());
-    this.errorChip.addEventListener("click", () => this.showLine(Number(this.errorChip.dataset.seq)));
+    this.errorChip.addEventListener("click", () => {
+      this.target = Number(this.errorChip.dataset.seq);
+      this.redraw(true);
+      this.showLine(this.target, "center");
+    });
   }
 
   get finished() {
@@ -78,6 +83,7 @@ class Viewer {
       startedAt: this.startedAt,
       multiDay: this.multiDay,
       currentHit: this.currentHit,
+      target: this.target,
       highlights: (line) => line.highlights ?? this.hits?.lineBySeq(line.sequence_num)?.highlights,
       selected: (seq) => this.selection.has(seq),
     };
@@ -231,6 +237,12 @@ class Viewer {
     this.showLive();
   }
 
+  // a #L link: the page scrolls to the viewer (no element has that id), the viewer to the line
+  showLink(seq) {
+    this.root.scrollIntoView({ block: "start" });
+    this.showLine(seq, "center");
+  }
+
   async linesBetween(from, to) {
     const source = this.source;
     if (source === this.base) {
@@ -313,9 +325,11 @@ class Viewer {
     if (!this.logLines) this.say("The job wrote no output.", "muted");
     const error = this.status === "FAILED" ? summary?.first_error : null;
     if (error) this.pointAt(error);
-    if (link) this.showLine(link.from, "center");
-    else if (error) this.showLine(error.sequence_num, "center");
-    else this.scroller.setTop(0);
+    if (link) this.showLink(link.from);
+    else if (error) {
+      this.target = error.sequence_num;
+      this.showLine(error.sequence_num, "center");
+    } else this.scroller.setTop(0);
   }
 
   pointAt(error) {
@@ -339,7 +353,7 @@ class Viewer {
     this.base.append(lines);
     this.following = !link;
     this.use(this.base);
-    if (link) this.showLine(link.from, "center");
+    if (link) this.showLink(link.from);
     else this.scroller.toEnd(false);
     this.live = new Live(this.api, {
       onLines: (more) => this.arrived(more),

@@ -53,8 +53,8 @@ function number(seq) {
   return link;
 }
 
-// `view`: {timestamps: "off"|"absolute"|"relative", startedAt, multiDay, highlights(seq),
-// currentHit, selected(seq)}
+// `view`: {timestamps: "off"|"absolute"|"relative", startedAt, multiDay, highlights(line),
+// currentHit, target, selected(seq)}
 export function renderRow(line, seq, view) {
   const row = document.createElement("div");
   row.className = "lv-row";
@@ -75,6 +75,7 @@ export function renderRow(line, seq, view) {
   if (line.stream === "system" && OMISSION.test(line.message)) row.classList.add("lv-omission");
   if (view.selected(seq)) row.classList.add("lv-selected");
   if (view.currentHit === seq) row.classList.add("lv-current");
+  if (view.target === seq) row.classList.add("lv-target");
   row.append(number(seq));
   if (view.timestamps !== "off") row.append(stamp(line, view));
   const message = document.createElement("span");
