@@ -320,16 +320,15 @@ class Viewer {
   }
 
   openFinished(summary, link) {
+    const error = this.status === "FAILED" ? summary?.first_error : null;
+    if (error && !link) this.target = error.sequence_num;
     this.base = new SeqSource(this.api, { count: this.logLines, gap: summary?.omitted });
     this.use(this.base);
     if (!this.logLines) this.say("The job wrote no output.", "muted");
-    const error = this.status === "FAILED" ? summary?.first_error : null;
     if (error) this.pointAt(error);
     if (link) this.showLink(link.from);
-    else if (error) {
-      this.target = error.sequence_num;
-      this.showLine(error.sequence_num, "center");
-    } else this.scroller.setTop(0);
+    else if (error) this.showLine(error.sequence_num, "center");
+    else this.scroller.setTop(0);
   }
 
   pointAt(error) {

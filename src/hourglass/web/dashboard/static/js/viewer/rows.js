@@ -48,6 +48,7 @@ function number(seq) {
   link.className = "lv-num";
   link.href = `#L${seq}`;
   link.dataset.seq = seq;
+  link.tabIndex = -1; // the viewer is one tab stop; its keys move through the lines
   link.textContent = seq;
   link.setAttribute("aria-label", `line ${seq}`);
   return link;

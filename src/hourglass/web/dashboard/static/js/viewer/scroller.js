@@ -138,7 +138,7 @@ export class Scroller {
   }
 
   onKey(event) {
-    if (event.altKey || event.ctrlKey || event.metaKey || event.target !== this.viewport) return;
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
     const page = Math.max(1, Math.floor(this.viewH / this.rowH) - 1);
     const moves = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page, " ": event.shiftKey ? -page : page };
     if (event.key === "Home") this.toStart();
