@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from hourglass.cli.http_protocol import Limits, protocol_class
 from hourglass.live import make_bus
 from hourglass.runtime.kinds import kinds_for
 from hourglass.runtime.scheduler import Scheduler
@@ -59,13 +60,22 @@ def server_config(services: Services, app: FastAPI | None = None) -> uvicorn.Con
 
     Proxy headers are believed only from `HOURGLASS_TRUSTED_PROXIES`: uvicorn's own default
     trusts `X-Forwarded-For` from loopback, which would let anything on the machine pick the
-    client address the login rate limit counts.
+    client address the login rate limit counts. Connections are served by `http_protocol`,
+    which adds the header, read-time and connection limits (there are no WebSocket routes).
     """
     settings = services.settings
+    limits = Limits(
+        max_connections=settings.max_connections,
+        read_timeout=settings.request_read_timeout_seconds,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+    )
     return uvicorn.Config(
         app or create_app(services),
         host=settings.host,
         port=settings.port,
+        http=protocol_class(limits),
+        ws="none",
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=3,

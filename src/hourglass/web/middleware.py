@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: request ids, 500s, one structured access-log line per request, body limit.
+"""Pure-ASGI middleware: request ids, 500s, one structured access-log line per request (499 for a
+client that hung up before its request was read), body limit.
 
 Written as plain ASGI (not `BaseHTTPMiddleware`) so streamed responses — downloads and SSE — pass
 through untouched and unbuffered.
@@ -12,6 +13,7 @@ import re
 import time
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hourglass.domain.common import new_id
@@ -21,6 +23,7 @@ from hourglass.web.metrics import Metrics
 access_log = logging.getLogger("hourglass.access")
 error_log = logging.getLogger("hourglass.web")
 
+CLIENT_CLOSED_REQUEST = 499  # logged and counted, never sent
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -49,6 +52,16 @@ class RequestContextMiddleware:
         exchange = _Exchange(request_id, send)
         try:
             await self.app(scope, receive, exchange.send)
+        except ClientDisconnect:
+            # the client hung up before its request was read: its doing, not ours. Nobody is
+            # left to answer; nginx's 499 ("client closed request") keeps it apart in the counts
+            exchange.status = CLIENT_CLOSED_REQUEST
+            error_log.info(
+                "client went away before its request was read (request_id=%s) on %s %s",
+                request_id,
+                scope["method"],
+                scope["path"],
+            )
         except Exception:
             error_log.exception(
                 "unhandled error (request_id=%s) on %s %s",
