@@ -37,6 +37,12 @@ def services_of(request: Request) -> Services:
     return services
 
 
+def client_addr(request: Request) -> str:
+    """The client's address, as the login rate limit counts it (a trusted proxy's
+    `X-Forwarded-For` is already applied by the server: `HOURGLASS_TRUSTED_PROXIES`)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def get_services(request: Request) -> Services:
     """The app's services (async: FastAPI would run a plain `def` dependency in a thread)."""
     return services_of(request)

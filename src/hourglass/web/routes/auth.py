@@ -10,7 +10,14 @@ from pydantic import BaseModel, Field, StrictStr
 from hourglass.domain.common import format_ts
 from hourglass.services.accounts import NewSession
 from hourglass.settings import Settings
-from hourglass.web.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, JsonBody, ServicesDep
+from hourglass.web.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    CurrentUser,
+    JsonBody,
+    ServicesDep,
+    client_addr,
+)
 from hourglass.web.openapi import problems
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -35,10 +42,6 @@ class Validated(BaseModel):
     status: str
     user_id: str
     via: str = Field(description="session | token")
-
-
-def _client_addr(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _set_cookies(response: Response, settings: Settings, new: NewSession) -> None:
@@ -77,7 +80,7 @@ async def login(
     body: CredentialsBody, request: Request, response: Response, services: ServicesDep
 ) -> dict[str, Any]:
     """Log in (sets the cookies); 401 on a wrong email or password, 429 when rate limited."""
-    new = await services.accounts.login(body.email, body.password, _client_addr(request))
+    new = await services.accounts.login(body.email, body.password, client_addr(request))
     _set_cookies(response, services.settings, new)
     return _session_body(new)
 
