@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -18,14 +19,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from hourglass.cli.http_protocol import Limits, protocol_class
+from hourglass.cli.startup import listen, migrate_database, open_database
+from hourglass.errors import ConfigError
 from hourglass.live import make_bus
 from hourglass.runtime.kinds import kinds_for
 from hourglass.runtime.scheduler import Scheduler
 from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services
 from hourglass.settings import Settings
-from hourglass.store.db import Database
-from hourglass.store.migrate import migrate
 from hourglass.web.app import create_app
 
 log = logging.getLogger("hourglass")
@@ -85,8 +86,8 @@ def server_config(services: Services, app: FastAPI | None = None) -> uvicorn.Con
     )
 
 
-async def serve_api(services: Services, stop: asyncio.Event) -> None:
-    """Serve HTTP until `stop` is set, then close connections (SSE streams get 3 s)."""
+async def serve_api(services: Services, stop: asyncio.Event, sock: socket.socket) -> None:
+    """Serve HTTP on `sock` until `stop` is set, then close connections (SSE streams get 3 s)."""
     server = _Server(server_config(services))
 
     async def wait_stop() -> None:
@@ -95,7 +96,7 @@ async def serve_api(services: Services, stop: asyncio.Event) -> None:
 
     async with asyncio.TaskGroup() as tg:
         waiter = tg.create_task(wait_stop())
-        await server.serve()
+        await server.serve(sockets=[sock])
         waiter.cancel()
 
 
@@ -107,17 +108,25 @@ async def _run_components(
     scheduler: bool = False,
     worker: bool = False,
 ) -> None:
-    """Open the store and the bus, run the chosen components until `stop`, then close all."""
-    db = Database.connect(settings.effective_database_url)
-    bus = make_bus(settings.redis_url)
-    if not settings.redis_url and not (api and scheduler and worker) and not db.is_sqlite:
-        log.warning(
-            "HOURGLASS_REDIS_URL is not set: wake-ups stay inside this process, so the other "
-            "processes see new jobs and log lines only when they poll (every %ss)",
-            settings.poll_interval_seconds,
-        )
+    """Open the store and the bus, run the chosen components until `stop`, then close all.
+
+    A mistake in the settings or the surroundings (see `startup`) raises `ConfigError` before
+    any component starts."""
+    db = open_database(settings)
     try:
-        await migrate(db)
+        sock = listen(settings) if api else None
+    except ConfigError:
+        await db.close()
+        raise
+    bus = make_bus(settings.redis_url)
+    try:
+        await migrate_database(db, settings)
+        if not settings.redis_url and not (api and scheduler and worker) and not db.is_sqlite:
+            log.warning(
+                "HOURGLASS_REDIS_URL is not set: wake-ups stay inside this process, so the "
+                "other processes see new jobs and log lines only when they poll (every %ss)",
+                settings.poll_interval_seconds,
+            )
         services = Services.build(settings, db, bus=bus)
         async with asyncio.TaskGroup() as tg:
             if worker:
@@ -132,10 +141,12 @@ async def _run_components(
                 tg.create_task(
                     Scheduler(services.engine, housekeeping=services.housekeeping()).run(stop)
                 )
-            if api:
+            if sock is not None:
                 log.info("hourglass API on http://%s:%d", settings.host, settings.port)
-                tg.create_task(serve_api(services, stop))
+                tg.create_task(serve_api(services, stop, sock))
     finally:
+        if sock is not None:
+            sock.close()
         await bus.close()
         await db.close()
 
@@ -165,9 +176,9 @@ def migrate_only(settings: Settings) -> None:
     setup_logging(settings.log_level)
 
     async def run() -> None:
-        db = Database.connect(settings.effective_database_url)
+        db = open_database(settings)
         try:
-            await migrate(db)
+            await migrate_database(db, settings)
         finally:
             await db.close()
 
