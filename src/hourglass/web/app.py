@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from hourglass import __version__
 from hourglass.services.container import Services
-from hourglass.web import errors, metrics, openapi
+from hourglass.web import docs, errors, metrics, openapi
 from hourglass.web.metrics import Metrics
 from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from hourglass.web.routes import auth, health, jobs, logs, logs_stream, users, workflows
@@ -25,7 +25,7 @@ def create_app(services: Services) -> FastAPI:
         title="Hourglass",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served by web/docs.py from the package, not from a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -42,4 +42,5 @@ def create_app(services: Services) -> FastAPI:
         RequestContextMiddleware, enabled=settings.access_log, metrics=app.state.metrics
     )
     openapi.install(app)
+    docs.install(app, openapi_url="/openapi.json")
     return app
