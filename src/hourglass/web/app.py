@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from hourglass import __version__
 from hourglass.services.container import Services
-from hourglass.web import docs, errors, metrics, openapi
+from hourglass.web import cors, docs, errors, metrics, openapi
 from hourglass.web.metrics import Metrics
 from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from hourglass.web.routes import auth, health, jobs, logs, logs_stream, users, workflows
@@ -35,6 +35,8 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(module.router)
     settings = services.settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # inside the request context, so preflights are logged and counted like other requests
+    cors.install(app, settings.cors_origins)
     app.state.metrics = Metrics()
     app.include_router(metrics.router)
     # outermost of ours: it also answers unexpected errors, so a 500 has a request id too
