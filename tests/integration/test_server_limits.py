@@ -71,6 +71,7 @@ async def test_a_100_mib_header_is_refused_with_431_after_the_limit(serve: Serve
         status, data = await reply
     assert status == 431
     assert b"application/problem+json" in data
+    assert b'"title": "Request Header Fields Too Large"' in data
     assert b"fit in 16384 bytes" in data
     assert sent < 32 * 1024 * 1024  # socket buffers aside, the server stopped reading early
 
