@@ -76,6 +76,16 @@ async def test_a_100_mib_header_is_refused_with_431_after_the_limit(serve: Serve
     assert sent < 32 * 1024 * 1024  # socket buffers aside, the server stopped reading early
 
 
+async def test_a_head_over_the_limit_sent_at_once_is_refused_with_431(serve: Serve) -> None:
+    """A whole 100 KB head arriving in one read is measured too, not only a head still coming."""
+    url = await serve()
+    async with raw(url) as (reader, writer):
+        writer.write(HEAD + b"X-Big: " + b"a" * 100_000 + b"\r\n\r\n")
+        status, data = await answer(reader)
+    assert status == 431
+    assert b"fit in 16384 bytes" in data
+
+
 async def test_too_many_header_fields_are_refused_with_431(serve: Serve) -> None:
     """More header fields than `max_headers` is 431, however small each one is."""
     url = await serve(max_headers=20)

@@ -53,7 +53,8 @@ def protocol_class(limits: Limits) -> type[asyncio.Protocol]:
 
 
 class _HeadTooLarge(Exception):
-    """Raised inside a parser callback to stop parsing a head that broke a limit."""
+    """Raised inside a parser callback to stop parsing a head that broke a limit; its text is
+    the refusal's detail."""
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -63,7 +64,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._in_head = True  # between requests, or reading a request line and headers
-        self._head_bytes = 0
+        self._head_bytes = 0  # received while in the head, a chunk at a time
+        self._head_size = 0  # of the URL and header names and values parsed so far
         self._header_count = 0
         self._request_begun = False  # a byte of the current request has arrived
         self._refused = False
@@ -94,15 +96,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._unsupported_upgrade_warning()  # no WebSocket routes: served as plain HTTP
-        except httptools.HttpParserError:
-            if self._header_count > self.limits.max_headers:
-                self._refuse(431, f"a request may have at most {self.limits.max_headers} headers")
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):
+                self._refuse(431, str(exc.__context__))
             else:
                 self._refuse(400, "invalid HTTP request")
             return
         if self._in_head and self._head_bytes > self.limits.max_header_bytes:
-            limit = self.limits.max_header_bytes
-            self._refuse(431, f"request line and headers must fit in {limit} bytes")
+            # still no end of the head in more bytes than a head may have: stop buffering it
+            self._refuse(431, self._head_too_large())
 
     # parser callbacks
 
@@ -112,11 +114,25 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._deadline is None:
             self._arm()
 
+    def on_url(self, url: bytes) -> None:
+        self._grow_head(len(url))
+        super().on_url(url)
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > self.limits.max_headers:
-            raise _HeadTooLarge
+            raise _HeadTooLarge(f"a request may have at most {self.limits.max_headers} headers")
+        self._grow_head(len(name) + len(value))
         super().on_header(name, value)
+
+    def _grow_head(self, size: int) -> None:
+        # a whole head may arrive in one read: the per-read count above cannot see it then
+        self._head_size += size
+        if self._head_size > self.limits.max_header_bytes:
+            raise _HeadTooLarge(self._head_too_large())
+
+    def _head_too_large(self) -> str:
+        return f"request line and headers must fit in {self.limits.max_header_bytes} bytes"
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -126,7 +142,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm()
-        self._in_head, self._head_bytes, self._header_count = True, 0, 0
+        self._in_head, self._head_bytes, self._head_size, self._header_count = True, 0, 0, 0
         self._request_begun = False
         super().on_message_complete()
 
