@@ -124,6 +124,31 @@ async def test_200_stalled_half_bodies_get_408_while_others_are_served(serve: Se
     assert b"not received within 1 seconds" in answers[0][1]
 
 
+async def test_a_body_cut_by_the_deadline_is_counted_as_408(serve: Serve) -> None:
+    """The app saw the request start, so /metrics counts it: as the 408 sent, not as a 499."""
+    url = await serve(request_read_timeout_seconds=0.5)
+    async with raw(url) as (reader, writer):
+        writer.write(
+            b"POST /auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"email": "a'
+        )
+        assert (await answer(reader))[0] == 408
+    async with httpx.AsyncClient(base_url=url) as client:
+        metrics = await until_in_metrics(client, 'route="/auth/login",status="408"')
+    assert 'status="499"' not in metrics
+
+
+async def until_in_metrics(client: httpx.AsyncClient, text: str) -> str:
+    """/metrics once it shows `text` (the server counts a request when its handler ends)."""
+    metrics = ""
+    for _ in range(200):
+        metrics = (await client.get("/metrics")).text
+        if text in metrics:
+            break
+        await asyncio.sleep(0.01)
+    return metrics
+
+
 async def test_a_stalled_head_gets_408(serve: Serve) -> None:
     """Half a request head and then nothing: 408, and the connection closes."""
     url = await serve(request_read_timeout_seconds=0.5)
@@ -249,13 +274,8 @@ async def test_a_client_gone_mid_body_is_499_at_info_without_a_traceback(
             b'Content-Length: 1000\r\n\r\n{"email": "a'
         )
         await writer.drain()
-    metrics = ""
     async with httpx.AsyncClient(base_url=url) as client:
-        for _ in range(200):  # until the server has noticed the hang-up
-            metrics = (await client.get("/metrics")).text
-            if 'status="499"' in metrics:
-                break
-            await asyncio.sleep(0.01)
+        metrics = await until_in_metrics(client, 'status="499"')
     assert 'route="/auth/login",status="499"' in metrics
     assert 'status="500"' not in metrics
     assert all(r.exc_info is None for r in caplog.records)

@@ -31,6 +31,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from hourglass.web.errors import PROBLEM, problem_body
+from hourglass.web.middleware import READ_TIMED_OUT
 
 log = logging.getLogger("hourglass.http")
 
@@ -174,7 +175,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         else:
             may_answer = cycle is not None and not cycle.response_started
         if cycle is not None and not cycle.response_complete:
-            # the app, maybe waiting for the rest of the body, sees the client gone
+            # the app, maybe waiting for the rest of the body, sees the client gone (and its
+            # access log says 408, not 499)
+            cycle.scope["state"][READ_TIMED_OUT] = True
             cycle.disconnected = True
             cycle.message_event.set()
         if may_answer:

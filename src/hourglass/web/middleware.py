@@ -24,6 +24,9 @@ access_log = logging.getLogger("hourglass.access")
 error_log = logging.getLogger("hourglass.web")
 
 CLIENT_CLOSED_REQUEST = 499  # logged and counted, never sent
+# set in a request's `scope["state"]` by the server (cli/http_protocol.py) when it gave up
+# waiting for the body: then the 408 it sent is what the access log and /metrics count
+READ_TIMED_OUT = "hourglass.read_timed_out"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -55,9 +58,11 @@ class RequestContextMiddleware:
         except ClientDisconnect:
             # the client hung up before its request was read: its doing, not ours. Nobody is
             # left to answer; nginx's 499 ("client closed request") keeps it apart in the counts
-            exchange.status = CLIENT_CLOSED_REQUEST
+            timed_out = scope["state"].get(READ_TIMED_OUT, False)
+            exchange.status = 408 if timed_out else CLIENT_CLOSED_REQUEST
             error_log.info(
-                "client went away before its request was read (request_id=%s) on %s %s",
+                "%s before its request was read (request_id=%s) on %s %s",
+                "the read deadline passed" if timed_out else "the client went away",
                 request_id,
                 scope["method"],
                 scope["path"],
