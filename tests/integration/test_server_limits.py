@@ -27,6 +27,11 @@ Serve = Callable[..., Awaitable[str]]
 pytestmark = pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
 
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: test\r\n"
+# a login whose body says 100 bytes and stops after 12
+HALF_BODY = (
+    b"POST /auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 100\r\n\r\n{"email": "a'
+)
 
 
 @contextlib.asynccontextmanager
@@ -110,14 +115,10 @@ async def test_a_head_within_the_limits_is_served(serve: Serve) -> None:
 async def test_200_stalled_half_bodies_get_408_while_others_are_served(serve: Serve) -> None:
     """Sockets that send half a body and stall are answered 408 and closed at the deadline."""
     url = await serve(request_read_timeout_seconds=1)
-    head = (
-        b"POST /auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 100\r\n\r\n"
-    )
     async with contextlib.AsyncExitStack() as stack:
         sockets = [await stack.enter_async_context(raw(url)) for _ in range(200)]
         for _, writer in sockets:
-            writer.write(head + b'{"email": "a')
+            writer.write(HALF_BODY)
         assert await healthz(url) == 200
         answers = await asyncio.gather(*(answer(reader) for reader, _ in sockets))
     assert {status for status, _ in answers} == {408}
@@ -128,10 +129,7 @@ async def test_a_body_cut_by_the_deadline_is_counted_as_408(serve: Serve) -> Non
     """The app saw the request start, so /metrics counts it: as the 408 sent, not as a 499."""
     url = await serve(request_read_timeout_seconds=0.5)
     async with raw(url) as (reader, writer):
-        writer.write(
-            b"POST /auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 100\r\n\r\n{"email": "a'
-        )
+        writer.write(HALF_BODY)
         assert (await answer(reader))[0] == 408
     async with httpx.AsyncClient(base_url=url) as client:
         metrics = await until_in_metrics(client, 'route="/auth/login",status="408"')
@@ -225,6 +223,15 @@ async def test_a_keep_alive_connection_gets_a_fresh_deadline_per_request(serve: 
             await asyncio.sleep(0.3)  # idle between requests: the keep-alive timeout's business
 
 
+async def test_pipelined_requests_are_all_answered(serve: Serve) -> None:
+    """Four requests sent in one write get four answers (the deadline follows each request)."""
+    url = await serve(request_read_timeout_seconds=0.5)
+    async with raw(url) as (reader, writer):
+        writer.write((HEAD + b"\r\n") * 3 + HEAD + b"Connection: close\r\n\r\n")
+        _, data = await answer(reader)
+    assert data.count(b"HTTP/1.1 200 OK") == 4
+
+
 # the connection cap
 
 
@@ -269,10 +276,7 @@ async def test_a_client_gone_mid_body_is_499_at_info_without_a_traceback(
     caplog.set_level(logging.INFO)
     url = await serve(access_log=True)
     async with raw(url) as (_, writer):
-        writer.write(
-            b"POST /auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            b'Content-Length: 1000\r\n\r\n{"email": "a'
-        )
+        writer.write(HALF_BODY)
         await writer.drain()
     async with httpx.AsyncClient(base_url=url) as client:
         metrics = await until_in_metrics(client, 'status="499"')
