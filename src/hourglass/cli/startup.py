@@ -96,9 +96,15 @@ def listen(settings: Settings) -> socket.socket:
     """The API's listening socket, bound now so a taken port is a one-line error, not a crash
     in the middle of start-up."""
     where = f"{settings.host}:{settings.port}"
+    # as uvicorn picks it: IPv6 for an IPv6 literal, else IPv4 (so `localhost` is 127.0.0.1)
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            settings.host.strip("[]"),
+            settings.port,
+            family=family,
+            type=socket.SOCK_STREAM,
+            flags=socket.AI_PASSIVE,
         )[0]
     except socket.gaierror as exc:
         raise ConfigError(
