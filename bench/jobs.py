@@ -4,6 +4,8 @@
   on an idle server;
 - throughput: trivial COMMAND jobs (`true`) completed per second, many workflows at once.
 
+`--job-cgroups off|auto|required` sets HOURGLASS_JOB_CGROUPS (COMMAND jobs in cgroups).
+
 Runs a real `hourglass up` process (embedded SQLite) and, when `HOURGLASS_BENCH_POSTGRES_URL`
 (or `HOURGLASS_TEST_POSTGRES_URL`) is set, the same on PostgreSQL (+ Redis when
 `HOURGLASS_TEST_REDIS_URL` is set). Usage: `.venv/bin/python bench/jobs.py [--samples N]`.
@@ -121,6 +123,7 @@ async def run_engine(
             HOURGLASS_DATA_DIR=str(Path(tmp) / "data"),
             HOURGLASS_ACCESS_LOG="false",
             HOURGLASS_LOG_LEVEL="warning",
+            **({"HOURGLASS_JOB_CGROUPS": args.job_cgroups} if args.job_cgroups else {}),
             **extra_env,
         )
         url = f"http://127.0.0.1:{port}"
@@ -136,6 +139,7 @@ async def main() -> None:
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--job-cgroups", choices=["auto", "off", "required"], default=None)
     args = parser.parse_args()
     results = [await run_engine("sqlite", {}, args)]
     admin = admin_postgres_url()

@@ -25,6 +25,7 @@ PREFIX = "HOURGLASS_"
 RETENTION_DAYS_MIN = 1
 RETENTION_DAYS_MAX = 3650
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+JOB_CGROUPS = ("auto", "off", "required")
 
 
 def is_loopback(host: str) -> bool:
@@ -78,6 +79,13 @@ class Settings:
     # exact origins (`https://dash.example.com`) allowed to call the API from a browser,
     # credentials included; empty: no CORS headers at all
     cors_origins: tuple[str, ...] = ()
+    # outbound address policy (domain/outbound.py): non-public networks that requests made for
+    # users (heartbeats, webhooks) may reach; "private" = every private range, "none" = none.
+    # None (unset): "private" when the host is loopback, else none.
+    outbound_allow: tuple[str, ...] | None = None
+    # COMMAND jobs in cgroups of their own (runtime/kinds/cgroups.py): "auto" where cgroup v2 is
+    # writable, "off" process groups only, "required" fail each job (SYSTEM_FAILURE) elsewhere
+    job_cgroups: str = "auto"
 
     @property
     def command_kind_enabled(self) -> bool:
@@ -132,6 +140,9 @@ class Settings:
             _check_network(proxy)
         for origin in self.cors_origins:
             _check_origin(origin)
+        _check_outbound_allow(self.outbound_allow)
+        if self.job_cgroups not in JOB_CGROUPS:
+            raise ConfigError(f"HOURGLASS_JOB_CGROUPS must be one of {', '.join(JOB_CGROUPS)}")
 
 
 # inclusive bounds; None: no upper bound. Floats must also be finite.
@@ -198,6 +209,22 @@ def _check_origin(origin: str) -> None:
         raise ConfigError(f"HOURGLASS_CORS_ORIGINS: {origin!r} must be lower-case, without user")
 
 
+def _check_outbound_allow(items: tuple[str, ...] | None) -> None:
+    """Networks, `private`, or `none` alone (the keywords are those of domain/outbound.py)."""
+    for item in items or ():
+        if item.lower() == "none" and len(items or ()) > 1:
+            raise ConfigError("HOURGLASS_OUTBOUND_ALLOW: 'none' cannot be combined with others")
+        if item.lower() in ("none", "private"):
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"HOURGLASS_OUTBOUND_ALLOW: {item!r} is not an IP address or network, "
+                "'private' or 'none'"
+            ) from None
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -243,6 +270,7 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         "default_log_retention_days": _parse_optional_int,
         "trusted_proxies": _parse_list,
         "cors_origins": _parse_list,
+        "outbound_allow": _parse_list,
     }
     if name in parsers:
         parser = parsers[name]

@@ -11,7 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from hourglass.domain.jobs import Outcome
+from hourglass.domain.outbound import OutboundPolicy
 from hourglass.runtime.kinds import HeartbeatKind
+
+# the policy of a loopback-only instance: the local test server is reachable
+LOOPBACK_ONLY = OutboundPolicy.for_instance(loopback_only=True, allow=None)
 
 
 class Sink:
@@ -86,7 +90,7 @@ def server() -> Iterator[Server]:
 
 
 async def beat(payload: dict[str, object], sink: Sink | None = None):
-    return await HeartbeatKind().run(payload, sink or Sink(), asyncio.Event())
+    return await HeartbeatKind(LOOPBACK_ONLY).run(payload, sink or Sink(), asyncio.Event())
 
 
 async def test_expected_status_succeeds_and_logs_the_request(server: Server):
@@ -175,7 +179,7 @@ async def test_cancel_stops_a_pending_request(server: Server):
     """Setting cancel while the request is in flight returns CANCELED."""
     cancel = asyncio.Event()
     running = asyncio.create_task(
-        HeartbeatKind().run({"endpoint": f"{server.url}/slow"}, Sink(), cancel)
+        HeartbeatKind(LOOPBACK_ONLY).run({"endpoint": f"{server.url}/slow"}, Sink(), cancel)
     )
     await asyncio.to_thread(server.slow_started.wait, 5)
     cancel.set()
@@ -185,4 +189,4 @@ async def test_cancel_stops_a_pending_request(server: Server):
 
 async def test_build_has_nothing_to_do():
     """Build of a heartbeat succeeds without contacting the endpoint."""
-    await HeartbeatKind().build({"endpoint": "http://127.0.0.1:9/"})
+    await HeartbeatKind(LOOPBACK_ONLY).build({"endpoint": "http://127.0.0.1:9/"})

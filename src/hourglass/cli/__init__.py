@@ -1,4 +1,6 @@
-"""The `hourglass` program: server commands (`up`, `api`, `worker`, `scheduler`, `migrate`).
+"""The `hourglass` program: server commands (`up`, `api`, `worker`, `scheduler`, `migrate`)
+and client commands (`login`, `workflows`, `jobs`, `logs`, `search`, `download`…, declared in
+`cli.client`, run by `hourglass.client` over the HTTP API).
 
 This module only declares commands; each imports what it runs when it runs (the server side
 lives in `cli.server`), so `hourglass --help` and the client commands start fast.
@@ -11,6 +13,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hourglass import __version__
+from hourglass.cli.client.auth import login, logout, whoami
+from hourglass.cli.client.completion import completion
+from hourglass.cli.client.jobs import jobs
+from hourglass.cli.client.logs import download, logs, search
+from hourglass.cli.client.workflows import workflows
+from hourglass.cli.program import Program
 
 if TYPE_CHECKING:
     from hourglass.settings import Settings
@@ -36,7 +44,7 @@ def _start(settings: Settings, **components: bool) -> None:
         raise click.ClickException(exc.message) from exc
 
 
-@click.group()
+@click.group(cls=Program)
 @click.version_option(__version__, prog_name="hourglass")
 def main() -> None:
     """Hourglass: a self-hosted job scheduler whose job logs people enjoy using."""
@@ -88,3 +96,7 @@ def migrate_command() -> None:
     except ConfigError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo("database is up to date")
+
+
+for client_command in (login, logout, whoami, workflows, jobs, logs, search, download, completion):
+    main.add_command(client_command)

@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from hourglass.domain.common import text_problem
 from hourglass.domain.jobs import BuildStatus, Kind
+from hourglass.domain.outbound import REFUSED, OutboundPolicy, always_refused, literal_address
 from hourglass.domain.payloads import (
     canonical_json,
     check_payload,
@@ -108,9 +110,14 @@ class Change:
 
 
 def spec_for_create(
-    body: Mapping[str, Any], *, allow_command: bool, default_log_retention_days: int | None
+    body: Mapping[str, Any],
+    *,
+    allow_command: bool,
+    default_log_retention_days: int | None,
+    outbound: OutboundPolicy = OutboundPolicy(),
 ) -> WorkflowSpec:
-    """Validate a create body; absent optional fields take their defaults."""
+    """Validate a create body; absent optional fields take their defaults. A HEARTBEAT endpoint
+    whose host is an address `outbound` refuses is refused (the strict policy by default)."""
     return _parse(
         body,
         kind=body.get("kind"),
@@ -118,11 +125,16 @@ def spec_for_create(
         log_retention=True,
         log_retention_days=default_log_retention_days,
         allow_command=allow_command,
+        outbound=outbound,
     )
 
 
 def spec_for_update(
-    body: Mapping[str, Any], current: Workflow, *, allow_command: bool
+    body: Mapping[str, Any],
+    current: Workflow,
+    *,
+    allow_command: bool,
+    outbound: OutboundPolicy = OutboundPolicy(),
 ) -> WorkflowSpec:
     """Validate a full-replacement update body against the workflow it replaces.
 
@@ -137,6 +149,7 @@ def spec_for_update(
         log_retention=current.log_retention,
         log_retention_days=current.log_retention_days,
         allow_command=allow_command,
+        outbound=outbound,
     )
 
 
@@ -148,6 +161,7 @@ def _parse(
     log_retention: bool,
     log_retention_days: int | None,
     allow_command: bool,
+    outbound: OutboundPolicy,
 ) -> WorkflowSpec:
     errors: list[FieldError] = []
 
@@ -164,6 +178,8 @@ def _parse(
     payload: Any = None
     if parsed_kind is not None and raw_payload is not None:
         payload = attempt(check_payload, parsed_kind, raw_payload)
+        if payload is not None and parsed_kind is Kind.HEARTBEAT:
+            payload = attempt(check_endpoint_address, payload, outbound)
         if payload is not None:
             payload = attempt(restore_secrets, payload, stored_payload)
     schedule = attempt(Schedule.parse, body.get("interval"), body.get("cron"))
@@ -207,6 +223,19 @@ def check_kind(value: object, allow_command: bool) -> Kind:
             "(it runs programs on the worker hosts; see HOURGLASS_ALLOW_COMMAND_KIND)",
         )
     return kind
+
+
+def check_endpoint_address(payload: dict[str, Any], outbound: OutboundPolicy) -> dict[str, Any]:
+    """The HEARTBEAT payload, unless its endpoint's host is an address `outbound` refuses."""
+    host = urlsplit(payload["endpoint"]).hostname or ""
+    address = literal_address(host)
+    if address is None or outbound.allows(address):
+        return payload
+    if always_refused(address):
+        why = "a link-local, metadata, multicast or reserved address, never reachable"
+    else:
+        why = "a loopback or private address (allowed only where HOURGLASS_OUTBOUND_ALLOW names it)"
+    raise ValidationError.field("payload.endpoint", f"{REFUSED}: {host} is {why}")
 
 
 def _whole_number(value: object, field: str) -> int:

@@ -126,7 +126,7 @@ class Worker:
 
     async def _sweeper(self) -> None:
         """Now and every `SWEEP_EVERY` seconds: stop the workloads dead workers of this host
-        left running (containers; a COMMAND's process dies with its worker)."""
+        left running (containers; what COMMAND jobs left in their cgroups)."""
         kinds = [kind for kind in self.kinds.values() if isinstance(kind, SweepsOrphans)]
         while kinds:
             for kind in kinds:

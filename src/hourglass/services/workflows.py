@@ -18,6 +18,7 @@ from typing import Any
 
 from hourglass.domain.common import Clock, IdFactory, is_valid_id
 from hourglass.domain.cursors import decode_cursor, encode_cursor
+from hourglass.domain.outbound import OutboundPolicy
 from hourglass.domain.workflows import (
     Workflow,
     WorkflowSpec,
@@ -30,7 +31,7 @@ from hourglass.domain.workflows import (
 from hourglass.errors import NotFound, PreconditionFailed, ValidationError
 from hourglass.services.accounts import Principal
 from hourglass.services.idempotency import IdempotencyService, Reply, check_key
-from hourglass.settings import Settings
+from hourglass.settings import Settings, is_loopback
 from hourglass.store import jobs as job_store
 from hourglass.store import schedules as schedule_store
 from hourglass.store import workflows as store
@@ -64,6 +65,9 @@ class WorkflowService:
         self.new_id = new_id
         self.idempotency = idempotency
         self.on_changed = on_changed  # assignable: the composition root wires the engine here
+        self.outbound = OutboundPolicy.for_instance(
+            loopback_only=is_loopback(settings.host), allow=settings.outbound_allow
+        )
 
     async def create(
         self, principal: Principal, body: Mapping[str, Any], *, idempotency_key: str | None
@@ -74,6 +78,7 @@ class WorkflowService:
             body,
             allow_command=self.settings.command_kind_enabled,
             default_log_retention_days=self.settings.default_log_retention_days,
+            outbound=self.outbound,
         )
 
         async def effect(tx: Tx) -> Reply:
@@ -126,7 +131,10 @@ class WorkflowService:
             if current is None:
                 raise NotFound(_NOT_FOUND)
             allow_command = self.settings.command_kind_enabled
-            checked.append((current, spec_for_update(body, current, allow_command=allow_command)))
+            spec = spec_for_update(
+                body, current, allow_command=allow_command, outbound=self.outbound
+            )
+            checked.append((current, spec))
 
         async def effect(tx: Tx) -> Reply:
             [(current, spec)] = checked

@@ -6,6 +6,7 @@ from hourglass.runtime.kinds.base import BuildError, Kind, OutputSink
 from hourglass.runtime.kinds.command import CommandKind
 from hourglass.runtime.kinds.container import ContainerKind
 from hourglass.runtime.kinds.heartbeat import HeartbeatKind
+from hourglass.runtime.outbound import policy_of
 from hourglass.settings import Settings
 
 __all__ = [
@@ -26,8 +27,10 @@ def kinds_for(settings: Settings) -> dict[str, Kind]:
     is the API's decision, and a worker must still be able to stop or finish what was accepted.
     """
     return {
-        "HEARTBEAT": HeartbeatKind(),
-        "COMMAND": CommandKind(kill_grace_seconds=settings.kill_grace_seconds),
+        "HEARTBEAT": HeartbeatKind(policy_of(settings)),
+        "COMMAND": CommandKind(
+            kill_grace_seconds=settings.kill_grace_seconds, job_cgroups=settings.job_cgroups
+        ),
         "CONTAINER": ContainerKind(
             settings.docker_host, kill_grace_seconds=settings.kill_grace_seconds
         ),

@@ -1,10 +1,12 @@
-"""COMMAND: run a program on the worker host, in its own process group and its own environment.
+"""COMMAND: run a program on the worker host, in its own cgroup (or process group) and environment.
 
 The child sees only the payload's `env` and `secrets` plus a minimal PATH (a payload PATH wins),
 never the server's environment. stdout and stderr are read concurrently in big blocks, so a huge
-output on either pipe cannot deadlock. The job is the whole process group: when the program ends,
-whatever it left running in its group is killed; on timeout or cancel the group gets SIGTERM, and
-SIGKILL once `kill_grace_seconds` pass with any member still alive.
+output on either pipe cannot deadlock. The job is every process it started: where cgroup v2 is
+writable, each attempt runs in a cgroup of its own (`cgroups.py`), which no process can leave,
+not even through `setsid`; elsewhere, in its own process group (what `setsid` leaves escapes).
+When the program ends, whatever it left running is killed; on timeout or cancel every process
+of the job gets SIGTERM, and SIGKILL once `kill_grace_seconds` pass with any still alive.
 
 The program dies with its worker: where util-linux's `setpriv` is installed it is started through
 `setpriv --pdeathsig KILL`, so a worker killed with SIGKILL takes it along instead of leaving it to
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -37,13 +40,17 @@ from hourglass.runtime.kinds.base import (
     timeout_of,
     watch,
 )
+from hourglass.runtime.kinds.cgroups import JobCgroup, JobCgroups
 from hourglass.runtime.kinds.child import Child
+from hourglass.settings import JOB_CGROUPS
+
+log = logging.getLogger("hourglass.worker")
 
 MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
 DEFAULT_TIMEOUT = default_timeout(Kind.COMMAND)
 _POLL_SECONDS = 0.05
 # Output still buffered after the group is dead drains at once; a pipe held open by a process that
-# escaped the group (setsid) must not hold the job forever.
+# escaped the process group (setsid, where there are no job cgroups) must not hold the job forever.
 _DRAIN_SECONDS = 5.0
 
 
@@ -83,11 +90,51 @@ async def _pdeathsig_prefix() -> list[str]:
 
 
 class CommandKind:
-    """Runs `cmd` as a local subprocess group."""
+    """Runs `cmd` as a local subprocess, in a cgroup of its own where it can.
 
-    def __init__(self, kill_grace_seconds: float = 10.0, *, die_with_worker: bool = True) -> None:
+    `job_cgroups` (HOURGLASS_JOB_CGROUPS): "auto" uses cgroups where they work, "off" never
+    does, "required" fails each attempt (SYSTEM_FAILURE) where they do not. `cgroup_base` is
+    the cgroup to make job groups under (default: this process's own).
+    """
+
+    def __init__(
+        self,
+        kill_grace_seconds: float = 10.0,
+        *,
+        die_with_worker: bool = True,
+        job_cgroups: str = "auto",
+        cgroup_base: Path | None = None,
+    ) -> None:
+        if job_cgroups not in JOB_CGROUPS:
+            raise ValueError(f"job_cgroups must be one of {', '.join(JOB_CGROUPS)}")
         self.kill_grace_seconds = kill_grace_seconds
+        self.job_cgroups = job_cgroups
         self._prefix: list[str] | None = None if die_with_worker else []
+        self._cgroups: JobCgroups | None = None
+        self._cgroups_probed = job_cgroups == "off"
+        self._cgroup_base = cgroup_base
+
+    async def cgroups(self) -> JobCgroups | None:
+        """This worker's job cgroups (probed once, on first use), or None: process groups."""
+        if not self._cgroups_probed:
+            self._cgroups = await JobCgroups.open(self._cgroup_base)
+            self._cgroups_probed = True
+        return self._cgroups
+
+    async def sweep_orphans(self) -> int:
+        """Kill what the jobs of dead workers of this host left in their cgroups."""
+        cgroups = await self.cgroups()
+        return 0 if cgroups is None else await cgroups.sweep_orphans()
+
+    async def _job_cgroup(self) -> JobCgroup | None:
+        cgroups = await self.cgroups()
+        if cgroups is None:
+            return None
+        try:
+            return cgroups.new_group()
+        except OSError as exc:
+            log.warning("job cgroup not created, the job runs in a process group: %s", exc)
+            return None
 
     async def launcher(self) -> list[str]:
         """What the program's argv is prefixed with (found once, on the first run)."""
@@ -115,53 +162,99 @@ class CommandKind:
         if (problem := _precheck(cmd, env["PATH"], working_dir)) is not None:
             return RunResult.workload_failure(problem)
 
-        launcher = await self.launcher()
+        cgroup = await self._job_cgroup()
+        if cgroup is None and self.job_cgroups == "required":
+            return RunResult.system_failure(
+                "HOURGLASS_JOB_CGROUPS=required, but no job cgroup could be made on this worker"
+            )
+        enter = cgroup.enter(env) if cgroup is not None else []
         try:
             # own session, so own process group (pgid == pid); the program is looked up on `env`
-            child = await Child.start([*launcher, *cmd], env=env, cwd=working_dir)
+            child = await Child.start(
+                [*await self.launcher(), *enter, *cmd], env=env, cwd=working_dir
+            )
         except OSError as exc:
+            if cgroup is not None:
+                await cgroup.remove()
             return RunResult.workload_failure(f"cannot start {cmd[0]}: {exc.strerror or exc}")
-        pgid = child.pid
-        pumps = [
-            asyncio.create_task(_pump(child.stdout, "stdout", sink)),
-            asyncio.create_task(_pump(child.stderr, "stderr", sink)),
-        ]
-        watcher = asyncio.create_task(watch(child.exited, pumps))
         try:
-            ended = await race(watcher, cancel, timeout)
-            if ended is Ended.DONE:
-                watcher.result()  # a failing sink fails the run
-            else:
-                if ended is Ended.TIMED_OUT:
-                    line = f"timed out after {timeout_label}; stopping the process group\n"
-                    await sink.write("system", line.encode())
-                await self._terminate(pgid, child.exited, sink)
-            _killpg(pgid, signal.SIGKILL)  # leftovers of the group die with the job
-            await drain(pumps, _DRAIN_SECONDS)
+            members = _Members(child.pid, cgroup)
+            ended = await self._supervise(child, members, sink, cancel, (timeout, timeout_label))
         finally:
-            _killpg(pgid, signal.SIGKILL)
-            for task in (watcher, *pumps):
-                task.cancel()
-            child.close()
+            if cgroup is not None:
+                await cgroup.remove()
         if ended is Ended.CANCELED:
             return RunResult.canceled()
         if ended is Ended.TIMED_OUT:
             return RunResult.workload_failure(f"timed out after {timeout_label}")
         return _result(child.returncode)
 
-    async def _terminate(self, pgid: int, exited: asyncio.Future[None], sink: OutputSink) -> None:
-        """SIGTERM the group, then SIGKILL it if any member outlives the grace period."""
-        _killpg(pgid, signal.SIGTERM)
+    async def _supervise(
+        self,
+        child: Child,
+        members: _Members,
+        sink: OutputSink,
+        cancel: asyncio.Event,
+        timeout: tuple[float, str],
+    ) -> Ended:
+        """Pump the output until the program ends, is canceled or times out; then kill what the
+        job left running and drain its output."""
+        pumps = [
+            asyncio.create_task(_pump(child.stdout, "stdout", sink)),
+            asyncio.create_task(_pump(child.stderr, "stderr", sink)),
+        ]
+        watcher = asyncio.create_task(watch(child.exited, pumps))
+        try:
+            ended = await race(watcher, cancel, timeout[0])
+            if ended is Ended.DONE:
+                watcher.result()  # a failing sink fails the run
+            else:
+                if ended is Ended.TIMED_OUT:
+                    line = f"timed out after {timeout[1]}; stopping the process group\n"
+                    await sink.write("system", line.encode())
+                await self._terminate(members, child.exited, sink)
+            members.signal(signal.SIGKILL)  # leftovers of the job die with it
+            await drain(pumps, _DRAIN_SECONDS)
+        finally:
+            members.signal(signal.SIGKILL)
+            for task in (watcher, *pumps):
+                task.cancel()
+            child.close()
+        return ended
+
+    async def _terminate(
+        self, members: _Members, exited: asyncio.Future[None], sink: OutputSink
+    ) -> None:
+        """SIGTERM the job, then SIGKILL it if any process outlives the grace period."""
+        members.signal(signal.SIGTERM)
         deadline = asyncio.get_running_loop().time() + self.kill_grace_seconds
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(exited), self.kill_grace_seconds)
-        while _group_alive(pgid):
+        while members.alive():
             if asyncio.get_running_loop().time() >= deadline:
                 grace = f"{self.kill_grace_seconds:g}s"
                 await sink.write("system", f"sent SIGKILL after {grace} grace\n".encode())
-                _killpg(pgid, signal.SIGKILL)
+                members.signal(signal.SIGKILL)
                 break
             await asyncio.sleep(_POLL_SECONDS)
+
+
+class _Members:
+    """The processes of one attempt: its process group, and its cgroup where it has one."""
+
+    def __init__(self, pgid: int, cgroup: JobCgroup | None) -> None:
+        self.pgid = pgid
+        self.cgroup = cgroup
+
+    def signal(self, sig: signal.Signals) -> None:
+        _killpg(self.pgid, sig)
+        if self.cgroup is not None:
+            self.cgroup.signal(sig)
+
+    def alive(self) -> bool:
+        if self.cgroup is not None:
+            return self.cgroup.populated()
+        return _group_alive(self.pgid)
 
 
 def _precheck(cmd: list[str], path: str, working_dir: str | None) -> str | None:

@@ -1,15 +1,21 @@
 """HEARTBEAT: one HTTP request to the user's endpoint, checked against the expected status.
 
-Redirects are followed, at most `MAX_REDIRECTS` hops. The outcome is written as a short log on
-`stdout` (one line per hop: method, URL, status, duration), so heartbeats have logs like any job.
-Every failure is the endpoint's, hence WORKLOAD_FAILURE: an unexpected status, a refused
-connection, a timeout, too many redirects. The body is never read. The server's proxy variables
-and .netrc are ignored (`trust_env=False`): its credentials must never reach a user's endpoint.
+Redirects are followed, at most `MAX_REDIRECTS` hops, one at a time so each is logged as it
+comes. The outcome is written as a short log on `stdout` (one line per hop: method, URL, status,
+duration), so heartbeats have logs like any job. Every failure is the endpoint's, hence
+WORKLOAD_FAILURE: an unexpected status, a refused connection, a timeout, too many redirects.
+The body is never read.
+
+Every connection, redirects included, goes through the outbound address policy
+(`runtime/outbound.py`): an endpoint or a redirect whose addresses are refused fails with
+"refused by the outbound policy" and nothing more, so a heartbeat cannot probe which ports of
+the server's own network are open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +25,13 @@ import httpx
 from hourglass.domain.jobs import Kind, RunResult
 from hourglass.domain.payloads import default_timeout
 from hourglass.runtime.kinds.base import Ended, OutputSink, race, timeout_of
+from hourglass.runtime.outbound import (
+    REFUSED,
+    OutboundPolicy,
+    OutboundRefused,
+    Resolver,
+    outbound_client,
+)
 
 MAX_REDIRECTS = 5
 DEFAULT_TIMEOUT = default_timeout(Kind.HEARTBEAT)
@@ -39,7 +52,29 @@ def _hop(method: str, url: httpx.URL, response: httpx.Response, seconds: float) 
 
 
 class HeartbeatKind:
-    """Checks that an HTTP endpoint answers with the expected status."""
+    """Checks that an HTTP endpoint answers with the expected status.
+
+    `policy` decides which addresses may be reached; `resolver` and `verify` (httpx's TLS
+    verification) are for tests, which give names and a CA of their own.
+    """
+
+    def __init__(
+        self,
+        policy: OutboundPolicy,
+        *,
+        resolver: Resolver | None = None,
+        verify: ssl.SSLContext | None = None,
+    ) -> None:
+        self.policy = policy
+        self.resolver = resolver
+        self._tls = verify  # built on first use: loading the CA bundle takes ~20 ms
+
+    def _client(self, timeout: float) -> httpx.AsyncClient:
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context(trust_env=False)
+        return outbound_client(
+            self.policy, timeout=timeout, resolver=self.resolver, verify=self._tls
+        )
 
     async def build(self, payload: Mapping[str, Any]) -> None:
         """Nothing to prepare: the request is made fresh on every run."""
@@ -81,33 +116,39 @@ class HeartbeatKind:
         sink: OutputSink,
     ) -> tuple[int | None, str | None]:
         """(final status, None), or (None, reason) when no final response came."""
-        headers = header_items(payload.get("headers"))
-        started = time.perf_counter()
-        async with httpx.AsyncClient(
-            timeout=timeout[0], max_redirects=MAX_REDIRECTS, trust_env=False
-        ) as client:
+        hop: tuple[str, object] = (method, url)  # the request that failed, for the log
+        async with self._client(timeout[0]) as client:
             try:
-                request = client.build_request(method, url, headers=headers)
-                response = await client.send(request, stream=True, follow_redirects=True)
-            except httpx.TooManyRedirects:
+                request = client.build_request(
+                    method, url, headers=header_items(payload.get("headers"))
+                )
+                for _hop_number in range(MAX_REDIRECTS + 1):
+                    hop = (request.method, request.url)
+                    response = await self._send(client, request, sink)
+                    if response.next_request is None:
+                        return response.status_code, None
+                    request = response.next_request
+                hop = (method, url)
                 reason = f"too many redirects (more than {MAX_REDIRECTS})"
             except httpx.TimeoutException:
                 reason = f"timed out after {timeout[1]}"
+            except OutboundRefused:
+                reason = REFUSED
             except httpx.ConnectError as exc:
                 reason = f"connection failed: {exc or type(exc).__name__}"
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 reason = f"request failed: {exc or type(exc).__name__}"
-            else:
-                elapsed = time.perf_counter() - started
-                await response.aclose()
-                for hop in response.history:
-                    spent = hop.elapsed.total_seconds()
-                    await sink.write(
-                        "stdout", _hop(hop.request.method, hop.request.url, hop, spent)
-                    )
-                    elapsed -= spent
-                final = response.request
-                await sink.write("stdout", _hop(final.method, final.url, response, elapsed))
-                return response.status_code, None
-        await sink.write("stderr", f"{method} {url} -> {reason}\n".encode())
+        await sink.write("stderr", f"{hop[0]} {hop[1]} -> {reason}\n".encode())
         return None, reason
+
+    @staticmethod
+    async def _send(
+        client: httpx.AsyncClient, request: httpx.Request, sink: OutputSink
+    ) -> httpx.Response:
+        """Send one hop without reading the body, and log it."""
+        started = time.perf_counter()
+        response = await client.send(request, stream=True)
+        await response.aclose()
+        elapsed = time.perf_counter() - started
+        await sink.write("stdout", _hop(request.method, request.url, response, elapsed))
+        return response
