@@ -86,12 +86,28 @@ class Settings:
     # COMMAND jobs in cgroups of their own (runtime/kinds/cgroups.py): "auto" where cgroup v2 is
     # writable, "off" process groups only, "required" fail each job (SYSTEM_FAILURE) elsewhere
     job_cgroups: str = "auto"
+    # notifications, webhooks and metrics (issue 9)
+    public_url: str = ""  # base of links sent out (webhooks); empty: http://host:port
+    notification_retention_days: int = 90
+    webhook_timeout_seconds: float = 10.0
+    webhook_concurrency: int = 16  # deliveries in flight per worker process
+    webhook_disable_after_failures: int = 15  # attempts failed in a row …
+    webhook_disable_after_seconds: float = 3600.0  # … over at least this long: webhook off
+    metrics_port: int = 0  # worker/scheduler: serve /metrics on this port (0: not at all)
 
     @property
     def command_kind_enabled(self) -> bool:
         if self.allow_command_kind is not None:
             return self.allow_command_kind
         return is_loopback(self.host)
+
+    @property
+    def public_base_url(self) -> str:
+        """Where people reach this Hourglass: the base of links in webhook deliveries."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def effective_database_url(self) -> str:
@@ -143,6 +159,8 @@ class Settings:
         _check_outbound_allow(self.outbound_allow)
         if self.job_cgroups not in JOB_CGROUPS:
             raise ConfigError(f"HOURGLASS_JOB_CGROUPS must be one of {', '.join(JOB_CGROUPS)}")
+        if self.public_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", self.public_url):
+            raise ConfigError("HOURGLASS_PUBLIC_URL must be an absolute http(s) URL")
 
 
 # inclusive bounds; None: no upper bound. Floats must also be finite.
@@ -167,6 +185,12 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "request_read_timeout_seconds": (0.1, 3600),
     "max_header_bytes": (1024, 1024 * 1024),
     "max_headers": (8, 10_000),
+    "notification_retention_days": (1, 36500),
+    "webhook_timeout_seconds": (0.001, 300),
+    "webhook_concurrency": (1, 1024),
+    "webhook_disable_after_failures": (1, None),
+    "webhook_disable_after_seconds": (0, None),
+    "metrics_port": (0, 65535),
 }
 
 

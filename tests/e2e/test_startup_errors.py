@@ -90,3 +90,16 @@ def test_a_port_in_use_names_the_option(tmp_path: Path) -> None:
         f"Error: --port / HOURGLASS_PORT: cannot listen on 127.0.0.1:{port} "
         "(Address already in use)"
     )
+
+
+def test_a_metrics_port_in_use_names_the_option(tmp_path: Path) -> None:
+    """A worker whose --metrics-port is taken says so in one line, naming that option."""
+    taken = free_socket()
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        line = one_line(run(["worker", "--metrics-port", str(port)], tmp_path))
+    finally:
+        taken.close()
+    assert line.startswith("Error: --metrics-port / HOURGLASS_METRICS_PORT: cannot listen on ")
+    assert line.endswith(f":{port} (Address already in use)")

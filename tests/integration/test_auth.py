@@ -412,7 +412,7 @@ async def test_state_changing_cookie_requests_need_the_csrf_header(
     alice.client.headers["X-CSRF-Token"] = alice.csrf
     tokens = (await alice.get("/tokens")).json()["tokens"]
     assert [t["name"] for t in tokens] == ["victim"]  # nothing was created or deleted
-    assert (await alice.get("/users")).json()["notification_preference"] == "ALL"
+    assert (await alice.get("/users")).json()["notification_preference"] == "ALERTS"
 
 
 @pytest.mark.parametrize("path", ["/users", "/tokens"])

@@ -41,7 +41,7 @@ async def test_get_users_returns_the_callers_record(alice: UserClient) -> None:
     assert set(body) == {"id", "email", "notification_preference", "created_at", "updated_at"}
     assert body["id"] == alice.user_id
     assert body["email"] == "alice@example.com"
-    assert body["notification_preference"] == "ALL"
+    assert body["notification_preference"] == "ALERTS"
     assert body["created_at"] == body["updated_at"]
     assert body["created_at"].endswith("Z")
 

@@ -72,17 +72,27 @@ def api(host: str | None, port: int | None) -> None:
     _start(_settings(host=host, port=port), api=True)
 
 
+_metrics_port = click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve Prometheus /metrics on this port (HOURGLASS_METRICS_PORT; default: none).",
+)
+
+
 @main.command()
 @click.option("--concurrency", type=int, default=None, help="Parallel job slots (default 4).")
-def worker(concurrency: int | None) -> None:
-    """Run only a worker: claims jobs and builds, runs them under leases."""
-    _start(_settings(worker_concurrency=concurrency), worker=True)
+@_metrics_port
+def worker(concurrency: int | None, metrics_port: int | None) -> None:
+    """Run only a worker: claims jobs and builds, runs them under leases, sends webhooks."""
+    _start(_settings(worker_concurrency=concurrency, metrics_port=metrics_port), worker=True)
 
 
 @main.command()
-def scheduler() -> None:
+@_metrics_port
+def scheduler(metrics_port: int | None) -> None:
     """Run only a scheduler: turns schedules into jobs and recovers dead workers' jobs."""
-    _start(_settings(), scheduler=True)
+    _start(_settings(metrics_port=metrics_port), scheduler=True)
 
 
 @main.command(name="migrate")

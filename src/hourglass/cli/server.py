@@ -24,10 +24,13 @@ from hourglass.errors import ConfigError
 from hourglass.live import make_bus
 from hourglass.runtime.kinds import kinds_for
 from hourglass.runtime.scheduler import Scheduler
+from hourglass.runtime.webhooks import Dispatcher
 from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services
+from hourglass.services.metrics import watch_loop_lag
 from hourglass.settings import Settings
 from hourglass.web.app import create_app
+from hourglass.web.metrics import metrics_app
 
 log = logging.getLogger("hourglass")
 
@@ -56,7 +59,9 @@ async def _run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) ->
     await main(stop)
 
 
-def server_config(services: Services, app: FastAPI | None = None) -> uvicorn.Config:
+def server_config(
+    services: Services, app: FastAPI | None = None, *, port: int | None = None
+) -> uvicorn.Config:
     """How uvicorn serves the API (`create_app(services)` unless another `app` is given).
 
     Proxy headers are believed only from `HOURGLASS_TRUSTED_PROXIES`: uvicorn's own default
@@ -74,7 +79,7 @@ def server_config(services: Services, app: FastAPI | None = None) -> uvicorn.Con
     return uvicorn.Config(
         app or create_app(services),
         host=settings.host,
-        port=settings.port,
+        port=settings.port if port is None else port,
         http=protocol_class(limits),
         ws="none",
         log_config=None,
@@ -86,9 +91,14 @@ def server_config(services: Services, app: FastAPI | None = None) -> uvicorn.Con
     )
 
 
-async def serve_api(services: Services, stop: asyncio.Event, sock: socket.socket) -> None:
+async def serve_api(
+    services: Services,
+    stop: asyncio.Event,
+    sock: socket.socket,
+    config: uvicorn.Config | None = None,
+) -> None:
     """Serve HTTP on `sock` until `stop` is set, then close connections (SSE streams get 3 s)."""
-    server = _Server(server_config(services))
+    server = _Server(config or server_config(services))
 
     async def wait_stop() -> None:
         await stop.wait()
@@ -113,8 +123,14 @@ async def _run_components(
     A mistake in the settings or the surroundings (see `startup`) raises `ConfigError` before
     any component starts."""
     db = open_database(settings)
+    sock = metrics_sock = None
     try:
-        sock = listen(settings) if api else None
+        if api:
+            sock = listen(settings.host, settings.port, "--port / HOURGLASS_PORT")
+        elif settings.metrics_port:
+            metrics_sock = listen(
+                settings.host, settings.metrics_port, "--metrics-port / HOURGLASS_METRICS_PORT"
+            )
     except ConfigError:
         await db.close()
         raise
@@ -129,6 +145,12 @@ async def _run_components(
             )
         services = Services.build(settings, db, bus=bus)
         async with asyncio.TaskGroup() as tg:
+            tg.create_task(watch_loop_lag(services.metrics, stop))
+            if metrics_sock is not None:
+                # worker and scheduler processes: /metrics on a port of its own
+                log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+                config = server_config(services, metrics_app(services), port=settings.metrics_port)
+                tg.create_task(serve_api(services, stop, metrics_sock, config))
             if worker:
                 runner = Worker(
                     services.engine,
@@ -137,6 +159,7 @@ async def _run_components(
                     concurrency=settings.worker_concurrency,
                 )
                 tg.create_task(runner.run(stop))
+                tg.create_task(Dispatcher(services.webhooks, services.metrics).run(stop))
             if scheduler:
                 tg.create_task(
                     Scheduler(services.engine, housekeeping=services.housekeeping()).run(stop)
@@ -145,8 +168,9 @@ async def _run_components(
                 log.info("hourglass API on http://%s:%d", settings.host, settings.port)
                 tg.create_task(serve_api(services, stop, sock))
     finally:
-        if sock is not None:
-            sock.close()
+        for listening in (sock, metrics_sock):
+            if listening is not None:
+                listening.close()
         await bus.close()
         await db.close()
 

@@ -92,16 +92,16 @@ def _reason(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def listen(settings: Settings) -> socket.socket:
-    """The API's listening socket, bound now so a taken port is a one-line error, not a crash
-    in the middle of start-up."""
-    where = f"{settings.host}:{settings.port}"
+def listen(host: str, port: int, named: str) -> socket.socket:
+    """A listening socket for `host`:`port`, bound now so a taken port is a one-line error
+    naming the option and setting (`named`), not a crash in the middle of start-up."""
+    where = f"{host}:{port}"
     # as uvicorn picks it: IPv6 for an IPv6 literal, else IPv4 (so `localhost` is 127.0.0.1)
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
-            settings.host.strip("[]"),
-            settings.port,
+            host.strip("[]"),
+            port,
             family=family,
             type=socket.SOCK_STREAM,
             flags=socket.AI_PASSIVE,
@@ -118,7 +118,5 @@ def listen(settings: Settings) -> socket.socket:
         sock.listen(_BACKLOG)
     except OSError as exc:
         sock.close()
-        raise ConfigError(
-            f"--port / HOURGLASS_PORT: cannot listen on {where} ({exc.strerror or exc})"
-        ) from None
+        raise ConfigError(f"{named}: cannot listen on {where} ({exc.strerror or exc})") from None
     return sock

@@ -305,6 +305,7 @@ class RunSpec:
     log_retention_days: int | None
     terminated: bool
     built: bool = True  # the build of this payload (this generation) COMPLETED
+    name: str = ""  # the workflow's name when the job was claimed (for messages about it)
 
     @property
     def runnable(self) -> bool:

@@ -128,6 +128,20 @@ def always_refused(address: IPAddress) -> bool:
     return not _EVERY_PRIVATE.allows(address)
 
 
+def host_refusal(host: str, policy: OutboundPolicy) -> str | None:
+    """Why a URL's host is refused when the URL is saved (a HEARTBEAT endpoint, a webhook), or
+    None: only a literal address (or `localhost`) is judged then; a name is judged at connect
+    time, address by address."""
+    address = literal_address(host)
+    if address is None or policy.allows(address):
+        return None
+    if always_refused(address):
+        why = "a link-local, metadata, multicast or reserved address, never reachable"
+    else:
+        why = "a loopback or private address (allowed only where HOURGLASS_OUTBOUND_ALLOW names it)"
+    return f"{REFUSED}: {host} is {why}"
+
+
 def parse_allow_list(items: Iterable[str]) -> tuple[Network, ...]:
     """The networks an allow-list names: IP addresses or networks (10.1.0.0/16, fd12::/64),
     `private` for every private range, `none` for nothing. `ValueError` names a bad item."""

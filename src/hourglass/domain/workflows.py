@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from hourglass.domain.common import text_problem
 from hourglass.domain.jobs import BuildStatus, Kind
-from hourglass.domain.outbound import REFUSED, OutboundPolicy, always_refused, literal_address
+from hourglass.domain.outbound import OutboundPolicy, host_refusal
 from hourglass.domain.payloads import (
     canonical_json,
     check_payload,
@@ -227,15 +227,10 @@ def check_kind(value: object, allow_command: bool) -> Kind:
 
 def check_endpoint_address(payload: dict[str, Any], outbound: OutboundPolicy) -> dict[str, Any]:
     """The HEARTBEAT payload, unless its endpoint's host is an address `outbound` refuses."""
-    host = urlsplit(payload["endpoint"]).hostname or ""
-    address = literal_address(host)
-    if address is None or outbound.allows(address):
-        return payload
-    if always_refused(address):
-        why = "a link-local, metadata, multicast or reserved address, never reachable"
-    else:
-        why = "a loopback or private address (allowed only where HOURGLASS_OUTBOUND_ALLOW names it)"
-    raise ValidationError.field("payload.endpoint", f"{REFUSED}: {host} is {why}")
+    refused = host_refusal(urlsplit(payload["endpoint"]).hostname or "", outbound)
+    if refused is not None:
+        raise ValidationError.field("payload.endpoint", refused)
+    return payload
 
 
 def _whole_number(value: object, field: str) -> int:

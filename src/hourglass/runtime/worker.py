@@ -34,6 +34,7 @@ from hourglass.live import LiveBus, Subscription
 from hourglass.runtime.kinds.base import BuildError, Kind, SweepsOrphans
 from hourglass.runtime.output import JobOutput, OutputFactory
 from hourglass.services.engine import WORK_CHANNEL, Claim, Engine
+from hourglass.services.metrics import Metrics
 from hourglass.store.schedules import BuildTask
 
 log = logging.getLogger("hourglass.worker")
@@ -77,14 +78,16 @@ class Lease:
 
 
 class LeasedOutput:
-    """The job's output as its kind sees it: dropped once the lease is lost."""
+    """The job's output as its kind sees it: dropped once the lease is lost; counted."""
 
-    def __init__(self, output: JobOutput, lease: Lease) -> None:
+    def __init__(self, output: JobOutput, lease: Lease, metrics: Metrics) -> None:
         self.output = output
         self.lease = lease
+        self.metrics = metrics
 
     async def write(self, stream: str, data: bytes) -> None:
         if not self.lease.lost.is_set():
+            self.metrics.output(stream, data)
             await self.output.write(stream, data)
 
 
@@ -189,14 +192,19 @@ class Worker:
         """Run one claimed job to its end (or until the lease is lost or we shut down), its
         lease renewed all along, until `finish` returned."""
         lease = Lease(claim.job.lease_expires_at)
+        running = self.engine.metrics.running_jobs
+        running.inc()
         async with subscribed(self.engine.bus, claim.job.id) as status_feed:
             guard = asyncio.create_task(self._guard(claim, lease, status_feed))
             try:
                 await self._attempt(claim, lease)
             finally:
+                running.dec()
                 guard.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await guard
+                if lease.lost.is_set():
+                    self.engine.metrics.lease_expiries.inc()
 
     async def _attempt(self, claim: Claim, lease: Lease) -> None:
         job = claim.job
@@ -209,7 +217,8 @@ class Worker:
             return
         try:
             await output.system(f"attempt {job.attempts} started on {self.owner} ({_why(job)})")
-            result = await self._execute(claim, LeasedOutput(output, lease), lease.cancel)
+            leased = LeasedOutput(output, lease, self.engine.metrics)
+            result = await self._execute(claim, leased, lease.cancel)
         except Exception as exc:  # the output failed: the attempt cannot be trusted to the end
             log.exception("job %s: its output failed", job.id)
             result = RunResult.system_failure(f"worker error: {exc}")

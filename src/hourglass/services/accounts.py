@@ -221,6 +221,11 @@ class AccountService:
         async with self.db.write() as tx:
             await store.delete_session(tx, principal.session_hash)
 
+    async def logout_everywhere(self, principal: Principal) -> None:
+        """End every session of the user, this one included (API tokens stay valid)."""
+        async with self.db.write() as tx:
+            await store.delete_user_sessions(tx, principal.user_id)
+
     # the user's own settings
 
     async def get_user(self, principal: Principal) -> User:

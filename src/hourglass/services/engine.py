@@ -8,6 +8,10 @@ the workflow's row first (see `store/jobs.py`), and are re-run if PostgreSQL sti
 
 Status wake-ups (a job QUEUED, RUNNING, finished, CANCELED) are published after the commit that
 made them true, so a live reader woken up always finds the new status in the store.
+
+Every job that ends, build that starts or ends and workflow the failure threshold terminates is
+an event the `EventRecorder` writes into the same transaction (notification, analytics count,
+webhook deliveries): the last writes of that transaction, announced after its commit.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from hourglass.domain.common import Clock, IdFactory
+from hourglass.domain.events import BuildChanged, Event, JobEnded, WorkflowTerminated
 from hourglass.domain.jobs import (
     DEFAULT_RETRY_POLICY,
     BuildStatus,
@@ -38,6 +43,8 @@ from hourglass.domain.jobs import (
 )
 from hourglass.domain.schedule import due_slot, first_slot
 from hourglass.live import LiveBus, Wakeup
+from hourglass.services.events import Effects, EventRecorder
+from hourglass.services.metrics import Metrics
 from hourglass.settings import Settings
 from hourglass.store import jobs as job_store
 from hourglass.store import logs as log_store
@@ -83,10 +90,13 @@ StatusWakeups = list[tuple[str, str]]
 
 @dataclass(slots=True)
 class _Ended:
-    """What ending one attempt wrote: the job as it is now and the wake-ups it owes."""
+    """What ending one attempt wrote: the job as it is now, the events it caused and the
+    wake-ups and effects it owes once committed."""
 
     job: Job
     wakeups: StatusWakeups = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    effects: Effects = field(default_factory=Effects)
 
 
 class _NotRunnable(Exception):
@@ -103,6 +113,8 @@ class Engine:
         bus: LiveBus,
         policy: RetryPolicy = DEFAULT_RETRY_POLICY,
         rand: Random = random.random,
+        events: EventRecorder | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -111,6 +123,8 @@ class Engine:
         self.bus = bus
         self.policy = policy
         self.rand = rand
+        self.metrics = metrics or Metrics()
+        self.events = events or EventRecorder(db, settings, new_id, bus, self.metrics)
 
     @property
     def lease(self) -> timedelta:
@@ -263,6 +277,9 @@ class Engine:
         except _NotRunnable:
             return None
         if claim is not None:
+            self.metrics.start_delay.observe(
+                max(0.0, (now - claim.job.available_at).total_seconds())
+            )
             await self.publish_status(claim.job.id, JobStatus.RUNNING.value)
         return claim
 
@@ -337,15 +354,20 @@ class Engine:
         if log_state == LogState.DISABLED:
             # lines are kept only while the job runs: gone with the job's end, atomically
             await log_store.delete_job_logs(tx, job.id)
-        await self._count_failure(tx, job.workflow_id, decision.status, now, ended)
+        name, kind = (spec.name, spec.kind.value) if spec is not None else ("", "")
+        ended.events.append(JobEnded(updated, name, kind))
+        await self._count_failure(tx, updated, (name, kind), now, ended)
         if (promoted := await job_store.promote_next(tx, job.workflow_id, now)) is not None:
             ended.wakeups.append((promoted, JobStatus.QUEUED.value))
+        ended.effects = await self.events.record(tx, ended.events, now)
         return ended
 
     async def _count_failure(
-        self, tx: Tx, workflow_id: str, status: JobStatus, now: datetime, ended: _Ended
+        self, tx: Tx, job: Job, named: tuple[str, str], now: datetime, ended: _Ended
     ) -> None:
         """Update the consecutive-failure count; terminate the workflow at its threshold."""
+        workflow_id, status = job.workflow_id, job.status
+        name, kind = named
         current, allowed = await schedule_store.failure_count(tx, workflow_id)
         count = next_failure_count(current, status)
         if count != current:
@@ -354,11 +376,14 @@ class Engine:
             return
         if await schedule_store.terminate(tx, workflow_id, now):
             log.info("workflow %s terminated after %d failures in a row", workflow_id, count)
+            ended.events.append(WorkflowTerminated(workflow_id, job.user_id, name, now, count))
             canceled = await job_store.cancel_workflow_jobs(tx, workflow_id, now)
-            ended.wakeups += [(job_id, JobStatus.CANCELED.value) for job_id in canceled]
+            ended.wakeups += [(c.id, JobStatus.CANCELED.value) for c in canceled]
+            ended.events += [JobEnded(c, name, kind) for c in canceled]
 
     async def _after_finish(self, ended: _Ended) -> None:
         await self.publish_all(ended.wakeups)
+        await self.events.publish(ended.effects)
         await self.wake_workers()
 
     async def recover_expired(self) -> int:
@@ -375,6 +400,7 @@ class Engine:
             ended = await self.db.write_retrying(work)
             if ended is not None:
                 recovered += 1
+                self.metrics.lease_recoveries.inc()
                 await self._after_finish(ended)
         return recovered
 
@@ -399,12 +425,18 @@ class Engine:
     async def claim_build(self) -> BuildTask | None:
         now = self.clock.now()
 
-        async def work(tx: Tx) -> BuildTask | None:
-            return await schedule_store.claim_build(
+        async def work(tx: Tx) -> tuple[BuildTask | None, Effects]:
+            task = await schedule_store.claim_build(
                 self.db, tx, token=secrets.token_hex(16), now=now, lease_until=now + self.lease
             )
+            if task is None:
+                return None, Effects()
+            started = _build_event(task, BuildStatus.STARTED)
+            return task, await self.events.record(tx, [started], now)
 
-        return await self.db.write_retrying(work)
+        task, effects = await self.db.write_retrying(work)
+        await self.events.publish(effects)
+        return task
 
     async def renew_build(self, task: BuildTask) -> bool:
         """Extend the build's lease; False once it is no longer this builder's."""
@@ -417,21 +449,32 @@ class Engine:
         status = BuildStatus.FAILED if error else BuildStatus.COMPLETED
         now = self.clock.now()
 
-        async def work(tx: Tx) -> list[str] | None:
+        async def work(tx: Tx) -> tuple[list[Job], Effects] | None:
             if not await schedule_store.finish_build(
                 tx, task, status=status, reason=error, now=now
             ):
                 return None
-            if status == BuildStatus.COMPLETED:
-                return []
-            reason = f"canceled: the workflow's build failed: {error}"
-            return await job_store.cancel_workflow_jobs(tx, task.workflow_id, now, reason=reason)
+            events: list[Event] = [_build_event(task, status, error)]
+            canceled: list[Job] = []
+            if status == BuildStatus.FAILED:
+                reason = f"canceled: the workflow's build failed: {error}"
+                canceled = await job_store.cancel_workflow_jobs(
+                    tx, task.workflow_id, now, reason=reason
+                )
+                events += [JobEnded(job, task.name, task.kind.value) for job in canceled]
+            return canceled, await self.events.record(tx, events, now)
 
-        canceled = await self.db.write_retrying(work)
-        if canceled is None:
+        done = await self.db.write_retrying(work)
+        if done is None:
             return False
-        await self.publish_all((job_id, JobStatus.CANCELED.value) for job_id in canceled)
+        canceled, effects = done
+        await self.publish_all((job.id, JobStatus.CANCELED.value) for job in canceled)
+        await self.events.publish(effects)
         # held-back QUEUED jobs may run now; the scheduler computes the first slot
         await self.wake_workers()
         await self.wake_schedulers()
         return True
+
+
+def _build_event(task: BuildTask, status: BuildStatus, reason: str | None = None) -> BuildChanged:
+    return BuildChanged(task.workflow_id, task.user_id, task.name, task.generation, status, reason)

@@ -14,6 +14,7 @@ from hourglass.domain.jobs import BuildStatus, Job, JobStatus, Trigger
 from hourglass.domain.workflows import Workflow
 from hourglass.errors import Conflict, NotFound, PreconditionFailed, ValidationError
 from hourglass.services.engine import CANCEL_SIGNAL, Engine
+from hourglass.services.events import Effects
 from hourglass.services.idempotency import IdempotencyService, Reply, check_key
 from hourglass.store import jobs as job_store
 from hourglass.store import schedules as schedule_store
@@ -133,21 +134,24 @@ class JobService:
         now = self.clock.now()
         job = await self.get(user_id, workflow_id, job_id)
 
-        async def work(tx: Tx) -> tuple[Job | None, str | None]:
+        async def work(tx: Tx) -> tuple[Job | None, str | None, Effects]:
             await schedule_store.lock_workflow(self.db, tx, workflow_id)
             canceled = await job_store.cancel_waiting(tx, workflow_id, job.id, now)
             if canceled is not None:
-                return canceled, await job_store.promote_next(tx, workflow_id, now)
+                promoted = await job_store.promote_next(tx, workflow_id, now)
+                events = await self.engine.events.job_ends(tx, [canceled])
+                return canceled, promoted, await self.engine.events.record(tx, events, now)
             if not await job_store.request_cancel(tx, job.id, now):
                 current = await job_store.get(tx, job.id) or job
                 raise Conflict(f"job is already {current.status.value}")
-            return None, None
+            return None, None, Effects()
 
-        canceled, promoted = await self.db.write_retrying(work)
+        canceled, promoted, effects = await self.db.write_retrying(work)
         if canceled is None:
             await self.engine.publish_status(job.id, CANCEL_SIGNAL)
             return job
         await self.engine.publish_status(job.id, JobStatus.CANCELED.value)
+        await self.engine.events.publish(effects)
         if promoted is not None:
             await self.engine.publish_status(promoted, JobStatus.QUEUED.value)
         await self.engine.wake_workers()

@@ -18,6 +18,7 @@ from typing import Any
 
 from hourglass.domain.common import Clock, IdFactory, is_valid_id
 from hourglass.domain.cursors import decode_cursor, encode_cursor
+from hourglass.domain.events import Event, JobEnded, WorkflowTerminated
 from hourglass.domain.outbound import OutboundPolicy
 from hourglass.domain.workflows import (
     Workflow,
@@ -30,6 +31,7 @@ from hourglass.domain.workflows import (
 )
 from hourglass.errors import NotFound, PreconditionFailed, ValidationError
 from hourglass.services.accounts import Principal
+from hourglass.services.events import Effects, EventRecorder
 from hourglass.services.idempotency import IdempotencyService, Reply, check_key
 from hourglass.settings import Settings, is_loopback
 from hourglass.store import jobs as job_store
@@ -57,6 +59,7 @@ class WorkflowService:
         clock: Clock,
         new_id: IdFactory,
         idempotency: IdempotencyService,
+        events: EventRecorder,
         on_changed: OnChanged | None = None,
     ) -> None:
         self.db = db
@@ -64,6 +67,7 @@ class WorkflowService:
         self.clock = clock
         self.new_id = new_id
         self.idempotency = idempotency
+        self.events = events
         self.on_changed = on_changed  # assignable: the composition root wires the engine here
         self.outbound = OutboundPolicy.for_instance(
             loopback_only=is_loopback(settings.host), allow=settings.outbound_allow
@@ -124,6 +128,7 @@ class WorkflowService:
         check_key(idempotency_key)
 
         checked: list[tuple[Workflow, WorkflowSpec]] = []
+        effects = Effects()
 
         async def check(tx: Tx) -> None:
             """The locked row and the body checked against it, before the key's replay or 409."""
@@ -142,7 +147,11 @@ class WorkflowService:
             updated, change = apply_update(current, spec, now)
             await store.replace(tx, updated, change)
             if change.schedule_changed:
-                await job_store.cancel_workflow_jobs(tx, workflow_id, now, automatic_only=True)
+                canceled = await job_store.cancel_workflow_jobs(
+                    tx, workflow_id, now, automatic_only=True
+                )
+                ended = [JobEnded(job, updated.name, updated.kind.value) for job in canceled]
+                effects.merge(await self.events.record(tx, ended, now))
             return Reply(204)
 
         reply = await self.idempotency.run(
@@ -155,6 +164,7 @@ class WorkflowService:
             check=check,
         )
         if not reply.replayed:
+            await self.events.publish(effects)
             await self._changed(workflow_id)
         return reply
 
@@ -164,17 +174,24 @@ class WorkflowService:
         _check_id(workflow_id)
         now = self.clock.now()
 
-        async def work(tx: Tx) -> None:
+        async def work(tx: Tx) -> Effects:
             # the workflow's row before its jobs, even when it is already terminated (the
             # UPDATE below then locks nothing): the engine's lock order
             await schedule_store.lock_workflow(self.db, tx, workflow_id)
             terminated = await store.terminate(tx, principal.user_id, workflow_id, now)
             if not terminated and not await store.exists_owned(tx, principal.user_id, workflow_id):
                 raise NotFound(_NOT_FOUND)
-            await job_store.cancel_workflow_jobs(tx, workflow_id, now)
+            canceled = await job_store.cancel_workflow_jobs(tx, workflow_id, now)
             await job_store.request_cancel_workflow(tx, workflow_id, now)
+            events: list[Event] = []
+            if terminated:
+                name, _ = (await store.names(tx, [workflow_id])).get(workflow_id, ("", ""))
+                events.append(WorkflowTerminated(workflow_id, principal.user_id, name, now))
+            events += await self.events.job_ends(tx, canceled)
+            return await self.events.record(tx, events, now)
 
-        await self.db.write_retrying(work)
+        effects = await self.db.write_retrying(work)
+        await self.events.publish(effects)
         await self._changed(workflow_id)
 
     async def delete(self, principal: Principal, workflow_id: str) -> None:

@@ -361,12 +361,9 @@ async def cancel_workflow_jobs(
     *,
     automatic_only: bool = False,
     reason: str = CANCELED_REASON,
-) -> list[str]:
-    """Cancel the workflow's PENDING/QUEUED jobs (`failure_reason` = `reason`); their ids."""
-    canceled = await _cancel_waiting(
-        tx, workflow_id, now, automatic_only=automatic_only, reason=reason
-    )
-    return [job.id for job in canceled]
+) -> list[Job]:
+    """Cancel the workflow's PENDING/QUEUED jobs (`failure_reason` = `reason`); as they are now."""
+    return await _cancel_waiting(tx, workflow_id, now, automatic_only=automatic_only, reason=reason)
 
 
 async def _cancel_waiting(

@@ -33,6 +33,8 @@ class BuildTask:
     payload: dict[str, Any]
     generation: int
     token: str
+    user_id: str = ""
+    name: str = ""  # the workflow's name when the build was claimed (for messages about it)
 
 
 def _spec(row: Any) -> RunSpec:
@@ -46,6 +48,7 @@ def _spec(row: Any) -> RunSpec:
         log_retention_days=row.log_retention_days,
         terminated=row.terminated_at is not None,
         built=row.build_status == BuildStatus.COMPLETED.value,
+        name=row.name,
     )
 
 
@@ -145,12 +148,20 @@ async def claim_build(
             build_lease_expires_at=lease_until,
             build_reason=None,
         )
-        .returning(workflows.c.id, workflows.c.kind, workflows.c.payload, workflows.c.generation)
+        .returning(
+            workflows.c.id,
+            workflows.c.kind,
+            workflows.c.payload,
+            workflows.c.generation,
+            workflows.c.user_id,
+            workflows.c.name,
+        )
     )
     row = (await tx.execute(stmt)).first()
     if row is None:
         return None
-    return BuildTask(row.id, Kind(row.kind), json.loads(row.payload), row.generation, token)
+    payload = json.loads(row.payload)
+    return BuildTask(row.id, Kind(row.kind), payload, row.generation, token, row.user_id, row.name)
 
 
 def _held(task: BuildTask) -> tuple[ColumnElement[bool], ...]:

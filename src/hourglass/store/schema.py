@@ -69,7 +69,7 @@ users = Table(
     Column("id", ID, primary_key=True),
     Column("email", String(254), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
-    Column("notification_preference", String(16), nullable=False, server_default="ALL"),
+    Column("notification_preference", String(16), nullable=False, server_default="ALERTS"),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
@@ -205,15 +205,94 @@ log_chunks = Table(
     Column("meta", LargeBinary, nullable=False),
 )
 
+# one row per (user, cause): a retried transaction cannot write a notification twice; `seq`
+# numbers a user's notifications in commit order (see `notifications.py`)
 notifications = Table(
     "notifications",
     metadata,
     Column("id", ID, primary_key=True),
     Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("cause", String(200), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("payload", Text, nullable=False),
     Column("read_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("user_id", "seq"),
+    UniqueConstraint("user_id", "cause"),
+    Index(None, "created_at"),
+)
+
+# the last `seq` given to each user's notifications; its row lock orders them by commit
+notification_counters = Table(
+    "notification_counters",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+# finished jobs counted per (workflow, UTC day, status, duration bucket); no foreign key to the
+# workflow, so the figures outlive it (see `domain/analytics.py`)
+job_stats = Table(
+    "job_stats",
+    metadata,
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("workflow_id", ID, primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
+    Column("jobs", BigInteger, nullable=False),
+    Column("duration_ms", BigInteger, nullable=False),
+    Column("log_lines", BigInteger, nullable=False),
+    Column("log_bytes", BigInteger, nullable=False),
+    Index(None, "user_id", "day"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("description", String(500), nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of event types
+    Column("format", String(16), nullable=False),
+    # the signing key must be readable to sign; the API shows it once, at creation
+    Column("secret", String(100), nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    # the current run of failed attempts: how many, since when
+    Column("failure_count", Integer, nullable=False, server_default="0"),
+    Column("failing_since", UTCDateTime(), nullable=True),
+    Column("disabled_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
     Index(None, "user_id", "id"),
+)
+
+# the outbox: written in the transaction of the event, sent by workers holding a lease on it
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("webhook_id", ID, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("cause", String(200), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("payload", Text, nullable=False),  # the Standard Webhooks body, sent byte for byte
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # when it may next be claimed: a claim moves it past its lease, so a dead sender's delivery
+    # comes back by itself
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("lease_token", String(32), nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_duration_ms", Integer, nullable=True),
+    Column("last_attempt_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("webhook_id", "cause"),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "webhook_id", "id"),
+    Index(None, "created_at"),
 )

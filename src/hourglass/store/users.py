@@ -34,7 +34,7 @@ async def insert_user(
             id=id,
             email=email,
             password_hash=password_hash,
-            notification_preference=NotificationPreference.ALL.value,
+            notification_preference=NotificationPreference.ALERTS.value,
             created_at=now,
             updated_at=now,
         )
@@ -43,7 +43,7 @@ async def insert_user(
     )
     if (await tx.execute(stmt)).first() is None:
         raise Conflict("an account with this email already exists")
-    return User(id, email, password_hash, NotificationPreference.ALL, now, now)
+    return User(id, email, password_hash, NotificationPreference.ALERTS, now, now)
 
 
 async def get_user(tx: Tx, user_id: str) -> User | None:

@@ -7,6 +7,7 @@ engine's own queries on workflows (builds, due schedules, failure counts) live i
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,14 @@ async def get_owned(
         stmt = stmt.with_for_update()
     row = (await tx.execute(stmt)).first()
     return to_workflow(row) if row else None
+
+
+async def names(tx: Tx, workflow_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+    """(name, kind) of these workflows, by id (for messages and metrics about their jobs)."""
+    stmt = select(workflows.c.id, workflows.c.name, workflows.c.kind).where(
+        workflows.c.id.in_(list(workflow_ids))
+    )
+    return {r.id: (r.name, r.kind) for r in await tx.execute(stmt)}
 
 
 async def replace(tx: Tx, wf: Workflow, change: Change) -> None:

@@ -6,13 +6,25 @@ from fastapi import FastAPI
 
 from hourglass import __version__
 from hourglass.services.container import Services
-from hourglass.web import cors, docs, errors, metrics, openapi
+from hourglass.web import cors, dashboard, docs, errors, metrics, openapi
 from hourglass.web.metrics import Metrics
 from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from hourglass.web.routes import auth, health, jobs, logs, logs_stream, users, workflows
+from hourglass.web.routes import (
+    analytics,
+    auth,
+    health,
+    jobs,
+    logs,
+    logs_stream,
+    notifications,
+    users,
+    webhooks,
+    workflows,
+)
 
 DESCRIPTION = (
-    "Hourglass HTTP API: accounts, workflows, jobs and job logs. "
+    "Hourglass HTTP API: accounts, workflows, jobs, job logs, notifications, analytics and "
+    "webhooks. "
     "Errors are application/problem+json (RFC 9457); 422 is never used (invalid input is 400). "
     "Authenticate with the `session` cookie (plus `X-CSRF-Token` on state-changing requests) "
     "or `Authorization: Bearer <API token>`. The contract is docs/api.md."
@@ -31,13 +43,25 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    for module in (health, auth, users, workflows, jobs, logs, logs_stream):
+    for module in (
+        health,
+        auth,
+        users,
+        workflows,
+        jobs,
+        logs,
+        logs_stream,
+        notifications,
+        analytics,
+        webhooks,
+    ):
         app.include_router(module.router)
+    dashboard.install(app, services.settings)  # the web dashboard under /ui/
     settings = services.settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # inside the request context, so preflights are logged and counted like other requests
     cors.install(app, settings.cors_origins)
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics(services.metrics)
     app.include_router(metrics.router)
     # outermost of ours: it also answers unexpected errors, so a 500 has a request id too
     app.add_middleware(

@@ -44,7 +44,8 @@ class Validated(BaseModel):
     via: str = Field(description="session | token")
 
 
-def _set_cookies(response: Response, settings: Settings, new: NewSession) -> None:
+def set_session_cookies(response: Response, settings: Settings, new: NewSession) -> None:
+    """The `session` and `csrf` cookies of a new session (the dashboard signs in with them too)."""
     common: dict[str, Any] = {
         "max_age": settings.session_absolute_seconds,
         "path": "/",
@@ -71,7 +72,7 @@ async def register(
 ) -> dict[str, Any]:
     """Create an account and log in (sets the `session` and `csrf` cookies); 403 if closed."""
     new = await services.accounts.register(body.email, body.password)
-    _set_cookies(response, services.settings, new)
+    set_session_cookies(response, services.settings, new)
     return _session_body(new)
 
 
@@ -81,7 +82,7 @@ async def login(
 ) -> dict[str, Any]:
     """Log in (sets the cookies); 401 on a wrong email or password, 429 when rate limited."""
     new = await services.accounts.login(body.email, body.password, client_addr(request))
-    _set_cookies(response, services.settings, new)
+    set_session_cookies(response, services.settings, new)
     return _session_body(new)
 
 
@@ -90,10 +91,14 @@ async def logout(principal: CurrentUser, services: ServicesDep) -> Response:
     """End the session server-side and expire both cookies."""
     await services.accounts.logout(principal)
     response = Response(status_code=204)
-    secure = services.settings.cookie_secure
+    expire_session_cookies(response, services.settings)
+    return response
+
+
+def expire_session_cookies(response: Response, settings: Settings) -> None:
+    secure = settings.cookie_secure
     response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
     response.delete_cookie(CSRF_COOKIE, path="/", secure=secure, samesite="lax")
-    return response
 
 
 @router.post("/validate", response_model=Validated)

@@ -7,33 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from hourglass.domain.common import format_ts
-from hourglass.domain.jobs import Job
+from hourglass.domain.views import job_json
 from hourglass.web.deps import CurrentUser, IdempotencyKey, ServicesDep
 from hourglass.web.openapi import problems
 from hourglass.web.replies import reply_response
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs", tags=["jobs"])
-
-
-def job_json(job: Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "workflow_id": job.workflow_id,
-        "status": job.status.value,
-        "trigger": job.trigger.value,
-        "attempts": job.attempts,
-        "exit_code": job.exit_code,
-        "failure_reason": job.failure_reason,
-        "scheduled_at": format_ts(job.scheduled_at),
-        "started_at": format_ts(job.started_at),
-        "completed_at": format_ts(job.completed_at),
-        "created_at": format_ts(job.created_at),
-        "updated_at": format_ts(job.updated_at),
-        "log_state": job.log_state.value,
-        "log_lines": job.log_lines,
-        "log_bytes": job.log_bytes,
-    }
 
 
 @router.get("")

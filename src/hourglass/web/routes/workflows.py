@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
-from hourglass.domain.common import format_ts
+from hourglass.domain.views import workflow_json
 from hourglass.domain.workflows import Workflow
 from hourglass.web.deps import CurrentUser, IdempotencyKey, JsonBody, ServicesDep
 from hourglass.web.openapi import problems
@@ -94,29 +94,6 @@ class WorkflowList(BaseModel):
 
 class CreatedId(BaseModel):
     id: str
-
-
-def workflow_json(workflow: Workflow) -> dict[str, Any]:
-    """A workflow as the API shows it: every field present, secrets masked."""
-    return {
-        "id": workflow.id,
-        "name": workflow.name,
-        "kind": workflow.kind.value,
-        "payload": workflow.public_payload,
-        "interval": workflow.interval_minutes,
-        "cron": workflow.cron,
-        "build_status": workflow.build_status.value,
-        "build_reason": workflow.build_reason,
-        "generation": workflow.generation,
-        "consecutive_job_failures_count": workflow.consecutive_job_failures_count,
-        "max_consecutive_job_failures_allowed": workflow.max_consecutive_job_failures_allowed,
-        "log_retention": workflow.log_retention,
-        "log_retention_days": workflow.log_retention_days,
-        "next_run_at": format_ts(workflow.next_run_at),
-        "created_at": format_ts(workflow.created_at),
-        "updated_at": format_ts(workflow.updated_at),
-        "terminated_at": format_ts(workflow.terminated_at),
-    }
 
 
 @router.get("", response_model=WorkflowList)
