@@ -19,22 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hourglass.domain.logs import (
-    CapLimits,
-    Chunk,
-    ChunkBuilder,
-    LineBatch,
-    LineSplitter,
-    SecretMasker,
-    Stream,
-    TruncationPolicy,
-    compile_query,
-    decode_chunk,
-    decode_meta,
-    render_txt,
-    search_chunk,
-    stream_text,
-)
+from hourglass.domain.logs.cap import CapLimits, TruncationPolicy
+from hourglass.domain.logs.capture import LineSplitter, SecretMasker
+from hourglass.domain.logs.chunks import Chunk, ChunkBuilder, decode_chunk, decode_meta, stream_text
+from hourglass.domain.logs.lines import LineBatch, Stream
+from hourglass.domain.logs.render import render_txt
+from hourglass.domain.logs.search import compile_query, search_chunk
 
 BLOCK = 64 * 1024
 ERR = Stream.STDERR

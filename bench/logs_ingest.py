@@ -42,6 +42,7 @@ from tests.support import register
 
 from benchkit import admin_postgres_url, postgres_database
 from hourglass.services.container import Services
+from hourglass.services.logs.params import PageParams
 from hourglass.settings import Settings
 from hourglass.store.db import Database
 from hourglass.store.migrate import migrate
@@ -163,15 +164,15 @@ async def service_pages(
     )
     figures: dict[str, Any] = {}
     for label, params in (
-        ("start", {"order": "asc"}),
-        ("middle", {"order": "asc", "after": str(lines // 2)}),
-        ("end", {}),
+        ("start", PageParams(order="asc")),
+        ("middle", PageParams(order="asc", after=str(lines // 2))),
+        ("end", PageParams()),
     ):
-        await services.logs.page(*ids, **params)
+        await services.logs.page(*ids, params)
         times = []
         for _ in range(samples):
             t0 = time.perf_counter()
-            await services.logs.page(*ids, **params)
+            await services.logs.page(*ids, params)
             times.append(time.perf_counter() - t0)
         figures[f"service_page_{label}_ms"] = ms(times)
     return figures

@@ -3,7 +3,7 @@
 For each engine (SQLite; PostgreSQL when `HOURGLASS_BENCH_POSTGRES_URL` or
 `HOURGLASS_TEST_POSTGRES_URL` is set), one finished job with `--lines` lines of ~100 bytes (one line
 in ten on stderr, as `bench/capture.py` makes them) is stored straight through the domain's
-`ChunkBuilder` and `store.logs.insert_chunks` (ingest is measured elsewhere), then a real
+`ChunkBuilder` and `store.logs.writes.insert_chunks` (ingest is measured elsewhere), then a real
 `hourglass api` process serves it:
 
 - download: `GET …/logs/raw` unfiltered and `?stream=stderr`, read by a raw-socket client (no
@@ -52,10 +52,12 @@ from tests.support import UserClient, register
 
 from benchkit import admin_postgres_url, postgres_database
 from capture import blocks_of
-from hourglass.domain.logs import ChunkBuilder, LineBatch, LineSplitter, Stream
+from hourglass.domain.logs.capture import LineSplitter
+from hourglass.domain.logs.chunks import ChunkBuilder
+from hourglass.domain.logs.lines import LineBatch, Stream
 from hourglass.live import RedisBus, Wakeup
-from hourglass.store import logs as log_store
 from hourglass.store.db import Database
+from hourglass.store.logs import writes as log_writes
 from hourglass.store.migrate import migrate
 from hourglass.store.schema import jobs
 
@@ -87,7 +89,7 @@ async def store_log(db: Database, job_id: str, lines: int) -> tuple[int, int]:
 
     async def flush(chunks: list[Any]) -> None:
         async with db.write() as tx:
-            assert await log_store.insert_chunks(db, tx, job_id, chunks, LEASE)
+            assert await log_writes.insert_chunks(db, tx, job_id, chunks, LEASE)
 
     for stream, data in blocks_of(lines):
         ts += 37
@@ -342,7 +344,7 @@ async def sse_latency(
             async with db.write() as tx:
                 for c in chunks:
                     if c is not None:
-                        await log_store.insert_chunks(db, tx, job_id, [c], None)
+                        await log_writes.insert_chunks(db, tx, job_id, [c], None)
             committed_ns.append(time.time_ns())
             await bus.publish(Wakeup(job_id, last_seq=builder.next_seq - 1))
             await asyncio.sleep(0.1)

@@ -14,12 +14,13 @@ from typing import Any
 from sqlalchemy import select, update
 
 from hourglass.domain.jobs import LogState, RunResult
-from hourglass.domain.logs import LogLine, decode_chunk
+from hourglass.domain.logs.chunks import decode_chunk
+from hourglass.domain.logs.lines import LogLine
 from hourglass.runtime.kinds import kinds_for
 from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services
 from hourglass.services.engine import Claim
-from hourglass.services.logwriter import JobLog, LogOutputs
+from hourglass.services.logs.writer import JobLog, LogOutputs
 from hourglass.settings import Settings
 from hourglass.store.schema import jobs, log_chunks
 from tests.integration.workflow_helpers import create, key, set_workflow

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
-from hourglass.domain.logs import Chunk
+from hourglass.domain.logs.chunks import Chunk
 from hourglass.errors import StoreUnavailable
 from hourglass.services.container import Services
-from hourglass.services.logreads import LogReads
-from hourglass.store import logs as log_store
+from hourglass.services.logs.reads import LogReads
+from hourglass.store.logs import reads as log_reads
 from tests.support import UserClient, running_server
 
 FAILURE = "context deadline exceeded"
@@ -49,7 +49,7 @@ class CountingFetch:
 
     def __init__(
         self,
-        read: Callable[..., Awaitable[list[Chunk]]] = log_store.chunks_after,
+        read: Callable[..., Awaitable[list[Chunk]]] = log_reads.chunks_after,
         *,
         fail_at: int | None = None,
         hold_at: int | None = None,

@@ -16,7 +16,7 @@ from hourglass.services.accounts import Principal
 from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database
-from hourglass.store.logs import chunks_after
+from hourglass.store.logs.reads import chunks_after
 from hourglass.store.schema import jobs, workflows
 from tests.integration.engine_helpers import (
     build_all,

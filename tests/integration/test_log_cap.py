@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import update
 
 from hourglass.domain.jobs import LogState
-from hourglass.domain.logs import LogLine, Stream
+from hourglass.domain.logs.lines import LogLine, Stream
 from hourglass.services.container import Services
 from hourglass.services.engine import Claim
-from hourglass.services.logwriter import JobLog
+from hourglass.services.logs.writer import JobLog
 from hourglass.store.schema import jobs
 from tests.integration.log_helpers import (
     ManualTimer,

@@ -10,11 +10,12 @@ import re
 from sqlalchemy import update
 
 from hourglass.domain.jobs import LogState
-from hourglass.domain.logs import Stream
+from hourglass.domain.logs.lines import Stream
 from hourglass.services.container import Services
-from hourglass.services.logwriter import LogOutputs
-from hourglass.store import logs as log_store
+from hourglass.services.logs.writer import LogOutputs
 from hourglass.store.db import Database
+from hourglass.store.logs import reads as log_reads
+from hourglass.store.logs import writes as log_writes
 from hourglass.store.schema import jobs, log_chunks
 from tests.integration.log_helpers import (
     ManualTimer,
@@ -127,10 +128,10 @@ async def test_a_replayed_flush_stores_no_line_twice(
     await out.write("stdout", b"c\n")
     await out.close()
     async with db.read() as tx:
-        chunks = await log_store.chunks_after(tx, got.job.id, 0, 100)
+        chunks = await log_reads.chunks_after(tx, got.job.id, 0, 100)
     async with db.write() as tx:
-        assert await log_store.insert_chunks(db, tx, got.job.id, chunks, got.token)
-        assert await log_store.insert_chunks(db, tx, got.job.id, chunks[:1], got.token)
+        assert await log_writes.insert_chunks(db, tx, got.job.id, chunks, got.token)
+        assert await log_writes.insert_chunks(db, tx, got.job.id, chunks[:1], got.token)
     assert [ln.message for ln in await stored_lines(services, got.job.id)] == ["a", "b", "c"]
     row = await job_row(db, got.job.id)
     assert (row.log_lines, row.log_bytes) == (3, 6)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from hourglass.domain.logs import Stream
+from hourglass.domain.logs.lines import Stream
 from hourglass.live import RedisBus
 from hourglass.services.container import Services
 from tests.e2e.processes import Process, base_env

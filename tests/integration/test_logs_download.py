@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import update
 
 from hourglass.services.container import Services
-from hourglass.store import logs as log_store
+from hourglass.store.logs import reads as log_reads
 from hourglass.store.schema import jobs, sessions
 from tests.integration.log_helpers import numbered, run_job, stored_lines, written_log
 from tests.integration.logstream_helpers import (
@@ -185,7 +185,7 @@ async def test_a_failure_mid_stream_ends_txt_with_the_error_tail(
     wid, jid = await finished_log(alice, services, messages, chunk_lines=10)
     # a stream filter reads chunk metas first, then the texts: fail the second text read
     failing = (
-        {"fetch_at": CountingFetch(log_store.chunks_at, fail_at=2)}
+        {"fetch_at": CountingFetch(log_reads.chunks_at, fail_at=2)}
         if "stream" in params
         else {"fetch": CountingFetch(fail_at=2)}
     )
@@ -224,7 +224,7 @@ async def test_a_failure_on_the_first_batch_is_a_500_problem(
     """The store failing on the first read, before any byte: the seed's 500 as problem+json,
     whatever the format, filter, range or encoding, and no attachment."""
     wid, jid = await finished_log(alice, services, numbered(100), chunk_lines=10)
-    read = log_store.chunks_after if failing == "fetch" else log_store.chunks_at
+    read = log_reads.chunks_after if failing == "fetch" else log_reads.chunks_at
     async with (
         log_server(services, batch_chunks=2, **{failing: CountingFetch(read, fail_at=1)}) as (
             url,

@@ -14,13 +14,14 @@ import pytest
 from sqlalchemy import update
 
 from hourglass.domain.jobs import RunResult
-from hourglass.domain.logs import ChunkBuilder, LineBatch, Stream
+from hourglass.domain.logs.chunks import ChunkBuilder
+from hourglass.domain.logs.lines import LineBatch, Stream
 from hourglass.live import RedisBus, Wakeup
 from hourglass.services.container import Services
 from hourglass.services.engine import CANCEL_SIGNAL
 from hourglass.settings import Settings
-from hourglass.store import logs as log_store
 from hourglass.store.db import Database
+from hourglass.store.logs import writes as log_writes
 from hourglass.store.schema import jobs, sessions
 from tests.integration.log_helpers import (
     built_workflow,
@@ -264,7 +265,7 @@ async def test_keep_alives_while_idle_each_reread_the_store(
         builder = ChunkBuilder()
         chunks = builder.add(LineBatch(Stream.STDOUT, b"unannounced\n", 1, 0))
         async with services.db.write() as tx:  # stored, but nobody is woken up
-            assert await log_store.insert_chunks(
+            assert await log_writes.insert_chunks(
                 services.db, tx, got.job.id, chunks + [c for c in [builder.flush()] if c], None
             )
         later = await collect(response, lambda f: f.event == "log")

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from hourglass.domain.logs import ChunkBuilder, LineBatch, Stream
+from hourglass.domain.logs.chunks import ChunkBuilder
+from hourglass.domain.logs.lines import LineBatch, Stream
 from hourglass.services.container import Services
-from hourglass.store.logs import chunks_after, insert_chunks
+from hourglass.store.logs.reads import chunks_after
+from hourglass.store.logs.writes import insert_chunks
 from tests.integration.engine_helpers import built_workflow, principal
 from tests.integration.log_helpers import lines_json, numbered, written_log
 from tests.support import UserClient

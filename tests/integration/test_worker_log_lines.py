@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from hourglass.domain.jobs import JobStatus, RunResult
-from hourglass.domain.logs import LogLine, Stream
+from hourglass.domain.logs.lines import LogLine, Stream
 from hourglass.services.container import Services
 from tests.integration.log_helpers import (
     built_workflow,

@@ -13,7 +13,7 @@ from hourglass.cli import main
 from hourglass.client import config, workflows
 from hourglass.client.errors import ClientError, problem_message
 from hourglass.client.logs import strip_ansi
-from hourglass.domain.logs_search import strip_ansi as server_strip_ansi
+from hourglass.domain.logs.render import strip_ansi as server_strip_ansi
 
 SERVER_COMMANDS = {"up", "api", "worker", "scheduler", "migrate"}
 

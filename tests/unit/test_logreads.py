@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from hourglass.domain.jobs import Job, JobStatus, LogState, Trigger
-from hourglass.domain.logs import Chunk, ChunkBuilder, LineBatch, Stream, decode_chunk
+from hourglass.domain.logs.chunks import Chunk, ChunkBuilder, decode_chunk
+from hourglass.domain.logs.lines import LineBatch, Stream
 from hourglass.errors import StoreUnavailable, ValidationError
 from hourglass.live import Subscription, Wakeup
-from hourglass.services.logformats import (
+from hourglass.services.logs.formats import (
     Download,
     DownloadOptions,
     DownloadParams,
@@ -23,8 +24,8 @@ from hourglass.services.logformats import (
     json_entries,
     sse_log_frames,
 )
-from hourglass.services.logparams import parse_resume
-from hourglass.services.logtail import FramedChunk, LiveTails
+from hourglass.services.logs.params import parse_resume
+from hourglass.services.logs.tail import FramedChunk, LiveTails
 from hourglass.web.downloads import ByteRange, Unsatisfiable, accepts_gzip, parse_range
 
 JOB = "01JGABCDEFGHJKMNPQRSTVWXYZ"

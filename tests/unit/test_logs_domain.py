@@ -6,12 +6,8 @@ import random
 
 import pytest
 
-from hourglass.domain.logs import (
-    LineBatch,
-    LineSplitter,
-    SecretMasker,
-    Stream,
-)
+from hourglass.domain.logs.capture import LineSplitter, SecretMasker
+from hourglass.domain.logs.lines import LineBatch, Stream
 
 OUT, ERR, SYS = Stream.STDOUT, Stream.STDERR, Stream.SYSTEM
 

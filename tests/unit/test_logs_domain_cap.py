@@ -7,20 +7,15 @@ import random
 
 import pytest
 
-from hourglass.domain.logs import (
-    CHUNK_TARGET_BYTES,
+from hourglass.domain.logs.cap import (
     CapLimits,
     CapState,
-    LineBatch,
-    LogChunkCorrupt,
-    Stream,
     TailStart,
     TruncationPolicy,
-    decode_chunk,
-    decode_meta,
-    encode_meta,
     omission_message,
 )
+from hourglass.domain.logs.chunks import LogChunkCorrupt, decode_chunk, decode_meta, encode_meta
+from hourglass.domain.logs.lines import CHUNK_TARGET_BYTES, LineBatch, Stream
 
 OUT = Stream.STDOUT
 T0 = 1_767_225_600_000_000

@@ -9,18 +9,20 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hourglass.domain.logs import (
+from hourglass.domain.logs.chunks import (
     Chunk,
     ChunkBuilder,
-    LineBatch,
     LogChunkCorrupt,
-    LogLine,
-    Stream,
     decode_chunk,
     encode_meta,
+    stream_text,
+)
+from hourglass.domain.logs.lines import (
+    LineBatch,
+    LogLine,
+    Stream,
     format_epoch_us,
     from_epoch_us,
-    stream_text,
     to_epoch_us,
 )
 

@@ -6,19 +6,16 @@ import random
 
 import pytest
 
-from hourglass.domain.logs import (
-    ChunkBuilder,
-    LineBatch,
-    Stream,
-    compile_query,
-    find_highlights,
+from hourglass.domain.logs.chunks import ChunkBuilder
+from hourglass.domain.logs.lines import LineBatch, Stream
+from hourglass.domain.logs.render import (
     is_json,
     parse_json_message,
     render_txt,
-    search_chunk,
     strip_ansi,
     strip_ansi_bytes,
 )
+from hourglass.domain.logs.search import compile_query, find_highlights, search_chunk
 from hourglass.errors import ValidationError
 
 OUT, ERR = Stream.STDOUT, Stream.STDERR

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hourglass.domain.logs import compile_query
+from hourglass.domain.logs.search import compile_query
 
 LINES = [
     "ITEM 0999 done",

@@ -20,6 +20,7 @@ from hourglass.domain.payloads import (
 )
 from hourglass.domain.workflows import (
     LIST_LIMIT_DEFAULT,
+    ListParams,
     Workflow,
     WorkflowFilter,
     apply_update,
@@ -462,13 +463,15 @@ def test_list_defaults() -> None:
 def test_list_parameters_are_parsed() -> None:
     """Every filter is parsed from its query-string form."""
     found, limit = parse_list_params(
-        limit="1000",
-        query="50%_off",
-        kind="CONTAINER",
-        build_status="FAILED",
-        terminated="false",
-        interval_min="5",
-        interval_max="60",
+        ListParams(
+            limit="1000",
+            query="50%_off",
+            kind="CONTAINER",
+            build_status="FAILED",
+            terminated="false",
+            interval_min="5",
+            interval_max="60",
+        )
     )
     assert limit == 1000
     assert found == WorkflowFilter("50%_off", Kind.CONTAINER, BuildStatus.FAILED, False, 5, 60)
@@ -496,5 +499,5 @@ def test_list_parameters_are_parsed() -> None:
 def test_bad_list_parameters_are_named(params: dict[str, str], field: str) -> None:
     """Each bad list parameter is a 400 naming it."""
     with pytest.raises(ValidationError) as exc:
-        parse_list_params(**params)
+        parse_list_params(ListParams(**params))
     assert fields(exc) == [field]

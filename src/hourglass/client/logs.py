@@ -31,7 +31,7 @@ ERROR_MARK = b"\n--- ERROR: failed to fetch logs ---\n"
 # identity: on loopback gzip costs more than it saves, and `Range` needs the plain bytes
 RAW_HEADERS: Final = {"Accept-Encoding": "identity"}
 
-# the server's `ansi=strip` patterns (domain/logs_search.py), repeated: the client imports
+# the server's `ansi=strip` patterns (domain/logs/render.py), repeated: the client imports
 # nothing of the server, and a slice must print what the download would
 _ANSI: Final = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"

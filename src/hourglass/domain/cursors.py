@@ -1,7 +1,9 @@
 """Opaque keyset cursors, bound to the filters they were made with.
 
 A cursor carries the sort key of the last row of a page plus a fingerprint of the filters; reusing
-it with other filters is a 400 (`ValidationError` on `cursor`), never a silently wrong page.
+it with other filters is a 400 (`ValidationError` on `cursor`), never a silently wrong page. Every
+keyset-paged listing (workflows, jobs, log pages and search) reads its cursor with `decode_cursor`,
+naming the shape its positions must have, and writes the next one with `next_cursor`.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hourglass.errors import ValidationError
@@ -28,8 +30,16 @@ def encode_cursor(position: Any, filters: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, filters: Mapping[str, Any]) -> Any:
-    """The position inside `cursor`, or None for no cursor; 400 if malformed or made elsewhere."""
+def _anything(position: Any) -> bool:
+    return True
+
+
+def decode_cursor(
+    cursor: str | None, filters: Mapping[str, Any], accept: Callable[[Any], bool] = _anything
+) -> Any:
+    """The position inside `cursor`, or None for no cursor (or a null one); 400 if malformed,
+    made elsewhere, or holding a position `accept` refuses (a listing's positions have one
+    shape)."""
     if cursor is None or cursor == "":
         return None
     try:
@@ -40,4 +50,11 @@ def decode_cursor(cursor: str | None, filters: Mapping[str, Any]) -> Any:
         raise ValidationError.field("cursor", "malformed cursor") from exc
     if fingerprint != _fingerprint(filters):
         raise ValidationError.field("cursor", "cursor was made with different filters")
+    if position is not None and not accept(position):
+        raise ValidationError.field("cursor", "malformed cursor")
     return position
+
+
+def next_cursor(last: Any, filters: Mapping[str, Any], *, more: bool) -> str | None:
+    """The next page's cursor: after `last` (the page's last sort key) if more rows follow it."""
+    return encode_cursor(last, filters) if more and last is not None else None

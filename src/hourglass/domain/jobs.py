@@ -284,7 +284,7 @@ class Job:
     log_bytes: int
     log_expires_at: datetime | None
     # False only for a capped log whose trimmed tail was never re-sealed (its worker died), so
-    # its chunks' byte offsets are not contiguous (see domain/logs_truncation.py)
+    # its chunks' byte offsets are not contiguous (see domain/logs/cap.py)
     log_offsets_sealed: bool = True
 
     @property

@@ -10,7 +10,7 @@ problems in several fields are reported together. Pure: time and ids come in as 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -153,6 +153,20 @@ def spec_for_update(
     )
 
 
+def _collecting(errors: list[FieldError]) -> Callable[..., Any]:
+    """`attempt(check, *args)`: `check(*args)`, or None with its field errors added to `errors`
+    (so every bad field of a request is reported at once)."""
+
+    def attempt(check: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return check(*args)
+        except ValidationError as exc:
+            errors.extend(exc.errors)
+            return None
+
+    return attempt
+
+
 def _parse(
     body: Mapping[str, Any],
     *,
@@ -164,13 +178,7 @@ def _parse(
     outbound: OutboundPolicy,
 ) -> WorkflowSpec:
     errors: list[FieldError] = []
-
-    def attempt(check: Any, *args: Any) -> Any:
-        try:
-            return check(*args)
-        except ValidationError as exc:
-            errors.extend(exc.errors)
-            return None
+    attempt = _collecting(errors)
 
     name = attempt(check_name, body.get("name"))
     parsed_kind = attempt(check_kind, kind, allow_command)
@@ -356,33 +364,33 @@ class WorkflowFilter:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-def parse_list_params(
-    *,
-    limit: str | None = None,
-    query: str | None = None,
-    kind: str | None = None,
-    build_status: str | None = None,
-    terminated: str | None = None,
-    interval_min: str | None = None,
-    interval_max: str | None = None,
-) -> tuple[WorkflowFilter, int]:
+@dataclass(frozen=True, slots=True)
+class ListParams:
+    """The query parameters of `GET /workflows`, as sent (`cursor` is the service's to read)."""
+
+    cursor: str | None = None
+    limit: str | None = None
+    query: str | None = None
+    kind: str | None = None
+    build_status: str | None = None
+    terminated: str | None = None
+    interval_min: str | None = None
+    interval_max: str | None = None
+
+
+def parse_list_params(params: ListParams = ListParams()) -> tuple[WorkflowFilter, int]:
     """The filters and page size of `GET /workflows` from raw query strings; 400 names the field."""
     errors: list[FieldError] = []
+    attempt = _collecting(errors)
 
-    def attempt(check: Any, *args: Any) -> Any:
-        try:
-            return check(*args)
-        except ValidationError as exc:
-            errors.extend(exc.errors)
-            return None
-
-    size = attempt(_limit, limit)
-    text = attempt(_query, query)
-    kind_value = attempt(_enum, Kind, kind, "kind", _KINDS)
-    status_value = attempt(_enum, BuildStatus, build_status, "build_status", _BUILD_STATUSES)
-    terminated_value = attempt(_boolean, terminated, "terminated")
-    low = attempt(_count, interval_min, "interval_min")
-    high = attempt(_count, interval_max, "interval_max")
+    p = params
+    size = attempt(_limit, p.limit)
+    text = attempt(_query, p.query)
+    kind_value = attempt(_enum, Kind, p.kind, "kind", _KINDS)
+    status_value = attempt(_enum, BuildStatus, p.build_status, "build_status", _BUILD_STATUSES)
+    terminated_value = attempt(_boolean, p.terminated, "terminated")
+    low = attempt(_count, p.interval_min, "interval_min")
+    high = attempt(_count, p.interval_max, "interval_max")
     if low is not None and high is not None and low > high:
         errors.append(FieldError("interval_min", "must not be greater than interval_max"))
     if errors:

@@ -14,8 +14,8 @@ from hourglass.services.engine import Engine, Random
 from hourglass.services.events import EventRecorder
 from hourglass.services.idempotency import IdempotencyService
 from hourglass.services.jobs import JobService
-from hourglass.services.logreads import LogReads
-from hourglass.services.logs import LogService
+from hourglass.services.logs.reads import LogReads
+from hourglass.services.logs.service import LogService
 from hourglass.services.metrics import Metrics
 from hourglass.services.notifications import NotificationService
 from hourglass.services.runs import RunService

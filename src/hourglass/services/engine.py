@@ -47,9 +47,9 @@ from hourglass.services.events import Effects, EventRecorder
 from hourglass.services.metrics import Metrics
 from hourglass.settings import Settings
 from hourglass.store import jobs as job_store
-from hourglass.store import logs as log_store
 from hourglass.store import schedules as schedule_store
 from hourglass.store.db import Database, Tx
+from hourglass.store.logs import retention as log_retention
 from hourglass.store.schedules import BuildTask, DueWorkflow
 
 log = logging.getLogger("hourglass.engine")
@@ -353,7 +353,7 @@ class Engine:
             return ended
         if log_state == LogState.DISABLED:
             # lines are kept only while the job runs: gone with the job's end, atomically
-            await log_store.delete_job_logs(tx, job.id)
+            await log_retention.delete_job_logs(tx, job.id)
         name, kind = (spec.name, spec.kind.value) if spec is not None else ("", "")
         ended.events.append(JobEnded(updated, name, kind))
         await self._count_failure(tx, updated, (name, kind), now, ended)

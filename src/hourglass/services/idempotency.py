@@ -12,6 +12,11 @@ engine serialises them). Then:
 
 Keys are per user. Only successes are recorded: a request that fails (400, 404, 412…) rolls back
 with its reservation, so it can be corrected and retried under the same key.
+
+`run` is the one place an idempotent request is checked, in this order: the key (`check_key`),
+then the use case's `check` hook (its body, the row it changes), then the key's replay or 409.
+The web layer checks the key once more, earlier (`web.deps.IdempotencyKey`), only so that its
+400 comes before the body's type errors.
 """
 
 from __future__ import annotations

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hourglass.domain.common import Clock, is_valid_id
-from hourglass.domain.cursors import decode_cursor, encode_cursor
+from hourglass.domain.cursors import decode_cursor, next_cursor
 from hourglass.domain.jobs import BuildStatus, Job, JobStatus, Trigger
 from hourglass.domain.workflows import Workflow
 from hourglass.errors import Conflict, NotFound, PreconditionFailed, ValidationError
 from hourglass.services.engine import CANCEL_SIGNAL, Engine
 from hourglass.services.events import Effects
-from hourglass.services.idempotency import IdempotencyService, Reply, check_key
+from hourglass.services.idempotency import IdempotencyService, Reply
 from hourglass.store import jobs as job_store
 from hourglass.store import schedules as schedule_store
 from hourglass.store import workflows as workflow_store
@@ -38,6 +38,10 @@ def _enum(field: str, value: str | None, allowed: type[JobStatus] | type[Trigger
     except ValueError as exc:
         names = ", ".join(m.value for m in allowed)
         raise ValidationError.field(field, f"must be one of {names}") from exc
+
+
+def _is_str(position: object) -> bool:
+    return isinstance(position, str)
 
 
 class JobService:
@@ -74,9 +78,7 @@ class JobService:
         status = _enum("status", status, JobStatus)
         trigger = _enum("trigger", trigger, Trigger)
         filters = {"workflow": workflow_id, "status": status, "trigger": trigger}
-        before = decode_cursor(cursor, filters)
-        if before is not None and not isinstance(before, str):
-            raise ValidationError.field("cursor", "malformed cursor")
+        before = decode_cursor(cursor, filters, _is_str)
         async with self.db.read() as tx:
             await self._workflow(tx, user_id, workflow_id)
             rows = await job_store.list_for_workflow(
@@ -84,7 +86,7 @@ class JobService:
             )
         more = len(rows) > limit
         rows = rows[:limit]
-        return JobPage(rows, encode_cursor(rows[-1].id, filters) if more else None)
+        return JobPage(rows, next_cursor(rows[-1].id if rows else None, filters, more=more))
 
     async def get(self, user_id: str, workflow_id: str, job_id: str) -> Job:
         job = None
@@ -99,7 +101,6 @@ class JobService:
         self, user_id: str, workflow_id: str, *, idempotency_key: str | None
     ) -> Reply:
         """A MANUAL job due now: `Reply(201, {"id"})`, or the replay of an earlier request."""
-        check_key(idempotency_key)
         promoted: list[str] = []
 
         async def effect(tx: Tx) -> Reply:

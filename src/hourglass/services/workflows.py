@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hourglass.domain.common import Clock, IdFactory, is_valid_id
-from hourglass.domain.cursors import decode_cursor, encode_cursor
+from hourglass.domain.cursors import decode_cursor, next_cursor
 from hourglass.domain.events import Event, JobEnded, WorkflowTerminated
 from hourglass.domain.outbound import OutboundPolicy
 from hourglass.domain.workflows import (
+    ListParams,
     Workflow,
     WorkflowSpec,
     apply_update,
@@ -29,10 +30,10 @@ from hourglass.domain.workflows import (
     spec_for_create,
     spec_for_update,
 )
-from hourglass.errors import NotFound, PreconditionFailed, ValidationError
+from hourglass.errors import NotFound, PreconditionFailed
 from hourglass.services.accounts import Principal
 from hourglass.services.events import Effects, EventRecorder
-from hourglass.services.idempotency import IdempotencyService, Reply, check_key
+from hourglass.services.idempotency import IdempotencyService, Reply
 from hourglass.settings import Settings, is_loopback
 from hourglass.store import jobs as job_store
 from hourglass.store import schedules as schedule_store
@@ -51,41 +52,42 @@ class WorkflowPage:
     cursor: str | None  # the next page's cursor; None on the last page
 
 
+@dataclass(eq=False)
 class WorkflowService:
-    def __init__(
-        self,
-        db: Database,
-        settings: Settings,
-        clock: Clock,
-        new_id: IdFactory,
-        idempotency: IdempotencyService,
-        events: EventRecorder,
-        on_changed: OnChanged | None = None,
-    ) -> None:
-        self.db = db
-        self.settings = settings
-        self.clock = clock
-        self.new_id = new_id
-        self.idempotency = idempotency
-        self.events = events
-        self.on_changed = on_changed  # assignable: the composition root wires the engine here
+    db: Database
+    settings: Settings
+    clock: Clock
+    new_id: IdFactory
+    idempotency: IdempotencyService
+    events: EventRecorder
+    on_changed: OnChanged | None = None  # assignable: the composition root wires the engine here
+    outbound: OutboundPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
         self.outbound = OutboundPolicy.for_instance(
-            loopback_only=is_loopback(settings.host), allow=settings.outbound_allow
+            loopback_only=is_loopback(self.settings.host), allow=self.settings.outbound_allow
         )
 
     async def create(
         self, principal: Principal, body: Mapping[str, Any], *, idempotency_key: str | None
     ) -> Reply:
         """Create a workflow (build QUEUED, generation 1): `Reply(201, {"id"})`, or its replay."""
-        check_key(idempotency_key)
-        spec = spec_for_create(
-            body,
-            allow_command=self.settings.command_kind_enabled,
-            default_log_retention_days=self.settings.default_log_retention_days,
-            outbound=self.outbound,
-        )
+        checked: list[WorkflowSpec] = []
+
+        async def check(tx: Tx) -> None:
+            """The body checked, before the key's replay or 409."""
+            settings = self.settings
+            checked.append(
+                spec_for_create(
+                    body,
+                    allow_command=settings.command_kind_enabled,
+                    default_log_retention_days=settings.default_log_retention_days,
+                    outbound=self.outbound,
+                )
+            )
 
         async def effect(tx: Tx) -> Reply:
+            [spec] = checked
             workflow = new_workflow(self.new_id(), principal.user_id, spec, self.clock.now())
             await store.insert(tx, workflow)
             return Reply(201, {"id": workflow.id})
@@ -97,6 +99,7 @@ class WorkflowService:
             path="/workflows",
             body=dict(body),
             effect=effect,
+            check=check,
         )
         if not reply.replayed:
             await self._changed(reply.body["id"])
@@ -125,8 +128,6 @@ class WorkflowService:
         and leaves the next run to the scheduler.
         """
         _check_id(workflow_id)
-        check_key(idempotency_key)
-
         checked: list[tuple[Workflow, WorkflowSpec]] = []
         effects = Effects()
 
@@ -210,40 +211,18 @@ class WorkflowService:
             await store.delete_workflow(tx, workflow_id)
         await self._changed(workflow_id)
 
-    async def list(
-        self,
-        principal: Principal,
-        *,
-        cursor: str | None = None,
-        limit: str | None = None,
-        query: str | None = None,
-        kind: str | None = None,
-        build_status: str | None = None,
-        terminated: str | None = None,
-        interval_min: str | None = None,
-        interval_max: str | None = None,
-    ) -> WorkflowPage:
+    async def list(self, principal: Principal, params: ListParams) -> WorkflowPage:
         """One page of the caller's workflows, newest first; parameters as raw query strings."""
-        where, size = parse_list_params(
-            limit=limit,
-            query=query,
-            kind=kind,
-            build_status=build_status,
-            terminated=terminated,
-            interval_min=interval_min,
-            interval_max=interval_max,
-        )
+        where, size = parse_list_params(params)
         bound_to = {"user_id": principal.user_id, **where.as_dict()}
-        position = decode_cursor(cursor, bound_to)
-        if position is not None and not (isinstance(position, str) and is_valid_id(position)):
-            raise ValidationError.field("cursor", "malformed cursor")
+        position = decode_cursor(params.cursor, bound_to, _is_workflow_id)
         async with self.db.read() as tx:
             rows = await store.list_page(
                 tx, principal.user_id, where, before_id=position, limit=size + 1
             )
         page = rows[:size]
         more = len(rows) > size
-        return WorkflowPage(page, encode_cursor(page[-1].id, bound_to) if more else None)
+        return WorkflowPage(page, next_cursor(page[-1].id if page else None, bound_to, more=more))
 
     async def _changed(self, workflow_id: str) -> None:
         if self.on_changed is None:
@@ -252,6 +231,10 @@ class WorkflowService:
             await self.on_changed(workflow_id)
         except Exception:  # a failed wake-up must not turn a committed change into an error
             log.exception("on_changed hook failed for workflow %s", workflow_id)
+
+
+def _is_workflow_id(position: Any) -> bool:
+    return isinstance(position, str) and is_valid_id(position)
 
 
 def _check_id(workflow_id: str) -> None:

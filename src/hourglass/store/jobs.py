@@ -30,7 +30,7 @@ from hourglass.domain.jobs import (
     Trigger,
     log_expiry,
 )
-from hourglass.domain.logs import CapState
+from hourglass.domain.logs.cap import CapState
 from hourglass.store.db import Database, Tx
 from hourglass.store.schema import jobs, log_chunks, workflows
 

@@ -177,7 +177,7 @@ jobs = Table(
     Column("log_lines", BigInteger, nullable=False, server_default="0"),
     Column("log_bytes", BigInteger, nullable=False, server_default="0"),
     Column("log_expires_at", UTCDateTime(), nullable=True),
-    # the per-job log cap's state once the head is full (`domain.logs.CapState`, packed)
+    # the per-job log cap's state once the head is full (`domain.logs.cap.CapState`, packed)
     Column("log_cap", LargeBinary, nullable=True),
     UniqueConstraint("workflow_id", "slot_at"),
     Index(None, "workflow_id", "id"),

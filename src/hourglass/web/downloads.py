@@ -37,8 +37,8 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from hourglass.services.logformats import FETCH_ERROR, Download, describe
-from hourglass.services.logreads import LogReads
+from hourglass.services.logs.formats import FETCH_ERROR, Download, describe
+from hourglass.services.logs.reads import LogReads
 from hourglass.web.errors import problem
 from hourglass.web.streaming import run_until_disconnect
 

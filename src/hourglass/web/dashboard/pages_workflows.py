@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from hourglass.domain.common import new_id
 from hourglass.domain.jobs import BuildStatus, JobStatus, Kind, Trigger
-from hourglass.domain.workflows import Workflow
+from hourglass.domain.workflows import ListParams, Workflow
 from hourglass.errors import PreconditionFailed, ValidationError
 from hourglass.services.accounts import Principal
 from hourglass.services.container import Services
@@ -68,7 +68,8 @@ async def workflows_page(
         "next_url": None,
     }
     try:
-        page = await services.workflows.list(principal, cursor=cursor, limit=PAGE_SIZE, **filters)
+        params = ListParams(cursor=cursor, limit=PAGE_SIZE, **filters)
+        page = await services.workflows.list(principal, params)
     except ValidationError as exc:
         context["problem"] = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
     else:

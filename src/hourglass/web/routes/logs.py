@@ -1,19 +1,21 @@
 """Job log pages and search: `GET …/logs` and `GET …/logs/search` (API.md "Job logs").
 
-Query parameters arrive as raw strings and are parsed by the service after the 404 and 412
-checks, so a bad parameter on someone else's job is still a 404 (401 → 404 → 412 → 400).
+Query parameters arrive as raw strings, gathered by FastAPI into the service's `PageParams` /
+`SearchParams`, and are parsed by the service after the 404 and 412 checks, so a bad parameter
+on someone else's job is still a 404 (401 → 404 → 412 → 400).
 The body is serialized once with `json.dumps`: a 1000-line page is the hot path of a log viewer.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from hourglass.services.logs import LogPage
+from hourglass.services.logs.pages import LogPage
+from hourglass.services.logs.params import PageParams, SearchParams
 from hourglass.web.deps import CurrentUser, ServicesDep
 from hourglass.web.openapi import problems
 
@@ -44,25 +46,10 @@ async def get_logs(
     job_id: str,
     principal: CurrentUser,
     services: ServicesDep,
-    cursor: str | None = None,
-    limit: str | None = None,
-    order: str | None = None,
-    after: str | None = None,
-    before: str | None = None,
-    stream: str | None = None,
+    params: Annotated[PageParams, Depends()],
 ) -> Response:
     """A page of the job's log lines (newest first by default); works while the job runs."""
-    page = await services.logs.page(
-        principal.user_id,
-        workflow_id,
-        job_id,
-        cursor=cursor,
-        limit=limit,
-        order=order,
-        after=after,
-        before=before,
-        stream=stream,
-    )
+    page = await services.logs.page(principal.user_id, workflow_id, job_id, params)
     return _reply(page, search=False)
 
 
@@ -72,26 +59,9 @@ async def search_logs(
     job_id: str,
     principal: CurrentUser,
     services: ServicesDep,
-    q: str | None = None,
-    stream: str | None = None,
-    regex: str | None = None,
-    case_sensitive: str | None = None,
-    cursor: str | None = None,
-    limit: str | None = None,
-    order: str | None = None,
+    params: Annotated[SearchParams, Depends()],
 ) -> Response:
     """Lines matching `q` (substring, or regex with `regex=true`) with highlight offsets; the
     first page carries the exact `total_matches`."""
-    page = await services.logs.search(
-        principal.user_id,
-        workflow_id,
-        job_id,
-        q=q,
-        stream=stream,
-        regex=regex,
-        case_sensitive=case_sensitive,
-        cursor=cursor,
-        limit=limit,
-        order=order,
-    )
+    page = await services.logs.search(principal.user_id, workflow_id, job_id, params)
     return _reply(page, search=True)

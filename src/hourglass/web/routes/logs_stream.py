@@ -12,15 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
-from hourglass.services.logformats import DownloadParams
-from hourglass.services.logreads import LogReads
+from hourglass.services.logs.params import DownloadParams
+from hourglass.services.logs.reads import LogReads
 from hourglass.web.deps import CurrentUser, services_of
 from hourglass.web.downloads import download_response
 from hourglass.web.sse import EventStreamResponse
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs/{job_id}", tags=["logs"])
-
-OptionalStr = Annotated[str | None, Query()]
 
 
 def log_reads(request: Request) -> LogReads:
@@ -28,6 +26,10 @@ def log_reads(request: Request) -> LogReads:
     return services_of(request).reads
 
 
+_ACCESS: dict[int | str, dict[str, object]] = {
+    401: {"description": "No valid session or token"},
+    404: {"description": "Workflow or job not found"},
+}
 _DOWNLOAD_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
         "description": "The log: `txt` (default), `jsonl` or `json`, streamed batch by batch",
@@ -36,25 +38,16 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, object]] = {
     206: {"description": "A byte range of the unfiltered `txt` log"},
     304: {"description": "Not modified (`If-None-Match` / `If-Modified-Since`)"},
     400: {"description": "Job not finished, or a bad parameter"},
-    401: {"description": "No valid session or token"},
-    404: {"description": "Workflow or job not found"},
+    **_ACCESS,
     412: {"description": "The workflow keeps no logs, or they expired"},
     416: {"description": "Range not satisfiable"},
 }
-
-
-async def _download(
-    request: Request,
-    principal: CurrentUser,
-    workflow_id: str,
-    job_id: str,
-    params: DownloadParams,
-) -> Response:
-    reads = log_reads(request)
-    download = await reads.download(principal.user_id, workflow_id, job_id, params)
-    metrics = getattr(request.app.state, "metrics", None)
-    on_sent = metrics.download_bytes.inc if metrics is not None else None
-    return download_response(reads, download, request.headers, on_sent=on_sent)
+_EVENTS_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"description": "Server-Sent Events", "content": {"text/event-stream": {}}},
+    400: {"description": "Bad resume point (`Last-Event-ID` or `after`)"},
+    **_ACCESS,
+    412: {"description": "The job's logs expired, or it ended without keeping them"},
+}
 
 
 @router.get("/logs/raw", response_class=Response, responses=_DOWNLOAD_RESPONSES)
@@ -73,39 +66,26 @@ async def download_logs(
 ) -> Response:
     """Download a finished job's whole log (seed endpoint, plus formats, filters, ranges, gzip)."""
     params = DownloadParams(format, stream, q, regex, case_sensitive, timestamps, ansi)
-    return await _download(request, principal, workflow_id, job_id, params)
+    reads = log_reads(request)
+    download = await reads.download(principal.user_id, workflow_id, job_id, params)
+    metrics = getattr(request.app.state, "metrics", None)
+    on_sent = metrics.download_bytes.inc if metrics is not None else None
+    return download_response(reads, download, request.headers, on_sent=on_sent)
 
 
-@router.head("/logs/raw", response_class=Response, include_in_schema=False)
-async def download_logs_head(
-    workflow_id: str,
-    job_id: str,
-    request: Request,
-    principal: CurrentUser,
-    format: OptionalStr = None,
-    stream: OptionalStr = None,
-    q: OptionalStr = None,
-    regex: OptionalStr = None,
-    case_sensitive: OptionalStr = None,
-    timestamps: OptionalStr = None,
-    ansi: OptionalStr = None,
-) -> Response:
-    """The download's headers without its body."""
-    params = DownloadParams(format, stream, q, regex, case_sensitive, timestamps, ansi)
-    return await _download(request, principal, workflow_id, job_id, params)
-
-
-@router.get(
-    "/events",
+# HEAD: the same handler (the headers are the same; `DownloadResponse` sends no body), not in
+# the schema
+router.add_api_route(
+    "/logs/raw",
+    download_logs,
+    methods=["HEAD"],
     response_class=Response,
-    responses={
-        200: {"description": "Server-Sent Events", "content": {"text/event-stream": {}}},
-        400: {"description": "Bad resume point (`Last-Event-ID` or `after`)"},
-        401: {"description": "No valid session or token"},
-        404: {"description": "Workflow or job not found"},
-        412: {"description": "The job's logs expired, or it ended without keeping them"},
-    },
+    include_in_schema=False,
+    name="download_logs_head",
 )
+
+
+@router.get("/events", response_class=Response, responses=_EVENTS_RESPONSES)
 async def job_events(
     workflow_id: str,
     job_id: str,

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from hourglass.domain.views import workflow_json
-from hourglass.domain.workflows import Workflow
+from hourglass.domain.workflows import ListParams, Workflow
 from hourglass.web.deps import CurrentUser, IdempotencyKey, JsonBody, ServicesDep
 from hourglass.web.openapi import problems
 from hourglass.web.replies import reply_response
@@ -110,17 +110,10 @@ async def list_workflows(
     interval_max: str | None = None,
 ) -> dict[str, Any]:
     """The caller's workflows, newest first, filtered; `cursor` is null on the last page."""
-    page = await services.workflows.list(
-        principal,
-        cursor=cursor,
-        limit=limit,
-        query=query,
-        kind=kind,
-        build_status=build_status,
-        terminated=terminated,
-        interval_min=interval_min,
-        interval_max=interval_max,
+    params = ListParams(
+        cursor, limit, query, kind, build_status, terminated, interval_min, interval_max
     )
+    page = await services.workflows.list(principal, params)
     return {"workflows": [workflow_json(w) for w in page.workflows], "cursor": page.cursor}
 
 

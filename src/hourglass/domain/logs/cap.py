@@ -17,7 +17,7 @@ and a worker that dies loses nothing it reported. The cap is kept by deleting fr
   written with (`CapState.sealed` is false).
 
 What the writer needs to go on (after a crash, or in a later attempt) is a `CapState`, stored
-with the log (`store.logs` keeps it in `jobs.log_cap`), so the cap holds across attempts: one
+with the log (`store.logs.writes` keeps it in `jobs.log_cap`), so the cap holds across attempts: one
 omission line, whatever the number of attempts. Bytes are those of the stored text (message +
 `\\n`), after masking and the line cap; the omission line itself is not counted.
 """
@@ -29,8 +29,8 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from hourglass.domain.logs_chunks import Chunk, LogChunkCorrupt, decode_meta, encode_meta
-from hourglass.domain.logs_lines import CHUNK_TARGET_BYTES, DEFAULT_CAP_BYTES, LineBatch, Stream
+from hourglass.domain.logs.chunks import Chunk, LogChunkCorrupt, decode_meta, encode_meta
+from hourglass.domain.logs.lines import CHUNK_TARGET_BYTES, DEFAULT_CAP_BYTES, LineBatch, Stream
 
 CAP_STATE_VERSION: Final = 0x81  # never a chunk meta version: decoding it as lines fails loudly
 _STATE: Final = struct.Struct("<qqqqB")

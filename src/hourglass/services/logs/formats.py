@@ -1,7 +1,7 @@
 """What the bytes of a log download or a live event stream are: formats and their options,
 JSON entries, SSE frames, and the error text shown once a body has started.
 
-Pure formatting over chunks; `logreads` does the reading.
+Pure formatting over chunks; `download` and `live` do the reading.
 """
 
 from __future__ import annotations
@@ -15,18 +15,12 @@ from enum import StrEnum
 from typing import Final
 
 from hourglass.domain.jobs import Job
-from hourglass.domain.logs import (
-    Chunk,
-    LogQuery,
-    Stream,
-    compile_query,
-    decode_meta,
-    format_epoch_us,
-    parse_json_message,
-    strip_ansi,
-)
+from hourglass.domain.logs.chunks import Chunk, decode_meta
+from hourglass.domain.logs.lines import Stream, format_epoch_us
+from hourglass.domain.logs.render import parse_json_message, strip_ansi
+from hourglass.domain.logs.search import LogQuery, compile_query
 from hourglass.errors import HourglassError, ValidationError
-from hourglass.services.logparams import parse_choice, parse_flag, parse_stream
+from hourglass.services.logs.params import DownloadParams, parse_choice, parse_flag, parse_stream
 
 log = logging.getLogger("hourglass.logreads")
 
@@ -56,19 +50,6 @@ _MEDIA: Final = {
     Format.JSONL: "application/x-ndjson; charset=utf-8",
     Format.JSON: "application/json",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadParams:
-    """The download's query parameters as sent (validated after the access checks)."""
-
-    format: str | None = None
-    stream: str | None = None
-    q: str | None = None
-    regex: str | None = None
-    case_sensitive: str | None = None
-    timestamps: str | None = None
-    ansi: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

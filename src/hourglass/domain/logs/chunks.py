@@ -24,7 +24,7 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from hourglass.domain.logs_lines import (
+from hourglass.domain.logs.lines import (
     CHUNK_TARGET_BYTES,
     STREAM_CODE,
     STREAM_CODES,

@@ -1,4 +1,4 @@
-"""Log search and rendering helpers: queries, highlights, whole-chunk scans, ANSI, JSON messages.
+"""Log search: compiled queries, highlights, and the whole-chunk scans that find matching lines.
 
 Semantics (one definition, used by search, the download's `q=` and highlights): a line matches a
 query when `pattern.search(message)` finds something, where `pattern` is the literal `q` escaped,
@@ -18,16 +18,21 @@ from hit to hit (and splitting into lines only where hits are dense):
 - a regex first looks for the plain strings every match must contain (read from its parse tree,
   e.g. `error` in `\berror\b`, `error`/`warn` in `error|warn`) and runs `re` only on the lines
   holding one; without such strings it scans the decoded chunk with `re` from match to match.
+
+`search_chunk` applies a query (and a stream filter, run by run on slices of the chunk's `text`)
+to one stored chunk: the search route, the download's `q=` and the JSON formats all use it or
+`LogQuery.matching_lines`.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, AnyStr, Final
 
+from hourglass.domain.logs.chunks import decode_meta
+from hourglass.domain.logs.lines import Stream
 from hourglass.errors import ValidationError
 
 # The only non-ASCII letters `re.IGNORECASE` matches to ASCII letters (U+0130, U+0131, U+017F,
@@ -269,55 +274,15 @@ def _scan_lines(pattern: re.Pattern[str], text: str) -> list[int]:
     return out
 
 
-_ANSI_STR: Final = re.compile(
-    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, erase
-    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC: titles, hyperlinks
-    r"|\x1b[PX^_][^\x1b\x9c\n]*(?:\x1b\\|\x9c)?"  # DCS, SOS, PM, APC strings
-    r"|\x1b[ -/]*[0-~]"  # every other escape: charset selection, keypad modes, ESC 7/8
-)
-_ANSI_BYTES: Final = re.compile(
-    rb"(?:\x1b\[|\xc2\x9b)[0-?]*[ -/]*[@-~]"
-    rb"|(?:\x1b\]|\xc2\x9d)[^\x07\x1b\n]*(?:\x07|\x1b\\|\xc2\x9c)?"
-    rb"|\x1b[PX^_][^\x1b\n]*(?:\x1b\\|\xc2\x9c)?"
-    rb"|\x1b[ -/]*[0-~]"
-)
-
-
-def strip_ansi(text: str) -> str:
-    """`text` without ANSI escape sequences (CSI, OSC, string and other escapes)."""
-    if "\x1b" not in text and "\x9b" not in text and "\x9d" not in text:
-        return text
-    return _ANSI_STR.sub("", text)
-
-
-def strip_ansi_bytes(text: bytes) -> bytes:
-    """UTF-8 `text` (e.g. a whole chunk) without ANSI escape sequences; never crosses a `\\n`."""
-    if b"\x1b" not in text and b"\xc2\x9b" not in text and b"\xc2\x9d" not in text:
-        return text
-    return _ANSI_BYTES.sub(b"", text)
-
-
-_JSON_FIRST: Final = frozenset('{["-0123456789tfn')
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_json_message(message: str) -> tuple[bool, object]:
-    """`(True, value)` if `message` is valid JSON (RFC 8259: no NaN/Infinity), else `(False, None)`.
-
-    Any JSON value counts, scalars included, as API.md says "when the message is valid JSON".
-    """
-    head = message.lstrip(" \t\r")
-    if not head or head[0] not in _JSON_FIRST:
-        return False, None
-    try:
-        return True, json.loads(message, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        return False, None
-
-
-def is_json(message: str) -> bool:
-    """Whether `message` is valid JSON (see `parse_json_message`)."""
-    return parse_json_message(message)[0]
+def search_chunk(
+    first_seq: int, text: bytes, meta: bytes, query: LogQuery, *, stream: Stream | None = None
+) -> list[int]:
+    """Sequence numbers of the chunk's lines that match `query` (and `stream`), ascending."""
+    if stream is None:
+        return [first_seq + i for i in query.matching_lines(text)]
+    hits: list[int] = []
+    for run in decode_meta(meta, len(text)):
+        if run.stream is stream:
+            base = first_seq + run.first_index
+            hits += [base + i for i in query.matching_lines(text[run.byte_start : run.byte_end])]
+    return hits

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hourglass.domain.logs_lines import DEFAULT_LINE_LIMIT, LineBatch, Stream
+from hourglass.domain.logs.lines import DEFAULT_LINE_LIMIT, LineBatch, Stream
 
 MASK = b"***"
 TRUNCATION_MARK = " …[line truncated: {n} bytes omitted]"

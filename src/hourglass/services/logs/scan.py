@@ -17,17 +17,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from hourglass.domain.logs import (
-    Chunk,
-    LogLine,
-    LogQuery,
-    Stream,
-    decode_chunk,
-    decode_meta,
-    search_chunk,
-)
-from hourglass.store import logs as log_store
+from hourglass.domain.logs.chunks import Chunk, decode_chunk, decode_meta
+from hourglass.domain.logs.lines import LogLine, Stream
+from hourglass.domain.logs.search import LogQuery, search_chunk
 from hourglass.store.db import Tx
+from hourglass.store.logs import reads as log_reads
 
 HEAD_BATCH = 256  # chunk heads read at a time while planning a filtered page
 SCAN_BATCH = 16  # chunks (~1 MiB of text) read at a time while searching
@@ -58,8 +52,8 @@ class Found:
 
 def page_bounds(window: Window, limit: int) -> tuple[int, int, bool]:
     """`(lo, hi, more)`: the unfiltered page of `window` is lines `lo..hi` (inclusive), and
-    `more` tells whether lines of the window lie beyond it (`store.logs.readable_page` computes
-    the same bounds in SQL)."""
+    `more` tells whether lines of the window lie beyond it (`store.logs.reads.readable_page`
+    computes the same bounds in SQL)."""
     if window.descending:
         hi = window.before - 1
         lo = max(window.before - limit, window.after + 1)
@@ -88,7 +82,7 @@ async def read_page(
     if stream is not None:
         return await _filtered_page(tx, job_id, window, limit, stream)
     lo, hi, _ = page_bounds(window, limit)
-    chunks = await log_store.chunks_between(
+    chunks = await log_reads.chunks_between(
         tx, job_id, after=lo - 1, before=hi + 1, descending=False, limit=hi - lo + 1
     )
     return await page_from(tx, job_id, window, limit, chunks)
@@ -119,19 +113,19 @@ async def past_gap(
     one, so the lines past it are numbered without one."""
     lo, hi = bounds
     if window.descending:
-        found = await log_store.chunks_between(
+        found = await log_reads.chunks_between(
             tx, job_id, after=window.after, before=lo, descending=True, limit=1
         )
         if not found:
             return lines, False
         rest = Window(window.after, min(found[0].last_seq, lo - 1) + 1, True)
     else:
-        found = await log_store.chunks_after(tx, job_id, hi, 1)
+        found = await log_reads.chunks_after(tx, job_id, hi, 1)
         if not found or found[0].first_seq >= window.before:
             return lines, False
         rest = Window(max(found[0].first_seq, hi + 1) - 1, window.before, False)
     start, end, more = page_bounds(rest, limit - len(lines))
-    chunks = await log_store.chunks_between(
+    chunks = await log_reads.chunks_between(
         tx, job_id, after=start - 1, before=end + 1, descending=False, limit=end - start + 1
     )
     return lines + lines_of(chunks, start, end, window.descending), more
@@ -158,7 +152,7 @@ async def _filtered_page(
     more = False
     after, before = window.after, window.before
     while not more:
-        heads = await log_store.chunk_heads(
+        heads = await log_reads.chunk_heads(
             tx, job_id, after=after, before=before, descending=window.descending, limit=HEAD_BATCH
         )
         for head in heads:
@@ -182,7 +176,7 @@ async def _filtered_page(
     lo, hi = window.after + 1, window.before - 1
     lines = [
         line
-        for c in await log_store.chunks_at(tx, job_id, needed)
+        for c in await log_reads.chunks_at(tx, job_id, needed)
         for line in decode_chunk(c.first_seq, c.text, c.meta, lo=lo, hi=hi, stream=stream)
     ]
     if window.descending:
@@ -195,7 +189,7 @@ async def count_stream(tx: Tx, job_id: str, window: Window, stream: Stream) -> i
     total = 0
     after = window.after
     while True:
-        heads = await log_store.chunk_heads(
+        heads = await log_reads.chunk_heads(
             tx, job_id, after=after, before=window.before, descending=False, limit=HEAD_BATCH
         )
         total += sum(_stream_lines(h.first_seq, h.meta, stream, window) for h in heads)
@@ -259,7 +253,7 @@ async def _read_ahead(tx: Tx, job_id: str, window: Window) -> AsyncIterator[_Bat
     stop = asyncio.Event()
 
     async def read() -> None:
-        batches = log_store.stream_chunks(
+        batches = log_reads.stream_chunks(
             tx,
             job_id,
             after=window.after,

@@ -7,12 +7,11 @@ chunks) → a bounded queue → one writer task that commits queued chunks, seve
 when they pile up, fenced by the lease token → after each commit one wake-up `(job_id, last_seq)`
 on the live bus.
 
-The per-job cap (`domain/logs_truncation.py`) never holds a line back: once the head is full,
+The per-job cap (rules: `domain.logs.cap`) never holds a line back: once the head is full,
 tail lines are stored like any other, and the transaction that takes the tail past its half
 also deletes the tail's oldest chunks and rewrites the one omission line; `close()` ends with a
-seal (a last trim, then the tail's byte offsets made contiguous). Decisions inside a transaction
-are taken from the cap state read in it, not from memory, so a replayed transaction (after an
-unknown commit outcome) changes nothing; the writer itself keeps a few numbers per job.
+seal (a last trim, then the tail's byte offsets made contiguous). That store work is
+`cap.CapKeeper`'s; the writer itself keeps a few numbers per job (`cap.CapProgress`).
 
 Capture never waits on the database: `write()` only splits and packs (C-speed, in memory) and
 hands chunks over; it blocks only while more than `max_pending_bytes` wait to be committed, which
@@ -30,29 +29,21 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import TypeVar
 
 from hourglass.domain.common import Clock
 from hourglass.domain.jobs import Job, LogState, RunSpec
-from hourglass.domain.logs import (
-    CapLimits,
-    CapState,
-    Chunk,
-    ChunkBuilder,
-    LineBatch,
-    LineSplitter,
-    SecretMasker,
-    Stream,
-    TailStart,
-    TruncationPolicy,
-    to_epoch_us,
-)
+from hourglass.domain.logs.cap import CapLimits, CapState, TruncationPolicy
+from hourglass.domain.logs.capture import LineSplitter, SecretMasker
+from hourglass.domain.logs.chunks import Chunk, ChunkBuilder
+from hourglass.domain.logs.lines import LineBatch, Stream, to_epoch_us
 from hourglass.errors import StoreUnavailable
 from hourglass.live import LiveBus, Wakeup
+from hourglass.services.logs.cap import CapKeeper, CapProgress
 from hourglass.settings import Settings
-from hourglass.store import logs as log_store
-from hourglass.store.db import Database, Tx
+from hourglass.store.db import Database
+from hourglass.store.logs import writes as log_writes
 
 log = logging.getLogger("hourglass.logwriter")
 
@@ -66,16 +57,6 @@ Sleep = Callable[[float], Awaitable[object]]
 T = TypeVar("T")
 
 
-@dataclass(slots=True)
-class _Cap:
-    """What the writer remembers of the cap once the job's head is full."""
-
-    state: CapState  # as the head ended (the store's copy is the one decisions are taken from)
-    saved: bool  # the store has a cap state
-    tail_offset: int  # offset of the oldest stored tail chunk: no trim is due before end passes
-    # it by the tail's half
-
-
 def secret_values(payload: Mapping[str, object]) -> list[str]:
     """The values of the payload's `secrets` object (what capture masks)."""
     secrets = payload.get("secrets")
@@ -84,33 +65,26 @@ def secret_values(payload: Mapping[str, object]) -> list[str]:
     return [str(v) for v in secrets.values() if v is not None]
 
 
+@dataclass(eq=False)
 class LogOutputs:
-    """Opens one `JobLog` per attempt, continuing the numbering the store already holds."""
+    """Opens one `JobLog` per attempt, continuing the numbering the store already holds.
 
-    def __init__(
-        self,
-        db: Database,
-        settings: Settings,
-        clock: Clock,
-        bus: LiveBus,
-        *,
-        flush_seconds: float = FLUSH_SECONDS,
-        max_pending_bytes: int = MAX_PENDING_BYTES,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        """`sleep` waits for the flush timer (tests pass one they release by hand)."""
-        self.db = db
-        self.settings = settings
-        self.clock = clock
-        self.bus = bus
-        self.flush_seconds = flush_seconds
-        self.max_pending_bytes = max_pending_bytes
-        self.sleep = sleep
+    `sleep` waits for the flush timer (tests pass one they release by hand).
+    """
+
+    db: Database
+    settings: Settings
+    clock: Clock
+    bus: LiveBus
+    _: KW_ONLY
+    flush_seconds: float = FLUSH_SECONDS
+    max_pending_bytes: int = MAX_PENDING_BYTES
+    sleep: Sleep = asyncio.sleep
 
     async def open(self, job: Job, spec: RunSpec, lease_token: str) -> JobLog:
         """An output for attempt `job.attempts` of `job`, writing as the holder of `lease_token`."""
         async with self.db.read() as tx:
-            end = await log_store.log_end(tx, job.id)
+            end = await log_writes.log_end(tx, job.id)
         masker = SecretMasker(secret_values(spec.payload))
         splitter = LineSplitter(
             attempt=max(job.attempts, 1),
@@ -123,7 +97,7 @@ class LogOutputs:
         log = JobLog(self, job.id, lease_token, splitter, policy, builder)
         if end.cap is not None:  # an earlier attempt filled the head
             tail_offset = end.end_offset if end.tail_offset is None else end.tail_offset
-            log.resume_tail(_Cap(end.cap, True, tail_offset))
+            log.resume_tail(CapProgress(end.cap, True, tail_offset))
         return log
 
 
@@ -145,7 +119,8 @@ class JobLog:
         self._splitter = splitter
         self._policy = policy
         self._builder = builder
-        self._cap: _Cap | None = None
+        self._keeper = CapKeeper(outputs.db, job_id, lease_token, policy.limits)
+        self._cap: CapProgress | None = None
         self._truncated = False
         self._queue: deque[Chunk] = deque()
         self._queued_bytes = 0
@@ -163,7 +138,7 @@ class JobLog:
         """Bytes of closed chunks waiting to be committed."""
         return self._queued_bytes
 
-    def resume_tail(self, cap: _Cap) -> None:
+    def resume_tail(self, cap: CapProgress) -> None:
         """Go on from a log whose head an earlier attempt filled."""
         self._cap = cap
         self._truncated = cap.state.truncated
@@ -234,7 +209,7 @@ class JobLog:
             chunks += [last] if last is not None else []
             builder = self._builder
             state = CapState.start(builder.next_seq - 1, builder.byte_offset)
-            self._cap = _Cap(state, False, builder.byte_offset)
+            self._cap = CapProgress(state, False, builder.byte_offset)
             builder.target_bytes = self._policy.limits.tail_chunk_bytes
         return chunks + self._builder.add(tail)
 
@@ -330,9 +305,9 @@ class JobLog:
         db, cap = self._outputs.db, self._cap
         tail = cap is not None and batch[-1].last_seq > cap.state.head_last_seq
         async with db.write() as tx:
-            if not await log_store.insert_chunks(db, tx, self.job_id, batch, self._token):
+            if not await log_writes.insert_chunks(db, tx, self.job_id, batch, self._token):
                 return False
-            moved = await self._keep_cap(tx, batch) if tail else None
+            moved = await self._keeper.keep(tx, batch, cap) if cap is not None and tail else None
         if cap is not None and tail:
             cap.saved = True
             if moved is not None:
@@ -340,78 +315,13 @@ class JobLog:
                 self._truncated = True
         return True
 
-    async def _keep_cap(self, tx: Tx, batch: list[Chunk]) -> int | None:
-        """Inside the transaction storing `batch` (tail lines): save the cap state the first
-        time, and trim the tail's oldest chunks (never `batch`'s) if it passed its half.
-        Returns the offset of the oldest tail chunk left after a trim."""
-        cap = self._cap
-        assert cap is not None
-        if not cap.saved:
-            await log_store.save_cap_state(tx, self.job_id, cap.state)
-        below = self._policy.limits.trim_below(batch[-1].end_offset)
-        if below <= cap.tail_offset:
-            return None
-        return await self._trim(tx, below, batch[0].first_seq)
-
-    async def _trim(self, tx: Tx, below: int, keep_from: int) -> int | None:
-        """Delete the tail chunks before `keep_from` that start below `below`, then rewrite the
-        omission line; the oldest tail chunk's offset after it (None if nothing was deleted)."""
-        job_id = self.job_id
-        state = await log_store.cap_state(tx, job_id)
-        assert state is not None
-        lines, nbytes = await log_store.trim_tail(
-            tx, job_id, after_seq=state.tail_after, before_seq=keep_from, below_offset=below
-        )
-        if not lines:
-            return None
-        first, _ = await self._omit(tx, state, lines, nbytes)
-        await log_store.save_cap_state(tx, job_id, state.trimmed())
-        return first.byte_offset
-
-    async def _omit(
-        self, tx: Tx, state: CapState, lines: int, nbytes: int
-    ) -> tuple[TailStart, Chunk]:
-        """After `lines` lines (`nbytes` bytes) of the tail were deleted (perhaps none): the
-        omission line rewritten for where the tail now starts, and the job's totals adjusted."""
-        first = await log_store.tail_start(tx, self.job_id, state.omission_seq)
-        assert first is not None  # the newest chunk is never trimmed
-        omission = state.omission(first)
-        added, grown = await log_store.put_omission(self._outputs.db, tx, self.job_id, omission)
-        await log_store.adjust_totals(
-            tx, self.job_id, added - lines, grown - nbytes, self._token, truncated=True
-        )
-        return first, omission
-
     async def _seal(self) -> None:
-        """End the attempt's cap work: a last trim to the tail's half, then the tail's byte
-        offsets made to follow the omission line (one UPDATE), in one transaction."""
-        truncated = await self._retrying(self._seal_once)
+        """End the attempt's cap work (`CapKeeper.seal`), retried while the store is away."""
+        truncated = await self._retrying(self._keeper.seal)
         if truncated is None:
             self._fence()
         elif truncated:
             self._truncated = True
-
-    async def _seal_once(self) -> bool | None:
-        """Whether the log is truncated; None if fenced out."""
-        db, job_id, token = self._outputs.db, self.job_id, self._token
-        async with db.write() as tx:
-            if not await log_store.adjust_totals(tx, job_id, 0, 0, token, truncated=False):
-                return None
-            state = await log_store.cap_state(tx, job_id)
-            last = await log_store.last_chunk(tx, job_id)
-            if state is None or last is None:
-                return False
-            below = self._policy.limits.trim_below(last[2])
-            lines, nbytes = await log_store.trim_tail(
-                tx, job_id, after_seq=state.tail_after, before_seq=last[0], below_offset=below
-            )
-            if not lines and state.sealed:  # nothing trimmed since the last seal (if any)
-                return state.truncated
-            first, omission = await self._omit(tx, state, lines, nbytes)
-            if (delta := omission.end_offset - first.byte_offset) != 0:
-                await log_store.shift_tail(tx, job_id, first.first_seq, delta)
-            await log_store.save_cap_state(tx, job_id, state.sealed_with(omission, first))
-            return True
 
     def _fence(self) -> None:
         """The lease is gone (or the store refused us): drop everything, write nothing more."""
