@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +29,7 @@ FINAL = {"COMPLETED", "FAILED", "CANCELED"}
 CLIPBOARD = ["clipboard-read", "clipboard-write"]
 ANSI = (
     r"printf '\033[31mred line\033[0m\nplain line\n\033[1;32mbold green\nno colour left\n';"
-    r" echo '<img src=x onerror=alert(1)> & <b>not bold</b>'"
+    r" echo '<img src=x onerror=alert(1)> & <b>not bold</b>'; echo 'emoji 😀😀 then Match here'"
 )
 MIXED = (
     "import sys\n"
@@ -246,6 +247,51 @@ def test_ansi_red_is_red_and_stays_on_its_row(page: Page, logs: dict[str, str]) 
     assert page.locator(".lv-list img, .lv-list b").count() == 0
 
 
+def test_highlights_fall_on_the_match_and_case_is_a_toggle(
+    page: Page, logs: dict[str, str]
+) -> None:
+    """Highlights are the server's code-point offsets, drawn on the match even after emoji;
+    "Aa" makes the search match case."""
+    open_log(page, logs["ansi"])
+    page.fill("#lv-q", "match")
+    expect(page.locator("#lv-count")).to_have_text("1 of 1")
+    expect(row(page, 7).locator("mark")).to_have_text("Match")
+    page.click("#lv-case")
+    expect(page.locator("#lv-case")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#lv-count")).to_have_text("No matches")
+    expect(page.locator(".lv-row mark")).to_have_count(0)
+
+
+def test_an_attempt_opens_with_a_separator_saying_why(page: Page, logs: dict[str, str]) -> None:
+    """The line that starts an attempt is drawn as a separator and says why it started."""
+    open_log(page, logs["ansi"])
+    opening = row(page, 1)
+    expect(opening).to_have_class(re.compile(r"\blv-attempt\b"))
+    expect(opening).to_contain_text("attempt 1 started on")
+    expect(opening).to_contain_text("(manual run)")
+    expect(opening).to_have_css("box-shadow", re.compile("inset"))
+    expect(row(page, 2)).not_to_have_class(re.compile(r"\blv-attempt\b"))
+
+
+def test_download_is_a_link_with_the_chosen_format_and_stream(
+    page: Page, logs: dict[str, str]
+) -> None:
+    """The download is a plain link to the raw log: the format and stream chosen go into it,
+    and the browser saves what the API sends."""
+    path = logs["mixed"]
+    open_log(page, path)
+    page.locator(".lv-download summary").click()
+    page.select_option("#lv-format", "jsonl")
+    page.select_option("#lv-download-stream", "stderr")
+    link = page.locator("#lv-download-link")
+    expect(link).to_have_attribute("href", f"{path}/logs/raw?format=jsonl&stream=stderr")
+    with page.expect_download() as saved:
+        link.click()
+    entries = [json.loads(line) for line in Path(saved.value.path()).read_text().splitlines()]
+    assert [e["message_raw"] for e in entries] == [f"err {i}" for i in range(3, 61, 3)]
+    assert {e["stream"] for e in entries} == {"stderr"}
+
+
 def test_following_a_running_job_shows_every_line_once(
     page: Page, server: str, client: httpx.Client
 ) -> None:
@@ -256,7 +302,10 @@ def test_following_a_running_job_shows_every_line_once(
     page.on("request", lambda r: pages.append(r.url) if "/logs?" in r.url else None)
     open_log(page, path)
     expect(page.locator("#lv-live")).to_have_text(re.compile("Following|Waiting|Connecting"))
+    download_link = page.locator("#lv-download-link")
+    expect(download_link).to_have_attribute("aria-disabled", "true")
     expect(page.locator("#lv-live")).to_have_text("Job completed", timeout=30_000)
+    expect(download_link).not_to_have_attribute("aria-disabled", "true")
     download = client.get(f"{path}/logs/raw").text
     total = download.count("\n")
     state = viewer_state(page)
