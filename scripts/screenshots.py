@@ -93,7 +93,7 @@ def seed(client: httpx.Client, endpoint: str) -> dict[str, str]:
         {"cmd": ["sh", "-c", "echo exporting; echo 'error: disk full' >&2; exit 2"]},
         interval=30,
     )
-    _run(client, flaky, 2)
+    failed = _run(client, flaky, 2)
     _create(
         client,
         "image build check",
@@ -109,6 +109,7 @@ def seed(client: httpx.Client, endpoint: str) -> dict[str, str]:
         "workflows": "/ui/workflows",
         "workflow": f"/ui/workflows/{nightly}",
         "job": f"/ui/workflows/{nightly}/jobs/{job}",
+        "log-viewer": f"/ui/workflows/{flaky}/jobs/{failed}",  # opens at its first error
         "new-workflow": "/ui/workflows/new?kind=HEARTBEAT",
         "edit-workflow": f"/ui/workflows/{nightly}/edit",
         "account": "/ui/account",
@@ -146,6 +147,7 @@ def photograph(url: str, log: Path, *, endpoint: str, out: Path, env: dict[str, 
             )
             phone.add_cookies(cookies)
             shoot(phone.new_page(), "/ui/workflows", out / "workflows-360px.png")
+            shoot(phone.new_page(), pages["log-viewer"], out / "log-viewer-360px.png")
             browser.close()
 
 

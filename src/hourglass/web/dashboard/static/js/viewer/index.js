@@ -145,6 +145,7 @@ class Viewer {
     this.linesLabel.textContent = text;
     const last = this.base ? this.base.seqOf(Math.max(0, this.base.count - 1)) : 1;
     this.root.style.setProperty("--lv-digits", String(Math.max(3, String(last).length)));
+    this.root.style.setProperty("--lv-rows", String(total + 1)); // room for a scrollbar
     const error = this.source?.error;
     if (error && !this.banner.dataset.sticky) this.say(`The log could not be read: ${error.message}`, "bad");
   }
