@@ -173,7 +173,8 @@ class Viewer {
       this.counts();
     };
     this.scroller.setCount(source.count, { follow: this.following });
-    this.redraw(true);
+    this.viewContext = null;
+    this.scroller.reset();
     this.counts();
   }
 

@@ -175,6 +175,12 @@ export class Scroller {
     this.invalidate();
   }
 
+  // other rows altogether (another source): what was measured of the old ones is forgotten
+  reset() {
+    this.heights.clear();
+    this.invalidate();
+  }
+
   // every row is drawn again at the next frame (a toggle, new highlights)
   invalidate() {
     for (const element of this.rendered.values()) element.remove();

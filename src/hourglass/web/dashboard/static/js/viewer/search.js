@@ -104,7 +104,8 @@ export class Search {
       stream: this.viewer.stream || undefined,
     };
     const hits = new KeysetSource(this.viewer.api, query);
-    hits.onload = () => this.viewer.redraw();
+    // rows drawn before a page of hits arrived get their highlights then
+    hits.onload = () => this.viewer.redraw(this.viewer.source !== hits);
     this.say("Searching…");
     try {
       await hits.open();
