@@ -201,7 +201,7 @@ class Viewer {
       if (this.stream !== stream) return;
       this.streamView = view;
     }
-    if (this.search.hits) this.search.run();
+    if (this.search.hits) this.search.run(0, { move: false });
     if (!this.matchesOnly) await this.display(anchor);
   }
 
@@ -404,7 +404,7 @@ class Viewer {
       this.say("This workflow keeps no logs: the server deleted these lines when the job ended; they stay on this page until it is closed.", "warn");
     }
     this.toolbar.syncDownload();
-    if (this.search.hits) this.search.run();
+    if (this.search.hits) this.search.run(0, { move: false });
     if (end.job_status === "FAILED") {
       try {
         const summary = await this.api.summary();

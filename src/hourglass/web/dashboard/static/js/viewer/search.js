@@ -88,8 +88,9 @@ export class Search {
   }
 
   // search again: a new query, a toggle, the stream filter, or lines that arrived meanwhile;
-  // `direction` then moves from the hit shown (Enter / Shift+Enter)
-  async run(direction = 0) {
+  // `direction` then moves from the hit shown (Enter / Shift+Enter); `move: false` only counts
+  // again (the job ended: the view stays where the reader is)
+  async run(direction = 0, { move = true } = {}) {
     const run = ++this.runs;
     const q = this.input.value;
     const previous = this.index >= 0 ? this.hits?.seqOf(this.index) : undefined;
@@ -127,6 +128,11 @@ export class Search {
     const from = previous ?? this.viewer.topSeq();
     let row = from === undefined ? 0 : await hits.locate(from, LOCATE_PAGES);
     if (run !== this.runs) return;
+    if (!move) {
+      this.index = row !== null && hits.seqOf(row) === previous ? row : -1;
+      this.counter();
+      return;
+    }
     if (row === null) row = 0;
     if (previous !== undefined && direction) {
       const exact = hits.seqOf(row) === previous;
