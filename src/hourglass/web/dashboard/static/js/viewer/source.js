@@ -382,8 +382,9 @@ export class KeysetSource {
   append(lines) {
     if (this.query.q) return;
     const stream = this.query.stream;
+    const streams = stream ? stream.split(",") : null; // the API takes a set, e.g. stdout,stderr
     let last = this.segments.at(-1);
-    const fresh = lines.filter((l) => (!stream || l.stream === stream) && (!last || l.sequence_num > last.lastSeq));
+    const fresh = lines.filter((l) => (!streams || streams.includes(l.stream)) && (!last || l.sequence_num > last.lastSeq));
     if (!fresh.length) return;
     const kept = last?.live && last.n < PAGE_LIMIT && last.end === this.count && this.cache.peek(last.id);
     if (kept) {
