@@ -64,7 +64,7 @@ async def test_the_drawer_links_each_notification_to_its_page(
 
 
 async def test_mark_one_read(services: Services, alice: UserClient) -> None:
-    """"Mark read" on one notification marks that one only."""
+    """ "Mark read" on one notification marks that one only."""
     await failed_jobs(services, alice, 2)
     newest, older = await listed(alice)
     response = await alice.put("/ui/notifications", data={"one": newest["id"]}, headers=HTMX)
@@ -94,7 +94,7 @@ async def test_mark_selected_with_nothing_chosen_says_so(
 
 
 async def test_mark_all_stops_at_the_newest_shown(services: Services, alice: UserClient) -> None:
-    """"Mark all read" marks every unread one up to the newest the list showed, not later ones."""
+    """ "Mark all read" marks every unread one up to the newest the list showed, not later ones."""
     workflow_id, _ = await failed_jobs(services, alice, 2)
     shown = (await listed(alice))[0]
     await run_job(services, alice, workflow_id, FAILED)  # arrives after the list was shown
@@ -227,7 +227,9 @@ async def test_a_new_webhooks_secret_is_shown_once(alice: UserClient) -> None:
     """The form's answer shows the whsec_ secret; the list shown afterwards never does."""
     response = await alice.post("/ui/webhooks", data=WEBHOOK_FORM, headers=HTMX)
     assert response.status_code == 200
-    secret = re.search(r'id="new-secret" class="mono" readonly value="(whsec_[^"]+)"', response.text)
+    secret = re.search(
+        r'id="new-secret" class="mono" readonly value="(whsec_[^"]+)"', response.text
+    )
     assert secret is not None
     (hook,) = (await alice.get("/webhooks")).json()["webhooks"]
     assert (hook["url"], hook["events"], hook["description"]) == (
@@ -309,7 +311,7 @@ async def test_turn_a_webhook_off_and_on(alice: UserClient) -> None:
 
 
 async def test_send_a_test_lists_its_delivery(alice: UserClient) -> None:
-    """"Send a test" queues a webhook.test delivery, which the answered list shows."""
+    """ "Send a test" queues a webhook.test delivery, which the answered list shows."""
     hook = await register_webhook(alice, URL)
     response = await alice.post(f"/ui/webhooks/{hook['id']}/test", headers=HTMX)
     assert response.status_code == 200
