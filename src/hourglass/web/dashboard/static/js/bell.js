@@ -104,15 +104,24 @@ if (bell && drawer) {
   });
 }
 
-// opening a notification's page reads it: tell the API on the way (the page is leaving)
-document.addEventListener("click", (event) => {
-  const link = event.target.closest("a[data-notification]");
-  if (!link) return;
-  fetch("/notifications", {
+// opening a notification's page reads it: mark it on the way (a plain click waits for that, up
+// to a moment, so the next page counts it read; a new tab or window just sends it)
+function markRead(id) {
+  return fetch("/notifications", {
     method: "PUT",
     keepalive: true,
     credentials: "same-origin",
     headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
-    body: JSON.stringify({ ids: [link.dataset.notification] }),
+    body: JSON.stringify({ ids: [id] }),
   }).catch(() => { /* it stays unread: the drawer still offers "Mark read" */ });
+}
+
+document.addEventListener("click", async (event) => {
+  const link = event.target.closest("a[data-notification]");
+  if (!link || event.defaultPrevented) return;
+  const marking = markRead(link.dataset.notification);
+  if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  await Promise.race([marking, new Promise((resolve) => { setTimeout(resolve, 1500); })]);
+  window.location.assign(link.href);
 });
