@@ -184,6 +184,25 @@ async def test_workflow_analytics_equal_the_api(services: Services, alice: UserC
     assert series["p95"] == [d["p95_ms"] for d in api["daily"]]
 
 
+async def test_the_analytics_page_rows_equal_the_api(services: Services, alice: UserClient) -> None:
+    """Each workflow's row shows the success rate, p50 and p95 GET /analytics/{wid} answers."""
+    failing, _ = await failed_jobs(services, alice, 2)
+    await run_job(services, alice, failing)
+    passing = await built(services, alice, name="passes")
+    await run_job(services, alice, passing)
+    never = await built(services, alice, name="never ran")
+    page = (await alice.get("/ui/analytics?days=7")).text
+    for workflow_id in (failing, passing, never):
+        api = (await alice.get(f"/analytics/{workflow_id}?days=7")).json()
+        row = page.split(f'data-workflow="{workflow_id}"', 1)[1].split("</tr>", 1)[0]
+        shown = dict(re.findall(r'data-field="(\w+)" value="([^"]*)"', row))
+        assert shown == {k: figure(api[k]) for k in ("success_rate", "p50_ms", "p95_ms")}
+
+
+def figure(value: object) -> str:
+    return "" if value is None else str(value)
+
+
 async def test_a_bad_window_is_said_by_the_selector(services: Services, alice: UserClient) -> None:
     """?days=0 answers the page with the API's message next to the days selector."""
     workflow_id = await built(services, alice)

@@ -55,7 +55,7 @@ async def overview(
         "next_url": None,
         "first_url": f"/ui/analytics?days={raw}" if cursor else None,
     }
-    if problem is None:
+    if days is not None:
         try:
             page = await services.workflows.list(
                 principal, ListParams(cursor=cursor, limit=PAGE_SIZE)
@@ -63,10 +63,9 @@ async def overview(
         except ValidationError as exc:  # a stale or hand-made cursor
             context["problem"] = _problem(exc)
         else:
-            context["rows"] = [
-                (w, await services.analytics.workflow(principal.user_id, w.id, raw))
-                for w in page.workflows
-            ]
+            ids = [w.id for w in page.workflows]
+            reports = await services.runs.window_reports(principal, ids, days)
+            context["rows"] = [(w, reports[w.id]) for w in page.workflows]
             if page.cursor:
                 query = urlencode({"days": raw, "cursor": page.cursor})
                 context["next_url"] = f"/ui/analytics?{query}"
