@@ -93,6 +93,17 @@ async def test_mark_selected_with_nothing_chosen_says_so(
     assert len(await listed(alice)) == 1
 
 
+async def test_too_many_chosen_is_the_apis_refusal(services: Services, alice: UserClient) -> None:
+    """More ids than the API takes at once: its rule is said, nothing is marked."""
+    await failed_jobs(services, alice, 1)
+    (one,) = await listed(alice)
+    data = {"selected": "1", "ids": [one["id"]] * 1001}
+    response = await alice.put("/ui/notifications", data=data, headers=HTMX)
+    assert response.status_code == 200
+    assert "must hold at most 1000 ids" in response.text
+    assert len(await listed(alice)) == 1
+
+
 async def test_mark_all_stops_at_the_newest_shown(services: Services, alice: UserClient) -> None:
     """ "Mark all read" marks every unread one up to the newest the list showed, not later ones."""
     workflow_id, _ = await failed_jobs(services, alice, 2)

@@ -105,10 +105,10 @@ async def mark_read(
     problem, toast = None, None
     try:
         ids = await _chosen(principal, services, form)
-        for start in range(0, max(len(ids), 1), MARK_BATCH):
-            await services.notifications.mark_read(
-                principal.user_id, ids[start : start + MARK_BATCH]
-            )
+        # the chosen ones go as sent (the API's rules apply); "all" may be more than one request
+        batches = [ids[i : i + MARK_BATCH] for i in range(0, len(ids), MARK_BATCH)]
+        for batch in batches if "through" in form else [ids]:
+            await services.notifications.mark_read(principal.user_id, batch)
     except ValidationError as exc:
         problem = _problem(exc)
     else:
