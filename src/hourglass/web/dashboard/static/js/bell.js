@@ -85,10 +85,12 @@ if (bell && badge) {
     if (document.hidden) disconnect();
     else if (!source) connect();
   });
-  // the drawer's requests change what is read: count again once they are done
+  // the drawer's requests change what is read, the account's preference what is shown:
+  // count again once they are done
   document.addEventListener("htmx:afterRequest", (event) => {
     const path = event.detail.pathInfo?.requestPath || "";
-    if (event.detail.successful && path.startsWith("/ui/notifications")) recount().catch(() => {});
+    const changes = path.startsWith("/ui/notifications") || path.startsWith("/ui/users");
+    if (event.detail.successful && changes) recount().catch(() => {});
   });
 }
 
