@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hourglass.errors import ConfigError
 
@@ -70,6 +71,14 @@ class Settings:
     # addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed;
     # empty: the socket's peer is the client, whatever headers it sends
     trusted_proxies: tuple[str, ...] = ()
+    # the front door (docs/security.md): what one client may cost the HTTP server of a process
+    max_connections: int = 1000  # open connections per API process; one more is 503 and closed
+    request_read_timeout_seconds: float = 30.0  # to send a request's head and body, else 408
+    max_header_bytes: int = 16 * 1024  # request line + headers, else 431
+    max_headers: int = 100  # header fields per request, else 431
+    # exact origins (`https://dash.example.com`) allowed to call the API from a browser,
+    # credentials included; empty: no CORS headers at all
+    cors_origins: tuple[str, ...] = ()
     # outbound address policy (domain/outbound.py): non-public networks that requests made for
     # users (heartbeats, webhooks) may reach; "private" = every private range, "none" = none.
     # None (unset): "private" when the host is loopback, else none.
@@ -145,6 +154,8 @@ class Settings:
             raise ConfigError("HOURGLASS_LEASE_RENEW_SECONDS must be below HOURGLASS_LEASE_SECONDS")
         for proxy in self.trusted_proxies:
             _check_network(proxy)
+        for origin in self.cors_origins:
+            _check_origin(origin)
         _check_outbound_allow(self.outbound_allow)
         if self.job_cgroups not in JOB_CGROUPS:
             raise ConfigError(f"HOURGLASS_JOB_CGROUPS must be one of {', '.join(JOB_CGROUPS)}")
@@ -155,7 +166,8 @@ class Settings:
 # inclusive bounds; None: no upper bound. Floats must also be finite.
 _RANGES: dict[str, tuple[float, float | None]] = {
     "port": (1, 65535),
-    "session_idle_seconds": (1, None),
+    # below a minute an idle expiry ends sessions between two clicks (docs/security.md)
+    "session_idle_seconds": (60, None),
     "session_absolute_seconds": (1, None),
     "login_rate_limit": (1, None),
     "login_rate_window_seconds": (1, None),
@@ -169,6 +181,10 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "poll_interval_seconds": (0.001, None),
     "shutdown_grace_seconds": (0, None),
     "kill_grace_seconds": (0, None),
+    "max_connections": (1, 1_000_000),
+    "request_read_timeout_seconds": (0.1, 3600),
+    "max_header_bytes": (1024, 1024 * 1024),
+    "max_headers": (8, 10_000),
     "notification_retention_days": (1, 36500),
     "webhook_timeout_seconds": (0.001, 300),
     "webhook_concurrency": (1, 1024),
@@ -197,6 +213,24 @@ def _check_network(proxy: str) -> None:
         raise ConfigError(
             f"HOURGLASS_TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
         ) from None
+
+
+def _check_origin(origin: str) -> None:
+    """An origin as browsers send it: `scheme://host[:port]`, nothing more (no `*`: credentials
+    are allowed, and a wildcard would hand every site the user's session)."""
+    parts = urlsplit(origin)
+    exact = f"{parts.scheme}://{parts.netloc}"
+    try:
+        _ = parts.port
+    except ValueError:
+        exact = ""
+    if parts.scheme not in ("http", "https") or not parts.hostname or origin != exact:
+        raise ConfigError(
+            f"HOURGLASS_CORS_ORIGINS: {origin!r} is not an origin "
+            "(expected scheme://host[:port], lower-case, no path, no '*')"
+        )
+    if "@" in parts.netloc or origin != origin.lower():
+        raise ConfigError(f"HOURGLASS_CORS_ORIGINS: {origin!r} must be lower-case, without user")
 
 
 def _check_outbound_allow(items: tuple[str, ...] | None) -> None:
@@ -259,6 +293,7 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         "allow_command_kind": _parse_bool,
         "default_log_retention_days": _parse_optional_int,
         "trusted_proxies": _parse_list,
+        "cors_origins": _parse_list,
         "outbound_allow": _parse_list,
     }
     if name in parsers:

@@ -486,6 +486,20 @@ async def test_activity_slides_the_idle_window(
         assert (await frozen_client.get("/users")).status_code == 200
 
 
+async def test_use_keeps_a_session_with_the_shortest_idle_window_alive(
+    serve: Serve, clock: FrozenClock
+) -> None:
+    """With HOURGLASS_SESSION_IDLE_SECONDS=60, a request every 50 s keeps the session alive."""
+    url = await serve(clock=clock, session_idle_seconds=60)
+    async with httpx.AsyncClient(base_url=url) as client:
+        await sign_up(client, "carol@example.com")
+        for _ in range(6):
+            clock.advance(seconds=50)
+            assert (await client.get("/users")).status_code == 200
+        clock.advance(seconds=60)
+        assert (await client.get("/users")).status_code == 401
+
+
 async def test_session_ends_at_its_absolute_lifetime_despite_activity(
     serve: Serve, clock: FrozenClock
 ) -> None:

@@ -122,6 +122,57 @@ async def test_password_changes_with_bad_text_are_400(
     assert named(await send(alice, "PUT", "/users", passwords)) == [field]
 
 
+# characters that make a listing or a terminal show other text than what is stored
+
+# C1 controls (NEL, CSI), the bidi embeddings/overrides/isolates, line and paragraph separators
+SPOOFING = ["\x85", "\x9b", "\u202a", "\u202e", "\u2066", "\u2069", "\u2028", "\u2029"]
+
+
+async def test_register_refuses_spoofing_characters_in_the_email(
+    anon: httpx.AsyncClient, db: Database
+) -> None:
+    """Each C1 control, bidi control or line separator in an email is 400 on `email`."""
+    for bad in SPOOFING:
+        value = {"email": f"a{bad}b@example.com", "password": "p" * 10}
+        assert named(await send(anon, "POST", "/auth/register", value)) == ["email"], repr(bad)
+    assert await count(db, users) == 0
+
+
+async def test_login_refuses_spoofing_characters_in_the_email(
+    anon: httpx.AsyncClient, alice: UserClient
+) -> None:
+    """A login whose email holds one is 400 on `email` (no account can have it)."""
+    for bad in SPOOFING:
+        value = {"email": f"alice{bad}@example.com", "password": alice.password}
+        assert named(await send(anon, "POST", "/auth/login", value)) == ["email"], repr(bad)
+
+
+async def test_token_names_refuse_spoofing_characters(alice: UserClient, db: Database) -> None:
+    """Each one in a token name is 400 on `name`, and the message says which."""
+    for bad in SPOOFING:
+        response = await send(alice, "POST", "/tokens", {"name": f"ci{bad}gpj.exe"})
+        assert named(response) == ["name"], repr(bad)
+        assert f"U+{ord(bad):04X}" in response.json()["errors"][0]["message"]
+    assert await count(db, api_tokens) == 0
+
+
+async def test_workflow_names_refuse_spoofing_characters(alice: UserClient, db: Database) -> None:
+    """Each one in a workflow name is 400 on `name`, on create and on replace."""
+    workflow_id = await create(alice, name="unchanged")
+    for bad in SPOOFING:
+        name = f"backup{bad}gpj.exe"
+        assert named(await send(alice, "POST", "/workflows", body(name=name), key())) == ["name"]
+        replaced = await send(alice, "PUT", f"/workflows/{workflow_id}", body(name=name), key())
+        assert named(replaced) == ["name"], repr(bad)
+    assert await count(db, workflows) == 1
+
+
+async def test_names_keep_other_non_ascii_text(alice: UserClient) -> None:
+    """Letters, emoji and right-to-left scripts themselves stay welcome in names."""
+    workflow_id = await create(alice, name="nightly ✓ סיכום 🌙")
+    assert (await alice.get(f"/workflows/{workflow_id}")).json()["name"] == "nightly ✓ סיכום 🌙"
+
+
 # workflows
 
 

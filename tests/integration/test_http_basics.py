@@ -251,7 +251,7 @@ async def test_malformed_json_is_400_naming_body(anon: httpx.AsyncClient) -> Non
     ("raw", "message"),
     [
         (b"[" * 100_000, "nested too deeply"),
-        (b'{"email": "a@x.com", "password": "\xff\xfe\xfd\xfc"}', "malformed JSON"),
+        (b'{"email": "a@x.com", "password": "\xff\xfe\xfd\xfc"}', "must be UTF-8"),
         (b'{"email": "a@x.com", "password": NaN}', "malformed JSON"),
         (b"", "malformed JSON"),
     ],
@@ -260,6 +260,29 @@ async def test_unreadable_json_is_400_naming_body(
     anon: httpx.AsyncClient, raw: bytes, message: str
 ) -> None:
     """Too deep, not UTF-8, NaN or empty: the same 400 problem+json with `errors` on `body`."""
+    response = await anon.post(
+        "/auth/login", content=raw, headers={"content-type": "application/json"}
+    )
+    assert is_problem(response, 400)
+    assert response.json()["errors"] == [{"field": "body", "message": message}]
+
+
+@ONE_ENGINE
+@pytest.mark.parametrize(
+    ("encoding", "message"),
+    [
+        ("utf-8-sig", "must be UTF-8 without a byte order mark"),
+        ("utf-16", "must be UTF-8 without a byte order mark"),
+        ("utf-16-le", "malformed JSON"),
+        ("utf-16-be", "malformed JSON"),
+        ("utf-32", "must be UTF-8 without a byte order mark"),
+    ],
+)
+async def test_a_body_in_another_encoding_is_400_naming_body(
+    anon: httpx.AsyncClient, encoding: str, message: str
+) -> None:
+    """Only UTF-8 without a BOM is read: UTF-16, UTF-32 or a BOM is 400 on `body`."""
+    raw = json.dumps({"email": "a@example.com", "password": "correct horse"}).encode(encoding)
     response = await anon.post(
         "/auth/login", content=raw, headers={"content-type": "application/json"}
     )

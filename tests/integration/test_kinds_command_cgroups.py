@@ -19,7 +19,7 @@ import pytest
 from hourglass.domain.jobs import Outcome
 from hourglass.runtime.kinds import CommandKind
 from hourglass.runtime.kinds.cgroups import JobCgroups
-from tests.integration.test_kinds_command import Sink, alive
+from tests.integration.test_kinds_command import Sink, alive, dies
 from tests.support import require
 
 # starts a sleep in a session of its own (out of the job's process group) and, once it is there
@@ -59,7 +59,7 @@ async def test_setsid_leftover_dies_when_the_job_ends(leftovers: list[int]):
     sink = Sink()
     result = await CommandKind().run({"cmd": ["sh", "-c", ESCAPE]}, sink, asyncio.Event())
     assert result.outcome is Outcome.SUCCESS
-    assert not alive(escaped(sink.text(), leftovers))
+    assert await dies(escaped(sink.text(), leftovers))
 
 
 @pytest.mark.usefixtures("cgroups")
@@ -72,7 +72,7 @@ async def test_setsid_leftover_dies_when_the_job_is_canceled(leftovers: list[int
     pid = escaped(sink.text(), leftovers)
     cancel.set()
     assert (await running).outcome is Outcome.CANCELED
-    assert not alive(pid)
+    assert await dies(pid)
 
 
 @pytest.mark.usefixtures("cgroups")
@@ -82,7 +82,7 @@ async def test_setsid_leftover_dies_when_the_job_times_out(leftovers: list[int])
     payload = {"cmd": ["sh", "-c", f"{ESCAPE}; exec sleep 1000"], "timeout": "1s"}
     result = await CommandKind(kill_grace_seconds=5).run(payload, sink, asyncio.Event())
     assert result.reason == "timed out after 1s"
-    assert not alive(escaped(sink.text(), leftovers))
+    assert await dies(escaped(sink.text(), leftovers))
 
 
 @pytest.mark.usefixtures("cgroups")
@@ -128,7 +128,7 @@ async def test_sweep_kills_what_a_killed_workers_job_left(leftovers: list[int]):
     assert alive(pid)  # the program died with its worker (pdeathsig); this one did not
     kind = CommandKind()
     assert await kind.sweep_orphans() >= 1
-    assert not alive(pid)
+    assert await dies(pid)
     cgroups = await kind.cgroups()
     assert cgroups is not None
     assert not list(cgroups.base.glob(f"hourglass-{worker.pid}-*"))
@@ -147,7 +147,7 @@ async def test_without_cgroups_the_process_group_is_killed(tmp_path: Path, lefto
     assert await kind.cgroups() is None
     first, *cgroup_lines = sink.text().splitlines()
     leftovers.append(int(first))
-    assert not alive(int(first))
+    assert await dies(int(first))
     assert not any("/job-" in line for line in cgroup_lines)
 
 

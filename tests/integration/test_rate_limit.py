@@ -270,3 +270,55 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(
     client = connect(base_url, "127.0.0.9")
     statuses = [await guess(client, n, f"203.0.113.{n}") for n in range(4)]
     assert statuses == [401, 401, 401, 429]
+
+
+# a password change proves the current password like a login
+
+
+async def logged_in(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    response = await client.post("/auth/login", json=creds())
+    assert response.status_code == 201
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    return client
+
+
+def change(current: str) -> dict[str, str]:
+    return {"current_password": current, "new_password": "a brand new secret"}
+
+
+async def test_wrong_current_passwords_are_limited_like_failed_logins(
+    url: str, connect: Connect
+) -> None:
+    """PUT /users with a wrong current_password: 400 up to the limit, then 429 with Retry-After."""
+    client = await logged_in(connect(url, "127.0.0.2"))
+    for _ in range(3):
+        response = await client.put("/users", json=change("wrong password"))
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"][0]["field"] == "current_password"
+    limited = await client.put("/users", json=change(PASSWORD))
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["retry-after"]) <= WINDOW
+
+
+async def test_wrong_current_passwords_count_against_the_login_too(
+    url: str, connect: Connect
+) -> None:
+    """Guesses through PUT /users and through /auth/login share one budget per email."""
+    client = await logged_in(connect(url, "127.0.0.2"))
+    for _ in range(2):
+        assert (await client.put("/users", json=change("wrong password"))).status_code == 400
+    await fail(connect(url, "127.0.0.3"), 1)
+    login = await connect(url, "127.0.0.4").post("/auth/login", json=creds())
+    assert login.status_code == 429
+
+
+async def test_a_right_current_password_does_not_count(url: str, connect: Connect) -> None:
+    """A successful change takes its attempt back: the budget stays whole."""
+    client = await logged_in(connect(url, "127.0.0.2"))
+    for _ in range(4):
+        response = await client.put("/users", json=change(PASSWORD))
+        assert response.status_code == 204, response.text
+        response = await client.put(
+            "/users", json={"current_password": "a brand new secret", "new_password": PASSWORD}
+        )
+        assert response.status_code == 204, response.text

@@ -243,3 +243,17 @@ def test_a_token_is_invalid_from_its_expiry_on() -> None:
     token = ApiToken("t", "u", "n", NOW, NOW + timedelta(days=1), None)
     assert token.is_valid(NOW + timedelta(days=1) - timedelta(microseconds=1))
     assert not token.is_valid(NOW + timedelta(days=1))
+
+
+def test_a_session_is_stamped_at_most_once_a_minute() -> None:
+    """With the default two-hour idle window, a use 59 s after the last stamp writes nothing."""
+    two_hours = timedelta(hours=2)
+    assert not rules.session_needs_touch(NOW - timedelta(seconds=59), NOW, two_hours)
+    assert rules.session_needs_touch(NOW - timedelta(seconds=60), NOW, two_hours)
+
+
+def test_a_short_idle_window_is_stamped_every_tenth_of_it() -> None:
+    """With a 60 s idle window the stamp is renewed after 6 s, so use keeps the session alive."""
+    minute = timedelta(seconds=60)
+    assert not rules.session_needs_touch(NOW - timedelta(seconds=5), NOW, minute)
+    assert rules.session_needs_touch(NOW - timedelta(seconds=6), NOW, minute)

@@ -36,8 +36,12 @@ def _settings(**overrides: Any) -> Settings:
 
 def _start(settings: Settings, **components: bool) -> None:
     from hourglass.cli.server import start
+    from hourglass.errors import ConfigError
 
-    start(settings, **components)
+    try:
+        start(settings, **components)
+    except ConfigError as exc:  # a start-up check (cli/startup.py): one line, exit 1
+        raise click.ClickException(exc.message) from exc
 
 
 @click.group(cls=Program)
@@ -95,8 +99,12 @@ def scheduler(metrics_port: int | None) -> None:
 def migrate_command() -> None:
     """Apply database migrations and exit."""
     from hourglass.cli.server import migrate_only
+    from hourglass.errors import ConfigError
 
-    migrate_only(_settings())
+    try:
+        migrate_only(_settings())
+    except ConfigError as exc:
+        raise click.ClickException(exc.message) from exc
     click.echo("database is up to date")
 
 

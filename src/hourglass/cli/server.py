@@ -11,12 +11,16 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 from fastapi import FastAPI
 
+from hourglass.cli.http_protocol import Limits, protocol_class
+from hourglass.cli.startup import listen, migrate_database, open_database
+from hourglass.errors import ConfigError
 from hourglass.live import make_bus
 from hourglass.runtime.kinds import kinds_for
 from hourglass.runtime.scheduler import Scheduler
@@ -25,8 +29,6 @@ from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services
 from hourglass.services.metrics import watch_loop_lag
 from hourglass.settings import Settings
-from hourglass.store.db import Database
-from hourglass.store.migrate import migrate
 from hourglass.web.app import create_app
 from hourglass.web.metrics import metrics_app
 
@@ -64,13 +66,22 @@ def server_config(
 
     Proxy headers are believed only from `HOURGLASS_TRUSTED_PROXIES`: uvicorn's own default
     trusts `X-Forwarded-For` from loopback, which would let anything on the machine pick the
-    client address the login rate limit counts.
+    client address the login rate limit counts. Connections are served by `http_protocol`,
+    which adds the header, read-time and connection limits (there are no WebSocket routes).
     """
     settings = services.settings
+    limits = Limits(
+        max_connections=settings.max_connections,
+        read_timeout=settings.request_read_timeout_seconds,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+    )
     return uvicorn.Config(
         app or create_app(services),
         host=settings.host,
         port=settings.port if port is None else port,
+        http=protocol_class(limits),
+        ws="none",
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=3,
@@ -81,9 +92,12 @@ def server_config(
 
 
 async def serve_api(
-    services: Services, stop: asyncio.Event, config: uvicorn.Config | None = None
+    services: Services,
+    stop: asyncio.Event,
+    sock: socket.socket,
+    config: uvicorn.Config | None = None,
 ) -> None:
-    """Serve HTTP until `stop` is set, then close connections (SSE streams get 3 s)."""
+    """Serve HTTP on `sock` until `stop` is set, then close connections (SSE streams get 3 s)."""
     server = _Server(config or server_config(services))
 
     async def wait_stop() -> None:
@@ -92,7 +106,7 @@ async def serve_api(
 
     async with asyncio.TaskGroup() as tg:
         waiter = tg.create_task(wait_stop())
-        await server.serve()
+        await server.serve(sockets=[sock])
         waiter.cancel()
 
 
@@ -104,25 +118,39 @@ async def _run_components(
     scheduler: bool = False,
     worker: bool = False,
 ) -> None:
-    """Open the store and the bus, run the chosen components until `stop`, then close all."""
-    db = Database.connect(settings.effective_database_url)
-    bus = make_bus(settings.redis_url)
-    if not settings.redis_url and not (api and scheduler and worker) and not db.is_sqlite:
-        log.warning(
-            "HOURGLASS_REDIS_URL is not set: wake-ups stay inside this process, so the other "
-            "processes see new jobs and log lines only when they poll (every %ss)",
-            settings.poll_interval_seconds,
-        )
+    """Open the store and the bus, run the chosen components until `stop`, then close all.
+
+    A mistake in the settings or the surroundings (see `startup`) raises `ConfigError` before
+    any component starts."""
+    db = open_database(settings)
+    sock = metrics_sock = None
     try:
-        await migrate(db)
+        if api:
+            sock = listen(settings.host, settings.port, "--port / HOURGLASS_PORT")
+        elif settings.metrics_port:
+            metrics_sock = listen(
+                settings.host, settings.metrics_port, "--metrics-port / HOURGLASS_METRICS_PORT"
+            )
+    except ConfigError:
+        await db.close()
+        raise
+    bus = make_bus(settings.redis_url)
+    try:
+        await migrate_database(db, settings)
+        if not settings.redis_url and not (api and scheduler and worker) and not db.is_sqlite:
+            log.warning(
+                "HOURGLASS_REDIS_URL is not set: wake-ups stay inside this process, so the "
+                "other processes see new jobs and log lines only when they poll (every %ss)",
+                settings.poll_interval_seconds,
+            )
         services = Services.build(settings, db, bus=bus)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(watch_loop_lag(services.metrics, stop))
-            if settings.metrics_port and not api:
+            if metrics_sock is not None:
                 # worker and scheduler processes: /metrics on a port of its own
                 log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
                 config = server_config(services, metrics_app(services), port=settings.metrics_port)
-                tg.create_task(serve_api(services, stop, config))
+                tg.create_task(serve_api(services, stop, metrics_sock, config))
             if worker:
                 runner = Worker(
                     services.engine,
@@ -136,10 +164,13 @@ async def _run_components(
                 tg.create_task(
                     Scheduler(services.engine, housekeeping=services.housekeeping()).run(stop)
                 )
-            if api:
+            if sock is not None:
                 log.info("hourglass API on http://%s:%d", settings.host, settings.port)
-                tg.create_task(serve_api(services, stop))
+                tg.create_task(serve_api(services, stop, sock))
     finally:
+        for listening in (sock, metrics_sock):
+            if listening is not None:
+                listening.close()
         await bus.close()
         await db.close()
 
@@ -169,9 +200,9 @@ def migrate_only(settings: Settings) -> None:
     setup_logging(settings.log_level)
 
     async def run() -> None:
-        db = Database.connect(settings.effective_database_url)
+        db = open_database(settings)
         try:
-            await migrate(db)
+            await migrate_database(db, settings)
         finally:
             await db.close()
 

@@ -132,6 +132,22 @@ def login_limit_keys(email: str, client_addr: str) -> list[str]:
     ]
 
 
+# a session's last use is written at most this often, so that reads stay reads …
+SESSION_TOUCH_MAX = timedelta(seconds=60)
+# … and at least this often within its idle window, so use keeps it alive
+SESSION_TOUCH_SHARE = 10
+
+
+def session_needs_touch(last_seen: datetime, now: datetime, idle: timedelta) -> bool:
+    """Whether a use of a session at `now` writes its `last_seen`.
+
+    At most once a minute, and at least every tenth of the idle window: a stamp is then never
+    more than `idle / 10` old, so a session used at shorter gaps than 9/10 of `idle` stays
+    alive (with a fixed minute, a 60 s idle window ended sessions in use).
+    """
+    return now - last_seen >= min(SESSION_TOUCH_MAX, idle / SESSION_TOUCH_SHARE)
+
+
 def retry_after_seconds(limiting_failure_at: datetime, window: timedelta, now: datetime) -> int:
     """Whole seconds until the failure that keeps a key at its limit leaves the window (≥ 1)."""
     return max(1, math.ceil((limiting_failure_at + window - now).total_seconds()))

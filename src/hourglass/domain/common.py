@@ -79,8 +79,10 @@ def monotonic() -> float:
     return time.monotonic()
 
 
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-"""C0 control characters and DEL: never part of an email, a name or a URL."""
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""Never part of an email, a name or a URL: C0 and C1 control characters, DEL, the line and
+paragraph separators, and the bidirectional embeddings, overrides and isolates (they make a
+listing or a terminal show text other than what is stored: `gpj.exe` shown as `exe.jpg`)."""
 
 
 def loads_strict(raw: str | bytes) -> object:
@@ -103,15 +105,22 @@ def text_problem(value: str, *, controls: bool = False) -> str | None:
     except UnicodeEncodeError:
         # JSON may spell a lone surrogate ("\\ud800"); it has no UTF-8 form
         return "must be valid Unicode (it holds an unpaired surrogate)"
-    if controls and CONTROL_CHARS.search(value):
-        return "must not contain control characters"
+    if controls:
+        found = CONTROL_CHARS.search(value)
+        if found:
+            return f"must not contain control characters (U+{ord(found[0]):04X})"
     return None
 
 
 def printable_path(part: str) -> str:
     """A JSON key as it may appear in a field path and a log line (bad characters escaped)."""
     escaped = part.encode("utf-8", "backslashreplace").decode()
-    return CONTROL_CHARS.sub(lambda m: f"\\x{ord(m[0]):02x}", escaped)
+    return CONTROL_CHARS.sub(_escape, escaped)
+
+
+def _escape(found: re.Match[str]) -> str:
+    code = ord(found[0])
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def find_bad_text(value: object, path: str = "") -> FieldError | None:

@@ -37,7 +37,7 @@ from hourglass.settings import Settings
 from hourglass.store import users as store
 from hourglass.store.db import Database, Tx
 
-# a session is only re-stamped when this much time passed, so reads stay reads
+# an API token's last use is only re-stamped when this much time passed, so reads stay reads
 _TOUCH_EVERY = timedelta(seconds=60)
 # how often one process sweeps expired sessions and old login failures
 _HOUSEKEEPING_EVERY = timedelta(minutes=10)
@@ -199,7 +199,7 @@ class AccountService:
             session = await store.get_session(tx, token_hash)
         if session is None or not session.is_valid(now, self.idle):
             raise Unauthorized("session is missing, invalid or expired")
-        if now - session.last_seen_at >= _TOUCH_EVERY:
+        if rules.session_needs_touch(session.last_seen_at, now, self.idle):
             async with self.db.write() as tx:
                 await store.touch_session(tx, token_hash, now)
         return Principal(session.user_id, "session", token_hash)
@@ -242,6 +242,7 @@ class AccountService:
         notification_preference: str | None = None,
         current_password: str | None = None,
         new_password: str | None = None,
+        client_addr: str = "unknown",
     ) -> None:
         values: dict[str, str] = {}
         if notification_preference is not None:
@@ -253,9 +254,7 @@ class AccountService:
             raise ValidationError.field(field, "current_password and new_password go together")
         if current_password is not None and new_password is not None:
             rules.check_password(new_password, "new_password")
-            user = await self.get_user(principal)
-            if not await asyncio.to_thread(self._verify, user.password_hash, current_password):
-                raise ValidationError.field("current_password", "is wrong")
+            await self._check_current_password(principal, current_password, client_addr)
             values["password_hash"] = await asyncio.to_thread(self._hasher.hash, new_password)
         if not values:
             raise BadRequest("nothing to update: send notification_preference or a password pair")
@@ -264,6 +263,20 @@ class AccountService:
             if "password_hash" in values:
                 # a changed password ends every other session of the user
                 await store.delete_user_sessions(tx, principal.user_id, keep=principal.session_hash)
+
+    async def _check_current_password(
+        self, principal: Principal, password: str, client_addr: str
+    ) -> None:
+        """A password change proves the current password like a login does, and a wrong one
+        counts like a failed login (same keys: the user's email and the client's address), so
+        a stolen session or token cannot be used to guess the password either."""
+        user = await self.get_user(principal)
+        keys = rules.login_limit_keys(user.email, client_addr)
+        attempt = await self._reserve_attempt(keys)
+        if not await asyncio.to_thread(self._verify, user.password_hash, password):
+            raise ValidationError.field("current_password", "is wrong")  # the failure stays
+        async with self.db.write() as tx:
+            await store.forget_login_failures(tx, attempt)
 
     # personal API tokens
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from hourglass import __version__
 from hourglass.services.container import Services
-from hourglass.web import dashboard, errors, metrics, openapi
+from hourglass.web import cors, dashboard, docs, errors, metrics, openapi
 from hourglass.web.metrics import Metrics
 from hourglass.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from hourglass.web.routes import (
@@ -37,7 +37,7 @@ def create_app(services: Services) -> FastAPI:
         title="Hourglass",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served by web/docs.py from the package, not from a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -59,6 +59,8 @@ def create_app(services: Services) -> FastAPI:
     dashboard.install(app, services.settings)  # the web dashboard under /ui/
     settings = services.settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # inside the request context, so preflights are logged and counted like other requests
+    cors.install(app, settings.cors_origins)
     app.state.metrics = Metrics(services.metrics)
     app.include_router(metrics.router)
     # outermost of ours: it also answers unexpected errors, so a 500 has a request id too
@@ -66,4 +68,5 @@ def create_app(services: Services) -> FastAPI:
         RequestContextMiddleware, enabled=settings.access_log, metrics=app.state.metrics
     )
     openapi.install(app)
+    docs.install(app, openapi_url="/openapi.json")
     return app

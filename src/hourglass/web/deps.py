@@ -30,11 +30,19 @@ SESSION_COOKIE = "session"
 CSRF_COOKIE = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# UTF-8's, then UTF-16's (and UTF-32's, which start alike): API.md takes UTF-8 only
+_BYTE_ORDER_MARKS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 
 
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+def client_addr(request: Request) -> str:
+    """The client's address, as the login rate limit counts it (a trusted proxy's
+    `X-Forwarded-For` is already applied by the server: `HOURGLASS_TRUSTED_PROXIES`)."""
+    return request.client.host if request.client else "unknown"
 
 
 async def get_services(request: Request) -> Services:
@@ -107,11 +115,17 @@ async def read_json(request: Request) -> object:
     if not _is_json(request.headers.get("content-type", "")):
         raise ValidationError.field("body", "must be JSON sent with Content-Type: application/json")
     raw = await request.body()
+    if raw.startswith(_BYTE_ORDER_MARKS):
+        raise malformed_json("must be UTF-8 without a byte order mark")
     try:
-        value = loads_strict(raw)
+        text = raw.decode("utf-8")  # json.loads would also guess UTF-16, UTF-32 and a BOM
+    except UnicodeDecodeError:
+        raise malformed_json("must be UTF-8") from None
+    try:
+        value = loads_strict(text)
     except RecursionError:
         raise malformed_json("nested too deeply") from None
-    except ValueError:  # bad syntax, bad encoding (UnicodeDecodeError), absurd numbers
+    except ValueError:  # bad syntax, absurd numbers
         raise malformed_json() from None
     bad = find_bad_text(value)
     if bad is not None:

@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: request ids, 500s, one structured access-log line per request, body limit.
+"""Pure-ASGI middleware: request ids, 500s, one structured access-log line per request (499 for a
+client that hung up before its request was read), body limit.
 
 Written as plain ASGI (not `BaseHTTPMiddleware`) so streamed responses — downloads and SSE — pass
 through untouched and unbuffered.
@@ -12,6 +13,7 @@ import re
 import time
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hourglass.domain.common import new_id
@@ -21,6 +23,10 @@ from hourglass.web.metrics import Metrics
 access_log = logging.getLogger("hourglass.access")
 error_log = logging.getLogger("hourglass.web")
 
+CLIENT_CLOSED_REQUEST = 499  # logged and counted, never sent
+# set in a request's `scope["state"]` by the server (cli/http_protocol.py) when it gave up
+# waiting for the body: then the 408 it sent is what the access log and /metrics count
+READ_TIMED_OUT = "hourglass.read_timed_out"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -49,6 +55,18 @@ class RequestContextMiddleware:
         exchange = _Exchange(request_id, send)
         try:
             await self.app(scope, receive, exchange.send)
+        except ClientDisconnect:
+            # the client hung up before its request was read: its doing, not ours. Nobody is
+            # left to answer; nginx's 499 ("client closed request") keeps it apart in the counts
+            timed_out = scope["state"].get(READ_TIMED_OUT, False)
+            exchange.status = 408 if timed_out else CLIENT_CLOSED_REQUEST
+            error_log.info(
+                "%s before its request was read (request_id=%s) on %s %s",
+                "the read deadline passed" if timed_out else "the client went away",
+                request_id,
+                scope["method"],
+                scope["path"],
+            )
         except Exception:
             error_log.exception(
                 "unhandled error (request_id=%s) on %s %s",

@@ -23,8 +23,8 @@ from hourglass.errors import (
 )
 from hourglass.web.dashboard.core import DashboardDep
 from hourglass.web.dashboard.routing import HOME, dashboard_router, read_form, redirect, safe_next
-from hourglass.web.deps import CurrentUser, ServicesDep, get_principal
-from hourglass.web.routes.auth import client_addr, expire_session_cookies, set_session_cookies
+from hourglass.web.deps import CurrentUser, ServicesDep, client_addr, get_principal
+from hourglass.web.routes.auth import expire_session_cookies, set_session_cookies
 
 router = dashboard_router()
 

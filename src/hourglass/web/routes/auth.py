@@ -10,7 +10,14 @@ from pydantic import BaseModel, Field, StrictStr
 from hourglass.domain.common import format_ts
 from hourglass.services.accounts import NewSession
 from hourglass.settings import Settings
-from hourglass.web.deps import CSRF_COOKIE, SESSION_COOKIE, CurrentUser, JsonBody, ServicesDep
+from hourglass.web.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    CurrentUser,
+    JsonBody,
+    ServicesDep,
+    client_addr,
+)
 from hourglass.web.openapi import problems
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -35,10 +42,6 @@ class Validated(BaseModel):
     status: str
     user_id: str
     via: str = Field(description="session | token")
-
-
-def client_addr(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def set_session_cookies(response: Response, settings: Settings, new: NewSession) -> None:

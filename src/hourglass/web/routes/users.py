@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from hourglass.domain.accounts import ApiToken
 from hourglass.domain.common import format_ts, is_valid_id
 from hourglass.errors import NotFound
-from hourglass.web.deps import CurrentUser, JsonBody, ServicesDep
+from hourglass.web.deps import CurrentUser, JsonBody, ServicesDep, client_addr
+from hourglass.web.openapi import problems
 
 router = APIRouter(tags=["users"])
 
@@ -64,18 +65,22 @@ async def get_user(principal: CurrentUser, services: ServicesDep) -> dict[str, A
     }
 
 
-@router.put("/users", status_code=204, response_class=Response)
+@router.put("/users", status_code=204, response_class=Response, responses=problems(429))
 async def put_user(
+    request: Request,
     principal: CurrentUser,
     body: Annotated[UserUpdate, Depends(JsonBody(UserUpdate))],
     services: ServicesDep,
 ) -> Response:
-    """Change the notification preference and/or the password (ends other sessions)."""
+    """Change the notification preference and/or the password (ends other sessions).
+
+    A wrong `current_password` counts like a failed login (429 past the limit)."""
     await services.accounts.update_user(
         principal,
         notification_preference=body.notification_preference,
         current_password=body.current_password,
         new_password=body.new_password,
+        client_addr=client_addr(request),
     )
     return Response(status_code=204)
 
