@@ -87,7 +87,7 @@ class Services:
             workflows=workflows,
             logs=LogService(db, settings, clock, bus),
             reads=LogReads(db, bus),
-            runs=RunService(db),
+            runs=RunService(db, clock),
             events=events,
             notifications=NotificationService(db, settings, clock, bus),
             analytics=AnalyticsService(db, clock),
