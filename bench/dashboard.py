@@ -1,8 +1,11 @@
 """Benchmark of the web dashboard, printing JSON.
 
 - server: time to answer the workflows page of a user with 1,000 workflows (first page, and
-  filtered by a name search) and a job's page, p50/p95 over loopback HTTP with keep-alive
-  (the client-side time, so an upper bound of the server's render time); target < 50 ms;
+  filtered by a name search), a job's page, the analytics page (the figures of 25 workflows
+  over 30 days), a workflow's analytics (90 days), the notifications list (of ~2,000: the
+  user's preference is ALL, so every build's notices show) and the webhooks page, p50/p95 over
+  loopback HTTP with keep-alive (the client-side time, so an upper bound of the server's render
+  time); target < 50 ms;
 - browser: navigation -> first contentful paint of each page in Chromium (Debian's
   chromium-headless-shell), the first visit (cold cache) and p50 of the next ones; target
   < 300 ms;
@@ -52,8 +55,13 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 async def seed(user: UserClient, count: int) -> tuple[str, str]:
-    """`count` HEARTBEAT workflows (weekly, so nothing runs), plus one COMMAND run once."""
+    """`count` HEARTBEAT workflows (weekly, so nothing runs), plus one COMMAND run once; every
+    notification shown (preference ALL), and a webhook."""
     semaphore = asyncio.Semaphore(16)
+    response = await user.put("/users", json={"notification_preference": "ALL"})
+    assert response.status_code == 204, response.text
+    hook = {"url": "https://hooks.example.test/hourglass", "events": ["job.failed"]}
+    assert (await user.post("/webhooks", json=hook)).status_code == 201
 
     async def one(index: int) -> None:
         body = {
@@ -158,6 +166,10 @@ def run(database_url: str | None, args: argparse.Namespace, browser: bool) -> di
                         "workflows_search": "/ui/workflows?query=site+09",
                         "workflow": f"/ui/workflows/{workflow_id}",
                         "job": f"/ui/workflows/{workflow_id}/jobs/{job_id}",
+                        "analytics": "/ui/analytics",
+                        "workflow_analytics": f"/ui/analytics/{workflow_id}?days=90",
+                        "notifications": "/ui/notifications",
+                        "webhooks": "/ui/webhooks",
                     }
                     times = await server_times(user, paths, args.samples)
                     return times, paths, user.client.cookies

@@ -1,8 +1,9 @@
 """Take the README's and docs/screenshots/' pictures of the dashboard, light and dark.
 
 Starts its own `hourglass up` (embedded SQLite, a temporary data dir), fills it with a few
-workflows and runs through the API, then photographs each main page in Debian's
-chromium-headless-shell: 1280 px wide in light and dark, and the workflows list at 360 px.
+workflows, runs and webhooks through the API, then photographs each main page in Debian's
+chromium-headless-shell: 1280 px wide in light and dark (the notifications drawer open over the
+workflows list), and the workflows list and the drawer at 360 px.
 Usage: `.venv/bin/python scripts/screenshots.py [--out docs/screenshots]`.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import threading
@@ -32,6 +34,11 @@ FINAL = {"COMPLETED", "FAILED", "CANCELED"}
 
 class _Ok(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+
+    def do_POST(self) -> None:  # a webhook's deliveries
+        self.rfile.read(int(self.headers.get("content-length", "0")))
         self.send_response(200)
         self.end_headers()
 
@@ -105,6 +112,7 @@ def seed(client: httpx.Client, endpoint: str) -> dict[str, str]:
     old = client.get("/workflows?query=old").json()["workflows"][0]["id"]
     client.patch(f"/workflows/{old}")
     client.post("/tokens", json={"name": "ci", "expires_in_days": 90})
+    hook = _webhook(client, endpoint)
     return {
         "workflows": "/ui/workflows",
         "workflow": f"/ui/workflows/{nightly}",
@@ -113,13 +121,45 @@ def seed(client: httpx.Client, endpoint: str) -> dict[str, str]:
         "new-workflow": "/ui/workflows/new?kind=HEARTBEAT",
         "edit-workflow": f"/ui/workflows/{nightly}/edit",
         "account": "/ui/account",
+        "analytics": "/ui/analytics",
+        "workflow-analytics": f"/ui/analytics/{nightly}",
+        "webhooks": "/ui/webhooks",
+        "webhook": f"/ui/webhooks/{hook}",
     }
+
+
+def _webhook(client: httpx.Client, endpoint: str) -> str:
+    """A webhook to the local stand-in, with a delivered test; and a Slack one, turned off."""
+    body = {"url": f"{endpoint}hooks/hourglass", "events": ["job.failed", "workflow.terminated"]}
+    hook: str = client.post("/webhooks", json={**body, "description": "ops room"}).json()["id"]
+    client.post(f"/webhooks/{hook}/test")
+    _wait(
+        client,
+        f"/webhooks/{hook}/deliveries",
+        lambda d: all(x["status"] == "delivered" for x in d["deliveries"]),
+    )
+    slack = {"url": "https://hooks.slack.com/services/T000/B000/XXXXXXXX", "format": "slack"}
+    other = client.post("/webhooks", json={**slack, "events": ["job.failed"]}).json()["id"]
+    client.patch(f"/webhooks/{other}", json={"enabled": False})
+    return hook
 
 
 def shoot(page: Page, path: str, target: Path) -> None:
     page.goto(path)
     page.wait_for_load_state("networkidle")
+    if path.startswith("/ui/analytics/") or re.fullmatch(r"/ui/workflows/[0-9A-Z]{26}", path):
+        page.locator(".chart-box canvas").first.wait_for()  # a workflow's analytics charts
     page.screenshot(path=str(target), full_page=True, animations="disabled", caret="initial")
+
+
+def shoot_drawer(page: Page, target: Path) -> None:
+    """The notifications drawer, open over the workflows list."""
+    page.goto("/ui/workflows")
+    page.wait_for_load_state("networkidle")
+    page.locator("#bell").click()
+    page.locator("#notif-list").wait_for()
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(target), animations="disabled", caret="initial")
 
 
 def photograph(url: str, log: Path, *, endpoint: str, out: Path, env: dict[str, str]) -> None:
@@ -141,12 +181,14 @@ def photograph(url: str, log: Path, *, endpoint: str, out: Path, env: dict[str, 
                 page = context.new_page()
                 for name, path in pages.items():
                     shoot(page, path, out / f"{name}-{scheme}.png")
+                shoot_drawer(page, out / f"notifications-{scheme}.png")
                 context.close()
             phone = browser.new_context(
                 base_url=url, viewport={"width": 360, "height": 780}, device_scale_factor=2
             )
             phone.add_cookies(cookies)
             shoot(phone.new_page(), "/ui/workflows", out / "workflows-360px.png")
+            shoot_drawer(phone.new_page(), out / "notifications-360px.png")
             shoot(phone.new_page(), pages["log-viewer"], out / "log-viewer-360px.png")
             browser.close()
 

@@ -225,6 +225,9 @@ async def test_run_without_a_runtime_is_a_system_failure():
 async def test_sweep_removes_what_dead_workers_of_this_host_left_running(engine: str):
     """Containers of a dead worker (or of a reused pid) are removed; a live worker's stay."""
     sweeper = kind(engine)
+    # a host name of its own: the sweepers of workers other tests run at the same time on this
+    # Docker Engine must not take (or race it for) these containers
+    sweeper.host = f"{sweeper.host}-sweep-test-{os.getpid()}"
     gone = subprocess.Popen(["true"])
     gone.wait()
     owners = {

@@ -90,7 +90,7 @@ class Services:
             logs=LogService(db, settings, clock, bus),
             reads=LogReads(db, bus),
             summaries=LogSummaries(db),
-            runs=RunService(db),
+            runs=RunService(db, clock),
             events=events,
             notifications=NotificationService(db, settings, clock, bus),
             analytics=AnalyticsService(db, clock),

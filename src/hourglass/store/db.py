@@ -192,6 +192,8 @@ async def translate_errors() -> AsyncIterator[None]:
     except IntegrityError:
         raise
     except (OperationalError, InterfaceError) as exc:
+        # SQLite's extended code (e.g. SQLITE_IOERR_SHORT_READ) says far more than its message
+        log.warning("store unavailable: %s (%s)", _short(exc), _error_name(exc))
         raise StoreUnavailable(f"store unavailable: {_short(exc)}") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated or _state_in(exc, _UNAVAILABLE_STATES):
@@ -205,6 +207,13 @@ async def translate_errors() -> AsyncIterator[None]:
         raise BadRequest(_REFUSED_VALUE) from exc
     except (OSError, ConnectionError) as exc:
         raise StoreUnavailable(f"store unavailable: {exc}") from exc
+
+
+def _error_name(exc: DBAPIError) -> str:
+    orig = exc.orig
+    return str(
+        getattr(orig, "sqlite_errorname", None) or getattr(orig, "sqlstate", None) or type(orig)
+    )
 
 
 # SQLSTATE classes that mean "the database cannot serve us now", not "this query is wrong":

@@ -14,9 +14,12 @@ from hourglass.errors import NotFound
 from hourglass.settings import Settings
 from hourglass.web.dashboard import (
     pages_account,
+    pages_analytics,
     pages_auth,
     pages_forms,
     pages_jobs,
+    pages_notifications,
+    pages_webhooks,
     pages_workflows,
 )
 from hourglass.web.dashboard.core import Dashboard, DashboardDep
@@ -52,7 +55,16 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.dashboard = Dashboard(settings)
     app.add_api_route("/", root, methods=["GET"], include_in_schema=False)
     # order matters: fixed paths (/ui/workflows/new) before the patterns that would take them
-    for module in (pages_auth, pages_forms, pages_workflows, pages_jobs, pages_account):
+    for module in (
+        pages_auth,
+        pages_forms,
+        pages_workflows,
+        pages_jobs,
+        pages_account,
+        pages_notifications,
+        pages_analytics,
+        pages_webhooks,
+    ):
         app.include_router(module.router)
     app.include_router(_assets)
     app.include_router(_fallback)

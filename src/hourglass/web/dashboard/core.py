@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 
 from hourglass.domain.common import format_ts
 from hourglass.settings import Settings
-from hourglass.web.dashboard import views
+from hourglass.web.dashboard import figures, views
 from hourglass.web.dashboard.assets import Assets
 
 HERE = Path(__file__).parent
@@ -57,6 +57,8 @@ class Dashboard:
             duration=views.duration_words,
             state=views.workflow_state,
             schedule=views.schedule_words,
+            percent=figures.percent,
+            millis=figures.millis,
         )
 
     def render(

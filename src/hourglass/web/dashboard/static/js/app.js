@@ -6,3 +6,5 @@ import "./dialogs.js";
 import "./copy.js";
 import "./time.js";
 import "./attempts.js";
+import "./bell.js";
+import "./charts.js";
