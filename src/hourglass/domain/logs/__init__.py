@@ -20,7 +20,9 @@ no store, clock or network. The path of one line, and the module here that owns 
 - `cap`: the per-job size cap (`CapLimits`, `TruncationPolicy`, `CapState`, the omission line);
 - `chunks`: the chunk row format and its codec (`Chunk`, `ChunkBuilder`, `decode_chunk`);
 - `search`: query semantics and the C-speed whole-chunk matchers;
-- `render`: how stored lines look to a reader (plain-text download, ANSI, JSON messages).
+- `render`: how stored lines look to a reader (plain-text download, ANSI, JSON messages);
+- `summary`: where a log says what went wrong (error-like lines, the first error, attempts and
+  the gap from chunk meta), for the log viewer's summary.
 
 The hot paths work on whole blocks of bytes with C-speed `bytes`/`str`/`re` calls and make no
 Python object per line; time stamps are parameters (epoch microseconds), never read here.

@@ -27,6 +27,8 @@ The path of one line, and the module here that owns each step (the pure rules ar
 - `writer`: `LogOutputs`/`JobLog`, what a worker's output becomes in the store;
 - `cap`: `CapKeeper`, where the per-job cap is applied (trim, omission line, seal);
 - `retention`: the sweep that deletes expired logs;
+- `summary`: `LogSummaries`, `GET …/logs/summary` for the log viewer (the first error, the
+  attempts, a capped log's gap), a bounded scan kept per finished job;
 - `service`: `LogService`, the page/search/retention/writer use cases under one name.
 
 The web layer imports this package, never `store.logs` (import-linter holds it to that).
