@@ -219,6 +219,24 @@ def test_search_counts_as_the_api_and_walks_the_hits(
     assert in_view(page, seqs[-1])
 
 
+def test_far_from_the_hits_enter_goes_to_the_first_one_below_the_view(
+    page: Page, logs: dict[str, str]
+) -> None:
+    """In the middle of a log with thousands of hits above, typing shows the count and leaves
+    the view alone; Enter then goes to the first hit below the view, numbered among them all."""
+    open_log(page, logs["million"], "#L500000")
+    expect(page.locator(".lv-row[data-pending]")).to_have_count(0)
+    top = int(page.locator(".lv-row").first.get_attribute("data-seq") or 0)
+    hits = [seq for seq in range(2, 1000002) if "99" in str(seq - 1)]  # line n says n - 1
+    below = next(i for i, seq in enumerate(hits) if seq >= top)
+    page.fill("#lv-q", "99")
+    expect(page.locator("#lv-count")).to_have_text(f"{len(hits):,} matches")
+    expect(page.locator(".lv-row").first).to_have_attribute("data-seq", str(top))
+    page.locator("#lv-q").press("Enter")
+    expect(page.locator("#lv-count")).to_have_text(f"{below + 1:,} of {len(hits):,}")
+    expect(page.locator(".lv-current")).to_have_attribute("data-seq", str(hits[below]))
+
+
 def test_only_matches_shows_the_hits_alone(page: Page, logs: dict[str, str]) -> None:
     """With "Only matches", the rows are the hits, highlighted where the server says."""
     open_log(page, logs["million"])

@@ -191,12 +191,16 @@ class Viewer {
     return this.source?.seqOf(Math.floor(this.scroller.shownTop));
   }
 
+  lastSeq() {
+    return this.base && this.base.count ? this.base.seqOf(this.base.count - 1) : Infinity;
+  }
+
   async setStream(stream) {
     const anchor = this.topSeq();
     this.stream = stream;
     this.streamView = null;
     if (stream) {
-      const view = new KeysetSource(this.api, { stream });
+      const view = new KeysetSource(this.api, { stream }, { lastSeq: this.lastSeq() });
       await view.open({ withEnd: !this.finished });
       if (this.stream !== stream) return;
       this.streamView = view;

@@ -61,13 +61,14 @@ export class Scroller {
 
   resize() {
     this.space.style.height = `${Math.max(0, this.spaceHeight() - this.viewH)}px`;
-    this.setTop(this.top, false);
+    this.setTop(this.top, false, false);
   }
 
+  // the rows are asked for when drawn (not at once: the caller may move elsewhere first)
   setCount(count, { follow = false } = {}) {
     this.count = count;
     this.space.style.height = `${Math.max(0, this.spaceHeight() - this.viewH)}px`;
-    this.setTop(follow ? this.maxTop() : this.top, false);
+    this.setTop(follow ? this.maxTop() : this.top, false, false);
   }
 
   atEnd() {
@@ -75,8 +76,8 @@ export class Scroller {
   }
 
   // move to fractional row `top`; `byUser` tells listeners (follow pauses when the user leaves
-  // the end)
-  setTop(top, byUser = false) {
+  // the end); `ask`: the rows now in view are asked for at once, not at the next frame
+  setTop(top, byUser = false, ask = true) {
     this.top = Math.min(Math.max(0, top), this.maxTop());
     const range = this.scrollRange();
     const max = this.maxTop();
@@ -85,7 +86,7 @@ export class Scroller {
       this.viewport.scrollTop = scrollTop;
       this.expected = this.viewport.scrollTop;
     }
-    this.want();
+    if (ask) this.want();
     this.schedule();
     this.onMove(byUser);
   }

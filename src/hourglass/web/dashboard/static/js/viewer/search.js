@@ -6,7 +6,9 @@
 import { KeysetSource } from "./source.js";
 
 const DEBOUNCE_MS = 150;
-const LOCATE_PAGES = 20; // pages read to find the first hit below the view before starting at 1
+// pages of hits read, while typing, to find the first hit at or below the view; past them the
+// count is shown and Enter goes on looking
+const LOCATE_PAGES = 4;
 
 export class Search {
   constructor(root, viewer) {
@@ -21,6 +23,8 @@ export class Search {
     };
     this.hits = null; // KeysetSource of the current query's hits
     this.index = -1; // the current hit's row in `hits`
+    this.from = undefined; // where Enter looks from while no hit is current (a line's seq)
+    this.locating = null; // the first hit of a new search being looked for
     this.runs = 0;
     this.stale = false;
     this.timer = 0;
@@ -84,7 +88,8 @@ export class Search {
     const total = this.hits.count.toLocaleString();
     if (!this.hits.count) return this.say("No matches");
     const more = this.stale ? "+" : "";
-    this.say(this.index < 0 ? `${total}${more} matches` : `${(this.index + 1).toLocaleString()} of ${total}${more}`);
+    const noun = this.hits.count === 1 ? "match" : "matches";
+    this.say(this.index < 0 ? `${total}${more} ${noun}` : `${(this.index + 1).toLocaleString()} of ${total}${more}`);
   }
 
   // search again: a new query, a toggle, the stream filter, or lines that arrived meanwhile;
@@ -104,7 +109,7 @@ export class Search {
       caseSensitive: this.on("caseSensitive"),
       stream: this.viewer.stream || undefined,
     };
-    const hits = new KeysetSource(this.viewer.api, query);
+    const hits = new KeysetSource(this.viewer.api, query, { lastSeq: this.viewer.lastSeq() });
     // rows drawn before a page of hits arrived get their highlights then
     hits.onload = () => this.viewer.redraw(this.viewer.source !== hits);
     this.say("Searching…");
@@ -121,13 +126,28 @@ export class Search {
     this.hits = hits;
     this.stale = false;
     this.index = -1;
+    this.from = undefined;
     this.viewer.setHits(hits);
     if (this.on("filter")) this.viewer.showMatchesOnly(hits);
     this.counter();
     if (!hits.count) return;
     const from = previous ?? this.viewer.topSeq();
-    let row = from === undefined ? 0 : await hits.locate(from, LOCATE_PAGES);
+    // Enter pressed meanwhile waits for this first hit (it would start from nothing)
+    const found = from === undefined ? Promise.resolve(0) : hits.locate(from, LOCATE_PAGES);
+    this.locating = found.catch(() => null);
+    let row;
+    try {
+      row = await found;
+    } catch (error) {
+      if (run === this.runs) this.say(error.message, true);
+      return;
+    }
     if (run !== this.runs) return;
+    if (hits.exhausted) {
+      this.from = from; // far from the hits read so far: Enter goes on from the view
+      this.counter();
+      return;
+    }
     if (!move) {
       this.index = row !== null && hits.seqOf(row) === previous ? row : -1;
       this.counter();
@@ -144,6 +164,7 @@ export class Search {
   drop() {
     this.hits = null;
     this.index = -1;
+    this.from = undefined;
     this.stale = false;
     this.viewer.setHits(null);
     if (this.on("filter")) this.viewer.showMatchesOnly(null);
@@ -151,9 +172,19 @@ export class Search {
   }
 
   async step(direction) {
+    await this.locating;
     if (!this.hits || !this.hits.count) return;
     if (this.stale) return this.run(direction);
     const count = this.hits.count;
+    if (this.index < 0 && this.from !== undefined) {
+      const run = this.runs;
+      this.say("Searching…");
+      const row = await this.hits.locate(this.from);
+      if (run !== this.runs) return;
+      this.from = undefined;
+      const next = row === null ? 0 : direction > 0 ? row : row - 1;
+      return this.go((next + count) % count, run);
+    }
     const next = this.index < 0 ? (direction > 0 ? 0 : count - 1) : (this.index + direction + count) % count;
     await this.go(next, this.runs);
   }

@@ -165,10 +165,13 @@ class Segment {
 }
 
 export class KeysetSource {
-  // query: {q, regex, caseSensitive, stream}; without q, the lines of `stream`
-  constructor(api, query) {
+  // query: {q, regex, caseSensitive, stream}; without q, the lines of `stream`. `lastSeq`: the
+  // log's last sequence number, to walk from the nearer end before the end has been read
+  constructor(api, query, { lastSeq = Infinity } = {}) {
     this.api = api;
     this.query = query;
+    this.lastSeq = lastSeq;
+    this.exhausted = false; // the last locate() gave up after its pages
     this.count = 0;
     this.segments = [];
     this.cache = new Lru(CACHE_SEGMENTS);
@@ -334,8 +337,9 @@ export class KeysetSource {
   }
 
   // the row of `seq`, or of the first line after it in this view (null past the end, or
-  // when finding it would take more than `steps` pages)
+  // when finding it would take more than `steps` pages: then `exhausted` is set)
   async locate(seq, steps = Infinity) {
+    this.exhausted = false;
     for (;;) {
       const inside = this.segments.find((s) => s.firstSeq <= seq && seq <= s.lastSeq);
       if (inside) {
@@ -348,8 +352,11 @@ export class KeysetSource {
         const low = before ? before.lastSeq : 0;
         const high = after ? after.firstSeq : Infinity;
         if (low < seq && seq < high) {
-          if (steps-- <= 0) return null;
-          await this.step(seq - low <= high - seq);
+          if (steps-- <= 0) {
+            this.exhausted = true;
+            return null;
+          }
+          await this.step(seq - low <= Math.min(high, this.lastSeq + 1) - seq);
           this.onload();
           continue;
         }
