@@ -323,6 +323,7 @@ def measure(base: str, client: httpx.Client, args: argparse.Namespace) -> dict[s
 
 def search(page: Page, url: str, query: str, regex: bool) -> dict[str, Any]:
     """Type `query` in a freshly opened viewer: when the count showed, when "X of Y" did."""
+    page.goto("about:blank")  # else a URL differing in its #L only is not a new page
     page.goto(url)
     page.wait_for_selector(".lv-row[data-seq]:not([data-pending])")
     found = page.evaluate(SEARCH, [query, regex])
