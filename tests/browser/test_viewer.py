@@ -172,6 +172,18 @@ def test_a_million_line_log_opens_at_the_top(page: Page, logs: dict[str, str]) -
     assert page.locator(".lv-row").count() < 80
 
 
+def test_the_first_page_is_fetched_once_with_the_page(page: Page, logs: dict[str, str]) -> None:
+    """The page preloads the viewer's first request, and the viewer uses it: one request."""
+    firsts: list[str] = []
+    page.on("request", lambda r: firsts.append(r.url) if "/logs?after=0&" in r.url else None)
+    open_log(page, logs["million"])
+    expect(page.locator("head link[rel=preload]")).to_have_attribute(
+        "href", f"{logs['million']}/logs?after=0&limit=500&order=asc"
+    )
+    expect(row(page, 30)).to_be_visible()
+    assert len(firsts) == 1, firsts
+
+
 def test_end_shows_the_last_line(page: Page, logs: dict[str, str]) -> None:
     """End (in the viewer) goes to the last line of the log."""
     open_log(page, logs["million"])

@@ -13,7 +13,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from hourglass.domain.common import format_ts
-from hourglass.domain.jobs import Job
+from hourglass.domain.jobs import Job, JobStatus, LogState
 from hourglass.domain.workflows import Workflow
 from hourglass.errors import Conflict
 from hourglass.services.accounts import Principal
@@ -38,18 +38,28 @@ def _context(workflow: Workflow, job: Job, now: datetime) -> dict[str, Any]:
         else None,
         "poll": None if job.is_finished else "every 2s",
         "now": now,
-        "viewer": _viewer(job, now),
+        "viewer": _viewer(job, workflow, now),
     }
 
 
-def _viewer(job: Job, now: datetime) -> dict[str, Any]:
+def _viewer(job: Job, workflow: Workflow, now: datetime) -> dict[str, Any]:
     """What the log viewer needs to open before its first request: where relative time stamps
-    count from, and whether absolute ones need a date."""
+    count from, whether absolute ones need a date, and whether it will open at the top of a
+    finished log (its first page is then fetched with the page: `first_page`)."""
     start = job.started_at or job.created_at
     end = job.completed_at or now
+    at_top = (
+        job.is_finished
+        and job.status != JobStatus.FAILED  # opens at its first error
+        and workflow.log_retention
+        and job.log_state in (LogState.COMPLETE, LogState.TRUNCATED)
+        and job.log_lines > 0
+    )
     return {
         "started_at": format_ts(job.started_at) if job.started_at else "",
         "multi_day": start.date() != end.date(),
+        # the viewer's first request, exactly as it makes it (js/viewer/source.js, BLOCK)
+        "first_page": "/logs?after=0&limit=500&order=asc" if at_top else "",
     }
 
 

@@ -27,7 +27,9 @@ export class LogApi {
       if (value !== undefined && value !== null && value !== "") query.set(key, String(value));
     }
     const url = `${this.base}${path}${query.size ? `?${query}` : ""}`;
-    const response = await fetch(url, { credentials: "same-origin", signal, headers: { Accept: "application/json" } });
+    // credentials "include" (same origin: the same cookies) matches the page's preload of the
+    // first page, so that request is not made twice
+    const response = await fetch(url, { credentials: "include", signal });
     if (!response.ok) {
       let detail = `the server answered ${response.status}`;
       let errors = [];

@@ -330,6 +330,7 @@ class Viewer {
     if (error && !link) this.target = error.sequence_num;
     this.base = new SeqSource(this.api, { count: this.logLines, gap: summary?.omitted });
     this.use(this.base);
+    if (this.root.dataset.preloaded === "true") this.base.ensure(0, 0); // the page fetched it
     if (!this.logLines) this.say("The job wrote no output.", "muted");
     if (error) this.pointAt(error);
     if (link) this.showLink(link.from);
