@@ -180,7 +180,7 @@ def test_the_first_page_is_fetched_once_with_the_page(page: Page, logs: dict[str
     expect(page.locator("head link[rel=preload]")).to_have_attribute(
         "href", f"{logs['million']}/logs?after=0&limit=500&order=asc"
     )
-    expect(row(page, 30)).to_be_visible()
+    expect(row(page, 20)).to_be_visible()
     assert len(firsts) == 1, firsts
 
 
