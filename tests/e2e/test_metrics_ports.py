@@ -12,11 +12,19 @@ from pathlib import Path
 import httpx
 
 from hourglass.domain.jobs import JobStatus
+from hourglass.services.container import Services
 from hourglass.settings import Settings
 from hourglass.store.db import Database
 from tests.conftest import build_services
 from tests.e2e.processes import base_env, free_port, started
-from tests.integration.engine_helpers import built_workflow, principal, wait_job
+from tests.integration.engine_helpers import (
+    build_all,
+    create_workflow,
+    eventually,
+    principal,
+    wait_job,
+    workflow_row,
+)
 from tests.support import UserClient
 
 FINISHED = 'hourglass_jobs_finished_total{kind="COMMAND",status="COMPLETED"}'
@@ -33,6 +41,10 @@ async def scrape_until(port: int, done: Callable[[str], bool], timeout: float = 
         while not done(text := (await client.get(f"http://127.0.0.1:{port}/metrics")).text):
             await asyncio.sleep(0.05)
     return text
+
+
+async def _build_is(services: Services, workflow_id: str, status: str) -> bool:
+    return bool((await workflow_row(services, workflow_id)).build_status == status)
 
 
 async def test_worker_and_scheduler_serve_metrics_on_their_port(
@@ -65,7 +77,12 @@ async def test_worker_and_scheduler_serve_metrics_on_their_port(
             ),
         ):
             who = await principal(services)
-            wid = await built_workflow(services, who)
+            wid = await create_workflow(services, who)
+            # the worker process builds too: whichever claims the build first, wait for its end
+            await build_all(services)
+            await eventually(
+                lambda: _build_is(services, wid, "COMPLETED"),
+            )
             reply = await services.jobs.schedule(who.user_id, wid, idempotency_key="k")
             await wait_job(services, reply.body["id"], {JobStatus.COMPLETED})
             # the worker counts a job right after its finish commits: read until it has

@@ -36,14 +36,14 @@ async def test_a_delivery_survives_the_sigkill_of_its_sender(
             claim = await services.engine.claim_job("test")
             assert claim is not None
             await services.engine.finish(claim, RunResult.workload_failure("boom", 1))
-            [held] = await receiver.wait_for(1)
+            [held] = await receiver.wait_for(1, timeout=60)  # a worker process starts first
             first.kill()
         finally:
             first.kill()
             first.stop()
         with_b = Process(["worker"], env, tmp_path / "b.log")
         try:
-            _, again = await receiver.wait_for(2, timeout=30)
+            _, again = await receiver.wait_for(2, timeout=60)
 
             async def delivered() -> bool:
                 page = await services.webhooks.deliveries(
