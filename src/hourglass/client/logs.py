@@ -17,7 +17,7 @@ from typing import IO, Any, Final
 import httpx
 
 from hourglass.client.api import Api
-from hourglass.client.errors import ApiError, ClientError, Exit
+from hourglass.client.errors import ClientError, Exit
 
 FINAL = ("COMPLETED", "FAILED", "CANCELED")
 EXIT_BY_STATUS: Final = {
@@ -26,7 +26,6 @@ EXIT_BY_STATUS: Final = {
     "CANCELED": Exit.JOB_CANCELED,
 }
 PAGE = 1000  # the API's largest page
-FAILED_FALLBACK_LINES = 50
 ERROR_MARK = b"\n--- ERROR: failed to fetch logs ---\n"
 # identity: on loopback gzip costs more than it saves, and `Range` needs the plain bytes
 RAW_HEADERS: Final = {"Accept-Encoding": "identity"}
@@ -79,7 +78,7 @@ class LineFormat:
         message: str = line["message"]
         if self.strip_ansi:
             message = strip_ansi(message)
-        if self.timestamps:
+        if self.timestamps and "timestamp" in line:  # a summary's error lines have none
             message = f"{line['timestamp']} {message}"
         return (message + "\n").encode("utf-8", "surrogateescape")
 
@@ -213,31 +212,20 @@ def _tail_start(
 
 
 def print_failure(api: Api, path: str, printer: Printer) -> str:
-    """The log summary's error lines, or (on a server without that route) the last 50 lines;
-    returns a note for the terminal. The job itself must be known to exist (checked first), so
-    a 404 here means the route is missing."""
-    try:
-        summary = api.get(f"{path}/logs/summary")
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
-        print_slice(api, path, printer, tail=FAILED_FALLBACK_LINES)
-        return f"no log summary on this server: the last {FAILED_FALLBACK_LINES} lines"
-    lines = summary_lines(summary)
-    printer.lines(lines)
-    if not lines:
-        return "the log summary found no error lines"
-    return f"first error at line {lines[0]['sequence_num']}"
+    """The error excerpt of the job's log summary (`GET …/logs/summary`: the error-like lines of
+    its last attempt, ascending); returns a note for the terminal naming the first error."""
+    summary = api.get(f"{path}/logs/summary")
+    printer.lines(summary_lines(summary))
+    first = summary.get("first_error") if isinstance(summary, dict) else None
+    if isinstance(first, dict) and "sequence_num" in first:
+        return f"first error at line {first['sequence_num']}"
+    return "the log summary found no error lines"
 
 
 def summary_lines(summary: Any) -> list[dict[str, Any]]:
-    """The line objects of a log summary: the first list of lines it holds (its error excerpt)."""
-    if not isinstance(summary, dict):
-        return []
-    for value in summary.values():
-        if isinstance(value, list) and value and all(_is_line(v) for v in value):
-            return value
-    return []
+    """The line objects of a log summary's `errors` (messages cut to 500 characters)."""
+    errors = summary.get("errors") if isinstance(summary, dict) else None
+    return [e for e in errors if _is_line(e)] if isinstance(errors, list) else []
 
 
 def _is_line(value: Any) -> bool:

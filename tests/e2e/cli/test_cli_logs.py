@@ -106,12 +106,17 @@ def test_slices_print_what_the_download_holds_for_those_lines(
     assert _logs(account, finished, "--timestamps", "--head", "2") == stamped
 
 
-def test_failed_falls_back_to_the_last_50_lines(account: Account, finished: Finished) -> None:
-    """Without a log summary route on the server, --failed prints the last 50 lines and says so."""
+def test_failed_prints_the_summarys_error_lines(account: Account, finished: Finished) -> None:
+    """--failed prints the error lines of the job's log summary and names the first error."""
+    with account.http() as http:
+        summary = http.get(f"/workflows/{finished.workflow_id}/jobs/{finished.job_id}/logs/summary")
+    errors = summary.json()["errors"]
+    assert errors
     done = account.run("logs", finished.workflow_id, finished.job_id, "--failed")
     assert done.returncode == 0
-    assert done.stdout == finished.text(finished.lines[-50:])
-    assert b"last 50 lines" in done.stderr
+    assert done.stdout == b"".join(ANSI.sub("", e["message"]).encode() + b"\n" for e in errors)
+    first = summary.json()["first_error"]["sequence_num"]
+    assert f"first error at line {first}".encode() in done.stderr
 
 
 def test_search_prints_numbered_matches_context_and_the_exact_total(

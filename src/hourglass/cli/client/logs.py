@@ -19,7 +19,9 @@ STREAM = click.Choice(["stdout", "stderr", "system"], case_sensitive=False)
 @click.option("--stream", type=STREAM, help="Only this stream.")
 @click.option("--attempt", type=click.IntRange(1), metavar="N", help="Only this attempt's lines.")
 @click.option("--timestamps", "-t", is_flag=True, help="Prefix each line with its time.")
-@click.option("--failed", is_flag=True, help="The error excerpt (else the last 50 lines).")
+@click.option(
+    "--failed", is_flag=True, help="The error lines of the log summary (first error named)."
+)
 @click.option(
     "--color/--no-color",
     "colour",
