@@ -510,6 +510,7 @@ async def downloads(server: Server, prepared: Prepared, count: int = 3) -> dict[
 # (c) SSE subscribers (their own process)
 
 ID_LINE = re.compile(rb"\nid: (\d+)\n")
+END_DATA = re.compile(rb'\ndata: \{"status":"stream_ended"[^\n]*"total_lines":(\d+)')
 
 
 class Window:
@@ -530,6 +531,7 @@ class Subscriber(asyncio.Protocol):
         self.left = 0  # data bytes left in the current chunk
         self.skip = 0  # the CRLF after a chunk's data
         self.size_line = b""
+        self.body_done = False
         self.carry = b"\n"  # an incomplete SSE line, after the newline that ended the last one
         self.last = 0
         self.lines = 0
@@ -571,6 +573,8 @@ class Subscriber(asyncio.Protocol):
         self.frames(self.dechunk(data) if self.chunked else data)
 
     def dechunk(self, data: bytes) -> bytes:
+        if self.body_done:
+            return b""
         if self.size_line:
             data, self.size_line = self.size_line + data, b""
         out = []
@@ -594,7 +598,8 @@ class Subscriber(asyncio.Protocol):
                     break
                 self.left = int(data[at:end].split(b";")[0], 16)
                 at = end + 2
-                if not self.left:  # the last chunk
+                if not self.left:  # the last chunk: what follows is its trailer
+                    self.body_done = True
                     break
         return b"".join(out)
 
@@ -604,13 +609,13 @@ class Subscriber(asyncio.Protocol):
         body, self.carry = text[: cut + 1], text[cut:]
         if not self.connected and b"event: connected" in body:
             self.connected = True
-        ids = [int(x) for x in ID_LINE.findall(body)]
+        ids = list(map(int, ID_LINE.findall(body)))
         if ids:
             self.check(ids)
-        if b"\nevent: end\n" in body:
+        end = END_DATA.search(body)
+        if end is not None:
             self.ended = True
-            found = re.search(rb'"total_lines":(\d+)', body)
-            self.total_lines = int(found.group(1)) if found else None
+            self.total_lines = int(end.group(1))
         elif b"\nevent: error\n" in body:
             self.error = "event: error"
 
@@ -799,6 +804,7 @@ def live_report(
         "connected": live.connected,
         "ended": sum(s["ended"] for s in stats),
         "errors": sorted({s["error"] for s in stats if s["error"] and not s["ended"]}),
+        "cut_off_at_deadline": sum(1 for s in stats if not s["ended"] and not s["error"]),
         "window_seconds": seconds,
         "delivered_lines_per_s_per_subscriber": {
             "mean": round(statistics.fmean(per_sub)) if per_sub else None,
