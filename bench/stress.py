@@ -34,17 +34,20 @@ spoil the next), each measured while its load runs:
 
 For each scenario: `GET /healthz` sampled every ~20 ms over one keep-alive connection from a
 separate process (so the clients of the load cannot delay the sampler), p50/p99/max in ms; a
-probe that gets no answer within `--healthz-timeout` counts as a timeout at that many ms (so with
-timeouts p99 is a lower bound) and the sampler reconnects. Also the server's RSS before, peak
+probe that gets no answer within `--healthz-timeout` (or whose connection is refused or reset)
+is `failed` and counts at that many ms (so with failures p99 is a lower bound); the sampler then
+reconnects. Also the server's RSS before, peak
 (VmRSS polled every 5 ms and VmHWM after resetting it) and growth, and the requests completed and
 timed out. Every request is bounded by `--timeout` seconds: on a server that hangs, the figures
-say so and the bench goes on.
+say so and the bench goes on. A server whose RSS passes `--max-rss-mb` (default 4096) is killed
+(`server_killed_at_rss_mb`; what follows in that scenario then fails fast): the machine may be
+shared, and past that size the figure has made its point.
 
 Targets: `/healthz` p99 < 100 ms in every scenario; RSS growth < 64 MB for b.
 
 Usage: .venv/bin/python bench/stress.py [--engine sqlite|postgres] [--lines N]
        [--scenario a|b|c|all|combined] [--seconds S] [--subscribers N] [--rate LINES_PER_S]
-       [--timeout S]
+       [--timeout S] [--healthz-timeout S] [--max-rss-mb MB]
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ import contextlib
 import json
 import multiprocessing
 import re
+import signal
 import socket
 import statistics
 import sys
@@ -90,7 +94,7 @@ from hourglass.store.db import Database
 from hourglass.store.logs import writes as log_writes
 from hourglass.store.migrate import migrate
 from hourglass.store.schema import jobs
-from logs_read import RssWatch, _Chunked
+from logs_read import RssWatch, _Chunked, _status_kb
 
 TARGETS = {
     "healthz_p99_ms": "< 100 in every scenario",
@@ -324,7 +328,7 @@ class HealthzSampler:
         return {
             **percentiles_ms(times),
             "samples": len(times),
-            "timeouts": sum(1 for _, timed_out in self.samples if timed_out),
+            "failed": sum(1 for _, failed in self.samples if failed),
             "over_100ms": sum(1 for s in times if s >= 0.1),
         }
 
@@ -852,8 +856,13 @@ async def run_scenario(name: str, server: Server, prepared: Prepared) -> dict[st
     sampler = await HealthzSampler.start(server.port, args.healthz_timeout)
     t0 = time.monotonic()
     with RssWatch(server.pid) as rss:
+        guard = asyncio.create_task(rss_guard(server, args.max_rss_mb))
         done = await asyncio.gather(*loads.values())
+        killed_at = guard.result() if guard.done() else None
+        guard.cancel()
     result["seconds"] = round(time.monotonic() - t0, 1)
+    if killed_at:
+        result["server_killed_at_rss_mb"] = killed_at
     result["healthz_ms"] = await sampler.finish()
     result["rss_mb"] = {
         "before": round(rss.before_kb * 1024 / MB, 1),
@@ -863,6 +872,18 @@ async def run_scenario(name: str, server: Server, prepared: Prepared) -> dict[st
     result |= dict(zip(loads, done, strict=True))
     result["meets_targets"] = verdict(name, result)
     return result
+
+
+async def rss_guard(server: Server, cap_mb: float) -> float | None:
+    """SIGKILL the server once its RSS passes `cap_mb` (the machine is shared: a server that
+    grows without bound must not take it down); the RSS it was killed at, in MB."""
+    while True:
+        rss_mb = _status_kb(server.pid, "VmRSS") * 1024 / MB
+        if rss_mb > cap_mb:
+            server.process.popen.send_signal(signal.SIGKILL)
+            log(f"server killed at {rss_mb:.0f} MB RSS (--max-rss-mb {cap_mb:.0f})")
+            return round(rss_mb, 1)
+        await asyncio.sleep(0.05)
 
 
 def verdict(name: str, result: dict[str, Any]) -> dict[str, bool]:
@@ -964,6 +985,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate", type=int, default=50_000, help="lines/s the c job writes")
     parser.add_argument("--timeout", type=float, default=120.0, help="bound of each request")
     parser.add_argument("--healthz-timeout", type=float, default=2.0)
+    parser.add_argument(
+        "--max-rss-mb", type=float, default=4096, help="kill the server past this RSS"
+    )
     return parser.parse_args()
 
 
