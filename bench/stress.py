@@ -40,8 +40,8 @@ reconnects. Also the server's RSS before, peak
 (VmRSS polled every 5 ms and VmHWM after resetting it) and growth, and the requests completed and
 timed out. Every request is bounded by `--timeout` seconds: on a server that hangs, the figures
 say so and the bench goes on. A server whose RSS passes `--max-rss-mb` (default 4096) is killed
-(`server_killed_at_rss_mb`; what follows in that scenario then fails fast): the machine may be
-shared, and past that size the figure has made its point.
+(`server_killed_at_rss_mb`; `/healthz` probes sent after the kill are left out, and the loads
+then fail fast): the machine may be shared, and past that size the figure has made its point.
 
 Targets: `/healthz` p99 < 100 ms in every scenario; RSS growth < 64 MB for b.
 
@@ -261,8 +261,9 @@ def sample_healthz(
     port: int, stop: EventType, out: Connection, every: float, timeout: float
 ) -> None:
     """Probe `/healthz` every `every` s over one keep-alive connection until `stop` is set; send
-    "ready" after the first probe, then [(seconds, timed_out)] at the end."""
-    samples: list[tuple[float, bool]] = []
+    "ready" after the first probe, then [(sent at, seconds, failed)] at the end (`perf_counter`,
+    the same clock in every process)."""
+    samples: list[tuple[float, float, bool]] = []  # (sent at, seconds, failed)
     sock: socket.socket | None = None
     buffer = bytearray()
     next_at = time.monotonic()
@@ -277,9 +278,9 @@ def sample_healthz(
             sock.settimeout(timeout)
             sock.sendall(HEALTHZ_REQUEST)
             read_response(sock, buffer)
-            samples.append((time.perf_counter() - t0, False))
+            samples.append((t0, time.perf_counter() - t0, False))
         except OSError:  # timeout, refused, reset: a failed probe, then a new connection
-            samples.append((max(time.perf_counter() - t0, timeout), True))
+            samples.append((t0, max(time.perf_counter() - t0, timeout), True))
             if sock is not None:
                 sock.close()
             sock = None
@@ -307,7 +308,7 @@ class HealthzSampler:
         )
         self._proc.start()
         send.close()
-        self.samples: list[tuple[float, bool]] = []
+        self.samples: list[tuple[float, float, bool]] = []
 
     @classmethod
     async def start(cls, port: int, timeout: float) -> HealthzSampler:
@@ -317,18 +318,20 @@ class HealthzSampler:
         sampler._recv.recv()
         return sampler
 
-    async def finish(self) -> dict[str, Any]:
+    async def finish(self, until: float | None = None) -> dict[str, Any]:
+        """Stop and summarise the probes (those over by `until`, a `perf_counter`, if given)."""
         self._stop.set()
         if await asyncio.to_thread(self._recv.poll, 60):
             self.samples = self._recv.recv()
         await asyncio.to_thread(self._proc.join, 10)
         if self._proc.is_alive():
             self._proc.kill()
-        times = [s for s, _ in self.samples]
+        kept = [x for x in self.samples if until is None or x[0] + x[1] <= until]
+        times = [s for _, s, _ in kept]
         return {
             **percentiles_ms(times),
             "samples": len(times),
-            "failed": sum(1 for _, failed in self.samples if failed),
+            "failed": sum(1 for _, _, failed in kept if failed),
             "over_100ms": sum(1 for s in times if s >= 0.1),
         }
 
@@ -858,12 +861,12 @@ async def run_scenario(name: str, server: Server, prepared: Prepared) -> dict[st
     with RssWatch(server.pid) as rss:
         guard = asyncio.create_task(rss_guard(server, args.max_rss_mb))
         done = await asyncio.gather(*loads.values())
-        killed_at = guard.result() if guard.done() else None
+        killed = guard.result() if guard.done() else None
         guard.cancel()
     result["seconds"] = round(time.monotonic() - t0, 1)
-    if killed_at:
-        result["server_killed_at_rss_mb"] = killed_at
-    result["healthz_ms"] = await sampler.finish()
+    if killed:
+        result["server_killed_at_rss_mb"] = killed[0]
+    result["healthz_ms"] = await sampler.finish(until=killed[1] if killed else None)
     result["rss_mb"] = {
         "before": round(rss.before_kb * 1024 / MB, 1),
         "peak": round(rss.peak_kb * 1024 / MB, 1),
@@ -874,15 +877,16 @@ async def run_scenario(name: str, server: Server, prepared: Prepared) -> dict[st
     return result
 
 
-async def rss_guard(server: Server, cap_mb: float) -> float | None:
+async def rss_guard(server: Server, cap_mb: float) -> tuple[float, float]:
     """SIGKILL the server once its RSS passes `cap_mb` (the machine is shared: a server that
-    grows without bound must not take it down); the RSS it was killed at, in MB."""
+    grows without bound must not take it down); the RSS it was killed at (MB), and when
+    (`perf_counter`)."""
     while True:
         rss_mb = _status_kb(server.pid, "VmRSS") * 1024 / MB
         if rss_mb > cap_mb:
             server.process.popen.send_signal(signal.SIGKILL)
             log(f"server killed at {rss_mb:.0f} MB RSS (--max-rss-mb {cap_mb:.0f})")
-            return round(rss_mb, 1)
+            return round(rss_mb, 1), time.perf_counter()
         await asyncio.sleep(0.05)
 
 
