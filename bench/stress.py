@@ -28,7 +28,8 @@ spoil the next), each measured while its load runs:
   last one as a `duplicate`. Lines that arrive by the end of the window count towards
   `delivered_lines_per_s_per_subscriber`; afterwards the subscribers keep reading for at most
   `--timeout` seconds to reach `event: end` (`ended`), and one that ended must have received
-  `total_lines` (else `missing_at_end`);
+  `total_lines` (else `missing_at_end`). `client_cpu_share` is the CPU time the subscriber
+  process used over that time: near 1.0, the client (one core) set the pace, not the server;
 - `combined`: a, b and c at once on one server;
 - `all` (default): a, b, c, then combined.
 
@@ -688,12 +689,14 @@ async def _fleet(port: int, path: str, cookie: str, count: int, pipe: Connection
     pipe.send({"connected": sum(s.connected for s in subs)})
     plan = await asyncio.to_thread(pipe.recv)  # {"window_end", "drain_until"} (monotonic)
     window.end = plan["window_end"]
+    cpu0, wall0 = time.process_time(), time.monotonic()
     while time.monotonic() < plan["drain_until"] and not all(s.ended or s.error for s in subs):
         await asyncio.sleep(0.05)
     for s in subs:
         if s.transport is not None:
             s.transport.abort()
-    pipe.send([s.stats() for s in subs])
+    cpu = {"cpu_s": time.process_time() - cpu0, "wall_s": time.monotonic() - wall0}
+    pipe.send(([s.stats() for s in subs], cpu))
 
 
 def subscriber_fleet(port: int, path: str, cookie: str, count: int, pipe: Connection) -> None:
@@ -770,12 +773,14 @@ async def live_setup(server: Server, seconds: float) -> Live:
     return live
 
 
-async def live_load(live: Live, server: Server, seconds: float) -> list[dict[str, Any]]:
+async def live_load(
+    live: Live, server: Server, seconds: float
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
     live.go.touch()
     live.go_at = time.monotonic()
     window_end = live.go_at + seconds
     live.pipe.send({"window_end": window_end, "drain_until": window_end + server.args.timeout})
-    stats: list[dict[str, Any]] = []
+    stats: tuple[list[dict[str, Any]], dict[str, float]] = ([], {})
     if await asyncio.to_thread(live.pipe.poll, seconds + server.args.timeout + 60):
         stats = live.pipe.recv()
     live.proc.join(10)
@@ -833,8 +838,10 @@ def live_report(
 
 
 async def live_scenario(server: Server, live: Live, seconds: float) -> dict[str, Any]:
-    stats = await live_load(live, server, seconds)
+    stats, cpu = await live_load(live, server, seconds)
     report = live_report(live, stats, seconds, server.args.subscribers)
+    if cpu:  # near 1.0: the subscriber process, not the server, set the pace
+        report["client_cpu_share"] = round(cpu["cpu_s"] / cpu["wall_s"], 2)
     report["target_lines_per_s"] = server.args.rate
     report |= await live_job(server, live)
     return report
