@@ -3,8 +3,9 @@
 Both streamed routes read the store a few chunks per read transaction, growing from 4 to 64,
 the next batch read while the current one is written, so the first byte leaves after one small
 read and memory stays flat whatever the log's size. `LogReads` owns that reading (`batches`,
-`stream_batches`) and the live tails its readers share; what the bytes are is `download` (the
-raw download) and `live` (the SSE stream), which it serves to the web layer.
+`stream_batches`), the thread that renders filtered and `jsonl`/`json` downloads (`render`) and
+the live tails its readers share; what the bytes are is `download` (the raw download) and `live`
+(the SSE stream), which it serves to the web layer.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from hourglass.domain.jobs import Job
 from hourglass.domain.logs.chunks import Chunk, decode_meta
@@ -123,11 +125,22 @@ class LogReads:
     fetch_metas: FetchMetas = _heads_after
     fetch_at: FetchAt = log_reads.chunks_at
     tails: LiveTails = field(init=False, repr=False)
+    _renderer: ThreadPoolExecutor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.batch_chunks < 1 or self.first_batch_chunks < 1 or self.keepalive_seconds <= 0:
             raise ValueError("invalid log reader settings")
         self.tails = LiveTails(functools.partial(live.read_framed, self))
+        # One thread renders every download's pieces: rendering is Python work holding the
+        # GIL, so more threads would not go faster, and each thread allocating would get a
+        # malloc arena of its own that keeps what it freed (measured: +200 MB of RSS over three
+        # concurrent `jsonl` downloads on the default executor, +30 MB on one thread).
+        self._renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hourglass-render")
+
+    async def render(self, fn: Callable[..., bytes], *args: Any) -> bytes:
+        """`fn(*args)` on the log rendering thread (CPU work kept off the event loop)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._renderer, functools.partial(fn, *args))
 
     # reading
 
@@ -191,7 +204,8 @@ class LogReads:
     def body(
         self, d: Download, *, start: int = 0, end: int | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """The download's bytes, one piece per batch read (see `download.body`)."""
+        """The download's bytes, a piece per batch read or per `download.RENDER_BYTES` of it
+        (see `download.body`)."""
         return download_body(self, d, start=start, end=end)
 
     async def event_target(
