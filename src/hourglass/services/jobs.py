@@ -40,8 +40,8 @@ def _enum(field: str, value: str | None, allowed: type[JobStatus] | type[Trigger
         raise ValidationError.field(field, f"must be one of {names}") from exc
 
 
-def _is_str(position: object) -> bool:
-    return isinstance(position, str)
+def _is_job_id(position: object) -> bool:
+    return isinstance(position, str) and is_valid_id(position)
 
 
 class JobService:
@@ -78,7 +78,7 @@ class JobService:
         status = _enum("status", status, JobStatus)
         trigger = _enum("trigger", trigger, Trigger)
         filters = {"workflow": workflow_id, "status": status, "trigger": trigger}
-        before = decode_cursor(cursor, filters, _is_str)
+        before = decode_cursor(cursor, filters, _is_job_id)
         async with self.db.read() as tx:
             await self._workflow(tx, user_id, workflow_id)
             rows = await job_store.list_for_workflow(
