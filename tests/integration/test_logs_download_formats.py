@@ -128,3 +128,26 @@ async def test_jsonl_json_and_txt_agree_line_for_line(
     ] == entries
     if "stream" in params:
         assert {e["stream"] for e in entries} == {"stderr"}
+
+
+OVERSTRIKES = [
+    ("stdout", "progress 10%\rprogress 55%\rprogress 100%"),
+    ("stderr", "\x1b[31mfailed\x1b[0m\rFAILED"),
+    ("stdout", "spinner |\x08/\x08-\x08\\"),
+    ("stdout", "downloading...\r\x1b[Kdone"),
+    ("stdout", "plain"),
+]
+SHOWN = ["progress 100%", "FAILED", "spinner \\", "done", "plain"]
+
+
+async def test_ansi_strip_renders_overstrikes(alice: UserClient, services: Services) -> None:
+    """`ansi=strip` leaves what a terminal shows: `\\r` and `\\b` overwrite, erase-in-line
+    erases; in `txt` and as `jsonl`'s `message_raw` (`ansi=keep` keeps the bytes as written)."""
+    got = await written_log(alice, services, OVERSTRIKES)
+    url = raw_url(got.job.workflow_id, got.job.id)
+    txt = await alice.get(url, params={"ansi": "strip"})
+    assert txt.text == "".join(f"{line}\n" for line in SHOWN)
+    jsonl = await alice.get(url, params={"ansi": "strip", "format": "jsonl"})
+    assert [json.loads(line)["message_raw"] for line in jsonl.text.splitlines()] == SHOWN
+    kept = await alice.get(url, headers={"Accept-Encoding": "identity"})
+    assert kept.content == "".join(f"{m}\n" for _, m in OVERSTRIKES).encode()
