@@ -113,13 +113,13 @@ def render_line(line: str) -> str:
             cells[col : col + len(text)] = text
             col += len(text)
         at = m.end()
-        token = m.group()
-        if token == "\r":
+        control = m.group()
+        if control == "\r":
             col = 0
-        elif token == "\x08":
+        elif control == "\x08":
             col = max(0, col - 1)
-        elif token.endswith("K"):
-            _erase(cells, col, token.removeprefix("\x1b[").removeprefix("\x9b")[:-1])
+        elif control.endswith("K"):
+            _erase(cells, col, control.removeprefix("\x1b[").removeprefix("\x9b")[:-1])
     text = line[at:]
     cells[col : col + len(text)] = text
     while cells and cells[-1] is None:
