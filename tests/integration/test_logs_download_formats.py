@@ -12,6 +12,7 @@ from hourglass.domain.logs.render import parse_json_message
 from hourglass.services.container import Services
 from hourglass.services.logs.download import RENDER_BYTES
 from hourglass.services.logs.params import DownloadParams
+from hourglass.store.logs import reads as log_reads
 from tests.integration.log_helpers import written_log
 from tests.integration.logstream_helpers import client_for, log_server, raw_url
 from tests.support import UserClient
@@ -151,3 +152,45 @@ async def test_ansi_strip_renders_overstrikes(alice: UserClient, services: Servi
     assert [json.loads(line)["message_raw"] for line in jsonl.text.splitlines()] == SHOWN
     kept = await alice.get(url, headers={"Accept-Encoding": "identity"})
     assert kept.content == "".join(f"{m}\n" for _, m in OVERSTRIKES).encode()
+
+
+class RecordingFetch:
+    """`chunks_after`, recording the `limit` of each read."""
+
+    def __init__(self) -> None:
+        self.limits: list[int] = []
+
+    async def __call__(self, tx: Any, job_id: str, after: int, limit: int) -> Any:
+        self.limits.append(limit)
+        return await log_reads.chunks_after(tx, job_id, after, limit)
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "ramp"),
+    [
+        ({}, {"Accept-Encoding": "identity"}, False),
+        ({"format": "jsonl"}, {}, False),
+        ({}, {"Range": "bytes=0-99999"}, True),
+    ],
+)
+async def test_a_big_log_is_read_in_full_batches_after_the_first(
+    alice: UserClient,
+    services: Services,
+    params: dict[str, str],
+    headers: dict[str, str],
+    ramp: bool,
+) -> None:
+    """A download expected to fill a full batch reads one small batch (the first byte leaves
+    soon) then full ones, no doubling in between; a small range still doubles."""
+    got = await written_log(alice, services, big_log(1500), chunk_lines=20)  # ~300 KB
+    fetch = RecordingFetch()
+    options = {"first_batch_chunks": 1, "batch_chunks": 4, "fetch": fetch}
+    async with (
+        log_server(services, **options) as (url, _),
+        client_for(alice, url) as client,
+    ):
+        response = await client.get(
+            raw_url(got.job.workflow_id, got.job.id), params=params, headers=headers
+        )
+    assert response.status_code in (200, 206)
+    assert fetch.limits[:3] == ([1, 2, 4] if ramp else [1, 4, 4])

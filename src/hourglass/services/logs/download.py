@@ -99,7 +99,7 @@ async def _plain(reads: LogReads, job: Job, start: int, end: int) -> AsyncGenera
     if start > end:
         return
     cut = await _cut(reads, job, start, end)
-    async for chunks in reads.batches(job.id, cut.after):
+    async for chunks in reads.batches(job.id, cut.after, expected=end + 1 - start):
         pieces = cut.cut.take(chunks)
         yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if cut.cut.done:
@@ -168,7 +168,7 @@ async def _rendered(reads: LogReads, d: Download) -> AsyncGenerator[bytes, None]
     if options.stream is not None:
         source = reads.stream_batches(job.id, options.stream)
     else:
-        source = reads.batches(job.id, 0)
+        source = reads.batches(job.id, 0, expected=job.log_bytes)
     async for chunks in source:
         for group in _groups(chunks):
             data = await reads.render(_render, job.id, group, options)
