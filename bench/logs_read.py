@@ -262,16 +262,26 @@ class RssWatch:
         return round((self.peak_kb - self.before_kb) * 1024 / MB, 1)
 
 
+def _schedstat_ns(pid: int) -> tuple[int, int]:
+    """(ns on a CPU, ns waiting for one) of the server's main thread (the event loop)."""
+    on_cpu, waiting, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    return int(on_cpu), int(waiting)
+
+
 async def download(
     port: int, pid: int, path: str, cookie: str, log_bytes: int, runs: int
 ) -> dict[str, Any]:
     await raw_get(port, path, cookie)  # warm-up: page cache, connection pool, code paths
     results = []
+    loop_ms: list[tuple[float, float]] = []
     for _ in range(runs):
+        cpu0, wait0 = _schedstat_ns(pid)
         with RssWatch(pid) as watch:
             got = await raw_get(port, path, cookie)
+        cpu1, wait1 = _schedstat_ns(pid)
         assert got.status == 200, got.status
         results.append((got, watch.growth_mb))
+        loop_ms.append(((cpu1 - cpu0) / 1e6, (wait1 - wait0) / 1e6))
     best = min(results, key=lambda r: r[0].total_s)[0]
     return {
         "body_mb": round(best.body_bytes / MB, 1),
@@ -282,6 +292,10 @@ async def download(
         "first_byte_ms": round(statistics.median(r[0].first_byte_s for r in results) * 1000, 2),
         "memory_growth_mb": max(r[1] for r in results),
         "runs": runs,
+        # the event loop thread's CPU time and run-queue wait per download (median): on a busy
+        # machine the wall-clock figures above move with the other load, these much less
+        "loop_cpu_ms": round(statistics.median(c for c, _ in loop_ms), 1),
+        "loop_runqueue_wait_ms": round(statistics.median(w for _, w in loop_ms), 1),
     }
 
 

@@ -1,5 +1,6 @@
 """Which error wins when a request has several things wrong: 401 → CSRF 403 → 404 unknown id →
-400 `Idempotency-Key` → 400 body → 409 key reused with another body (docs/api.md)."""
+400 `Idempotency-Key` → 400 body → 409 key reused with another body (docs/api.md); a bad query
+parameter is a 400 after the 404 too, on every route under a workflow, job or webhook."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from hourglass.services.container import Services
+from tests.integration.log_helpers import numbered, written_log
+from tests.integration.webhook_helpers import register_webhook
 from tests.integration.workflow_helpers import body, create, key
 from tests.support import UserClient
 
@@ -116,3 +120,105 @@ async def test_a_reused_key_with_a_changed_valid_body_is_409(
     again = await alice.request(method, path, json=body(), headers=reused)
     assert other.status_code == 409
     assert (again.status_code, again.headers["idempotent-replayed"]) == (first.status_code, "true")
+
+
+# every route under someone else's workflow (or webhook): 404 before any parameter, key or body
+
+BAD_QUERIES = {
+    "limit": "-1",
+    "cursor": "garbage!",
+    "status": "BOGUS",
+    "trigger": "BOGUS",
+    "order": "sideways",
+    "after": "-1",
+    "before": "x",
+    "stream": "both",
+    "q": "(",
+    "regex": "maybe",
+    "format": "xml",
+    "days": "0",
+}
+
+
+async def bobs_things(bob: UserClient, services: Services) -> dict[str, str]:
+    got = await written_log(bob, services, numbered(3))
+    hook = await register_webhook(bob, "https://hooks.example.com/bob")
+    return {"wid": got.job.workflow_id, "jid": got.job.id, "hid": hook["id"]}
+
+
+ROUTES = [
+    ("GET", "/workflows/{wid}"),
+    ("PUT", "/workflows/{wid}"),
+    ("PATCH", "/workflows/{wid}"),
+    ("DELETE", "/workflows/{wid}"),
+    ("GET", "/workflows/{wid}/jobs"),
+    ("POST", "/workflows/{wid}/jobs/schedule"),
+    ("GET", "/workflows/{wid}/jobs/{jid}"),
+    ("POST", "/workflows/{wid}/jobs/{jid}/cancel"),
+    ("GET", "/workflows/{wid}/jobs/{jid}/logs"),
+    ("GET", "/workflows/{wid}/jobs/{jid}/logs/search"),
+    ("GET", "/workflows/{wid}/jobs/{jid}/logs/raw"),
+    ("HEAD", "/workflows/{wid}/jobs/{jid}/logs/raw"),
+    ("GET", "/workflows/{wid}/jobs/{jid}/logs/summary"),
+    ("GET", "/workflows/{wid}/jobs/{jid}/events"),
+    ("GET", "/analytics/{wid}"),
+    ("GET", "/webhooks/{hid}"),
+    ("PATCH", "/webhooks/{hid}"),
+    ("DELETE", "/webhooks/{hid}"),
+    ("GET", "/webhooks/{hid}/deliveries"),
+    ("POST", "/webhooks/{hid}/test"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+async def test_someone_elses_resource_is_404_before_any_400(
+    alice: UserClient, bob: UserClient, services: Services, method: str, path: str
+) -> None:
+    """Alice on Bob's workflow, job or webhook: 404 with every query parameter wrong, a bad
+    `Last-Event-ID`, no Idempotency-Key and a malformed body; the 400s are Bob's alone."""
+    url = path.format(**await bobs_things(bob, services))
+    headers = {**JSON, "Last-Event-ID": "x"}
+    response = await alice.client.request(
+        method, url, params=BAD_QUERIES, content=MALFORMED, headers=headers
+    )
+    assert response.status_code == 404, response.text
+    assert response.headers.get("content-type", "").startswith("application/problem+json") or (
+        method == "HEAD"
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/workflows/{wid}/jobs", {"limit": "-1"}, "limit"),
+        ("/workflows/{wid}/jobs", {"limit": "abc"}, "limit"),
+        ("/workflows/{wid}/jobs", {"status": "BOGUS"}, "status"),
+        ("/workflows/{wid}/jobs", {"trigger": "BOGUS"}, "trigger"),
+        ("/workflows/{wid}/jobs", {"cursor": "garbage!"}, "cursor"),
+        ("/webhooks/{hid}/deliveries", {"limit": "0"}, "limit"),
+    ],
+)
+async def test_on_ones_own_resource_a_bad_parameter_is_still_400(
+    bob: UserClient, services: Services, path: str, params: dict[str, str], field: str
+) -> None:
+    """Moving the checks after the ownership check keeps them: Bob's bad parameter is a 400."""
+    url = path.format(**await bobs_things(bob, services))
+    assert status_and_fields(await bob.get(url, params=params)) == (400, [field])
+
+
+async def test_scheduling_ones_own_workflow_without_a_key_is_400(
+    bob: UserClient, services: Services
+) -> None:
+    """The schedule route still requires Idempotency-Key once the workflow is found."""
+    wid = (await bobs_things(bob, services))["wid"]
+    response = await bob.post(f"/workflows/{wid}/jobs/schedule")
+    assert status_and_fields(response) == (400, ["Idempotency-Key"])
+
+
+async def test_patching_ones_own_webhook_with_a_malformed_body_is_400(
+    bob: UserClient, services: Services
+) -> None:
+    """Bob's own webhook with a malformed body: the body's 400 (the 404 check passed)."""
+    hid = (await bobs_things(bob, services))["hid"]
+    response = await bob.client.patch(f"/webhooks/{hid}", content=MALFORMED, headers=JSON)
+    assert response.status_code == 400

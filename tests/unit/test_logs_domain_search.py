@@ -10,6 +10,7 @@ from hourglass.domain.logs.chunks import ChunkBuilder
 from hourglass.domain.logs.lines import LineBatch, Stream
 from hourglass.domain.logs.render import (
     is_json,
+    json_line_indices,
     parse_json_message,
     render_txt,
     strip_ansi,
@@ -262,3 +263,44 @@ def test_non_json_messages_do_not_parse(message: str) -> None:
     """Text, broken JSON and the non-standard NaN/Infinity are not JSON."""
     assert parse_json_message(message) == (False, None)
     assert not is_json(message)
+
+
+JSONISH = [
+    '{"level": "info", "n": 1}',
+    "[1, 2]",
+    "42",
+    " -0.5e+3 \t",
+    "1e400",
+    "01",
+    "-",
+    "1.",
+    "true",
+    " null ",
+    "nullish",
+    '"quoted"',
+    '"unterminated',
+    '["\\ud800"]',
+    "[" * 1100 + "]" * 1100,
+    "{not json}",
+    "NaN",
+    "[NaN]",
+    "12 apples",
+    "2026-01-01T12:00:00Z INFO",
+    "",
+    "\x01",
+    '{"a": "\x01"}',
+]
+
+
+@pytest.mark.parametrize("message", JSONISH)
+def test_is_json_agrees_with_parse_json_message(message: str) -> None:
+    """The fast check says what parsing says, on the cases where orjson and Python differ too."""
+    assert is_json(message) is parse_json_message(message)[0]
+
+
+def test_json_line_indices_are_the_lines_that_parse() -> None:
+    """Over a whole text, the indices found are exactly the lines `parse_json_message` accepts."""
+    text = "".join(f"{m}\n" for m in JSONISH * 2)
+    want = {i for i, m in enumerate(JSONISH * 2) if parse_json_message(m)[0]}
+    assert json_line_indices(text) == want
+    assert json_line_indices(text.removesuffix("\n")) == want

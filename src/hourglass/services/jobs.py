@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from hourglass.domain.common import Clock, is_valid_id
 from hourglass.domain.cursors import decode_cursor, next_cursor
 from hourglass.domain.jobs import BuildStatus, Job, JobStatus, Trigger
+from hourglass.domain.notifications import parse_limit
 from hourglass.domain.workflows import Workflow
 from hourglass.errors import Conflict, NotFound, PreconditionFailed, ValidationError
 from hourglass.services.engine import CANCEL_SIGNAL, Engine
@@ -40,8 +41,16 @@ def _enum(field: str, value: str | None, allowed: type[JobStatus] | type[Trigger
         raise ValidationError.field(field, f"must be one of {names}") from exc
 
 
-def _is_str(position: object) -> bool:
-    return isinstance(position, str)
+def _page_size(limit: int | str | None) -> int:
+    if isinstance(limit, int):
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError.field("limit", f"must be between 1 and {MAX_LIMIT}")
+        return limit
+    return parse_limit(limit)
+
+
+def _is_job_id(position: object) -> bool:
+    return isinstance(position, str) and is_valid_id(position)
 
 
 class JobService:
@@ -69,23 +78,24 @@ class JobService:
         workflow_id: str,
         *,
         cursor: str | None,
-        limit: int,
+        limit: int | str | None,
         status: str | None,
         trigger: str | None,
     ) -> JobPage:
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValidationError.field("limit", f"must be between 1 and {MAX_LIMIT}")
-        status = _enum("status", status, JobStatus)
-        trigger = _enum("trigger", trigger, Trigger)
-        filters = {"workflow": workflow_id, "status": status, "trigger": trigger}
-        before = decode_cursor(cursor, filters, _is_str)
+        """A page of the workflow's jobs, newest first: 404 (not the caller's workflow) before
+        any parameter is looked at; `limit` as sent (a string, default 20) or a number."""
         async with self.db.read() as tx:
             await self._workflow(tx, user_id, workflow_id)
+            size = _page_size(limit)
+            status = _enum("status", status, JobStatus)
+            trigger = _enum("trigger", trigger, Trigger)
+            filters = {"workflow": workflow_id, "status": status, "trigger": trigger}
+            before = decode_cursor(cursor, filters, _is_job_id)
             rows = await job_store.list_for_workflow(
-                tx, workflow_id, before_id=before, limit=limit + 1, status=status, trigger=trigger
+                tx, workflow_id, before_id=before, limit=size + 1, status=status, trigger=trigger
             )
-        more = len(rows) > limit
-        rows = rows[:limit]
+        more = len(rows) > size
+        rows = rows[:size]
         return JobPage(rows, next_cursor(rows[-1].id if rows else None, filters, more=more))
 
     async def get(self, user_id: str, workflow_id: str, job_id: str) -> Job:

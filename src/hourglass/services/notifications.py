@@ -18,7 +18,7 @@ from typing import Final
 
 from hourglass.domain.accounts import NotificationPreference
 from hourglass.domain.common import Clock
-from hourglass.domain.cursors import decode_cursor, encode_cursor
+from hourglass.domain.cursors import BIGINT_MAX, decode_cursor, encode_cursor
 from hourglass.domain.notifications import (
     Notification,
     NotificationKind,
@@ -57,7 +57,7 @@ def parse_resume(last_event_id: str | None, after: str | None) -> int | None:
         if raw is None or not raw.strip():
             continue
         value = raw.strip()
-        if not value.isascii() or not value.isdigit() or len(value) > 18:
+        if not value.isascii() or not value.isdigit() or len(value) > 19 or int(value) > BIGINT_MAX:
             raise ValidationError.field(field, "must be a notification sequence number")
         return int(value)
     return None

@@ -19,6 +19,8 @@ from fastapi import Depends, Header, Request
 
 from hourglass.domain.accounts import csrf_token_for
 from hourglass.domain.common import find_bad_text, loads_strict
+from hourglass.domain.webhooks import Webhook
+from hourglass.domain.workflows import Workflow
 from hourglass.errors import Forbidden, Unauthorized, ValidationError
 from hourglass.services.accounts import Principal
 from hourglass.services.container import Services
@@ -154,3 +156,25 @@ async def get_idempotency_key(
 ServicesDep = Annotated[Services, Depends(get_services)]
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 IdempotencyKey = Annotated[str, Depends(get_idempotency_key)]
+
+
+async def get_owned_workflow(
+    workflow_id: str, principal: CurrentUser, services: ServicesDep
+) -> Workflow:
+    """The caller's workflow of the path (404 if malformed, unknown or someone else's)."""
+    return await services.workflows.get(principal, workflow_id)
+
+
+OwnedWorkflow = Annotated[Workflow, Depends(get_owned_workflow)]
+"""The path's workflow, checked before the dependencies after it (key, body) are."""
+
+
+async def get_owned_webhook(
+    webhook_id: str, principal: CurrentUser, services: ServicesDep
+) -> Webhook:
+    """The caller's webhook of the path (404 if malformed, unknown or someone else's)."""
+    return await services.webhooks.get(principal.user_id, webhook_id)
+
+
+OwnedWebhook = Annotated[Webhook, Depends(get_owned_webhook)]
+"""The path's webhook, checked before its body is read."""

@@ -12,6 +12,8 @@ import json
 import re
 from typing import Final
 
+import orjson
+
 from hourglass.domain.logs.chunks import decode_meta
 from hourglass.domain.logs.lines import Stream, format_epoch_us
 from hourglass.domain.logs.search import LogQuery
@@ -69,15 +71,80 @@ _ANSI_BYTES: Final = re.compile(
 )
 
 
+# an escape sequence or one of the two moves a line's text may hold
+_CONTROL_STR: Final = re.compile(_ANSI_STR.pattern + r"|[\r\x08]")
+# what makes a line need rendering rather than stripping: a move or an erase-in-line
+_ACTS: Final = re.compile(r"[\r\x08]|(?:\x1b\[|\x9b)[012]?K")
+_ACTS_BYTES: Final = re.compile(rb"[\r\x08]|(?:\x1b\[|\xc2\x9b)[012]?K")
+
+
 def strip_ansi(text: str) -> str:
-    """`text` without ANSI escape sequences (CSI, OSC, string and other escapes)."""
+    """`text` (one line or several) as a terminal shows it, without ANSI escape sequences (CSI,
+    OSC, string and other escapes): a line holding a carriage return, a backspace or an
+    erase-in-line is rendered (`render_line`), the others only stripped."""
+    if _ACTS.search(text) is not None:
+        return "\n".join(
+            [render_line(line) if _ACTS.search(line) else _strip(line) for line in text.split("\n")]
+        )
+    return _strip(text)
+
+
+def _strip(text: str) -> str:
     if "\x1b" not in text and "\x9b" not in text and "\x9d" not in text:
         return text
     return _ANSI_STR.sub("", text)
 
 
+def render_line(line: str) -> str:
+    """One line as a terminal would leave it on screen, escapes stripped.
+
+    Each character takes one column. `\\r` returns to column 0 and `\\b` moves back one column
+    (not past 0); text written after them overwrites the columns it lands on and leaves the rest
+    ("abc\\rX" is "Xbc"). Of the escape sequences only erase-in-line acts: `ESC [ K` (or `0K`)
+    erases from the cursor to the end of the line, `1K` from its start to the cursor, `2K` the
+    whole line; erased columns are spaces where text follows them and dropped at the line's end.
+    Every other sequence is removed.
+    """
+    cells: list[str | None] = []  # None: an erased column
+    col = at = 0
+    for m in _CONTROL_STR.finditer(line):
+        if m.start() > at:
+            text = line[at : m.start()]
+            cells[col : col + len(text)] = text
+            col += len(text)
+        at = m.end()
+        control = m.group()
+        if control == "\r":
+            col = 0
+        elif control == "\x08":
+            col = max(0, col - 1)
+        elif control.endswith("K"):
+            _erase(cells, col, control.removeprefix("\x1b[").removeprefix("\x9b")[:-1])
+    text = line[at:]
+    cells[col : col + len(text)] = text
+    while cells and cells[-1] is None:
+        cells.pop()
+    return "".join([" " if c is None else c for c in cells])
+
+
+def _erase(cells: list[str | None], col: int, mode: str) -> None:
+    """Erase in line (`ESC [ mode K`); other final-K sequences with parameters do nothing."""
+    if mode in ("", "0"):
+        del cells[col:]
+    elif mode == "1":
+        end = min(col + 1, len(cells))
+        cells[:end] = [None] * end
+    elif mode == "2":
+        cells[:] = [None] * len(cells)
+
+
 def strip_ansi_bytes(text: bytes) -> bytes:
-    """UTF-8 `text` (e.g. a whole chunk) without ANSI escape sequences; never crosses a `\\n`."""
+    """UTF-8 `text` (e.g. a whole chunk) as `strip_ansi` renders it; never crosses a `\\n`.
+    Without a carriage return, backspace or erase-in-line it is stripped as bytes; bytes that
+    are not UTF-8 pass through unchanged."""
+    if _ACTS_BYTES.search(text) is not None:
+        decoded = text.decode("utf-8", "surrogateescape")
+        return strip_ansi(decoded).encode("utf-8", "surrogateescape")
     if b"\x1b" not in text and b"\xc2\x9b" not in text and b"\xc2\x9d" not in text:
         return text
     return _ANSI_BYTES.sub(b"", text)
@@ -104,6 +171,57 @@ def parse_json_message(message: str) -> tuple[bool, object]:
         return False, None
 
 
+_NUMBER_RE: Final = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+_NUMBER: Final = re.compile(rf"[ \t\r]*{_NUMBER_RE}[ \t\r]*")
+_LITERALS: Final = frozenset(("true", "false", "null"))
+# lines of a text that are a JSON scalar (number or literal) whole / that may be a JSON
+# object, array or string
+_SCALAR_LINE: Final = re.compile(
+    rf"^[ \t\r]*(?:{_NUMBER_RE}|true|false|null)[ \t\r]*$", re.MULTILINE
+)
+_NESTED_LINE: Final = re.compile(r'^[ \t\r]*[{\["]', re.MULTILINE)
+
+
 def is_json(message: str) -> bool:
-    """Whether `message` is valid JSON (see `parse_json_message`)."""
-    return parse_json_message(message)[0]
+    """Whether `message` is valid JSON: what `parse_json_message` says, without building the
+    value or raising for most lines (the `jsonl`/`json` downloads ask it of every line).
+
+    Numbers and literals are matched, objects, arrays and strings parsed by orjson (in C); the
+    rare text orjson refuses that Python's parser accepts (nesting past orjson's limit, an
+    unpaired surrogate escape, a number beyond a double) falls back to `parse_json_message`.
+    """
+    head = message.lstrip(" \t\r")
+    if not head:
+        return False
+    first = head[0]
+    if first in "-0123456789":
+        return _NUMBER.fullmatch(message) is not None
+    if first in "tfn":
+        return head.rstrip(" \t\r") in _LITERALS
+    if first not in '{["':
+        return False
+    try:
+        orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return parse_json_message(message)[0]
+    return True
+
+
+def json_line_indices(text: str) -> set[int]:
+    """Indices of the lines of `text` (split at `\\n`) that are valid JSON, as `is_json` says.
+
+    Two regular-expression passes over the whole text find the candidates, so a line that
+    cannot be JSON (most log lines) costs nothing in Python.
+    """
+    starts = [m.start() for m in _SCALAR_LINE.finditer(text)]
+    for m in _NESTED_LINE.finditer(text):
+        end = text.find("\n", m.start())
+        if is_json(text[m.start() : None if end < 0 else end]):
+            starts.append(m.start())
+    found: set[int] = set()
+    at = index = 0
+    for start in sorted(starts):
+        index += text.count("\n", at, start)
+        at = start
+        found.add(index)
+    return found

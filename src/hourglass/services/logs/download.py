@@ -1,21 +1,24 @@
 """What the bytes of a log download (`GET …/logs/raw`) are, read batch by batch.
 
 Unfiltered `txt` is the concatenation of the chunks' `text` columns, sliced only at the edges of
-a byte range: no decoding (`_ByteCut`). Filters and other formats work run by run on chunk
-slices (`domain.logs.render.render_txt`), or build JSON entries from per-run templates
-(`formats.json_entries`); a stream filter reads chunk metas first and skips the text of chunks
-without that stream (`LogReads.stream_batches`). The body yields one piece per batch read, empty
-ones included, so the web layer can read the first batch before it sends the headers (a failure
-there is still an HTTP error); a failure after the first byte is turned into the format's error
-tail (`formats.Download.failure_tail`). HTTP itself (validators, ranges, gzip) is
+a byte range: no decoding (`_ByteCut`), one piece per batch read. Filters and other formats work
+run by run on chunk slices (`domain.logs.render.render_txt`), or build JSON entries from per-run
+templates (`formats.json_entries`), `RENDER_BYTES` of stored text at a time on the log rendering
+thread (`LogReads.render`), one piece each: a `jsonl` line is about three times its message, so
+rendering a whole batch at once held tens of MB per download and stalled the event loop. A
+stream filter reads chunk metas first and skips the text of chunks without that stream
+(`LogReads.stream_batches`). The first piece comes after the first batch read (possibly empty,
+when a filter keeps none of its lines), so the web layer can read it before it sends the headers
+(a failure there is still an HTTP error); a failure after the first byte is turned into the
+format's error tail (`formats.Download.failure_tail`). HTTP itself (validators, ranges, gzip) is
 `web.downloads`'.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from hourglass.domain.jobs import Job
 from hourglass.domain.logs.chunks import Chunk, LogChunkCorrupt
@@ -83,9 +86,9 @@ class _PlainRead:
 def body(
     reads: LogReads, d: Download, *, start: int = 0, end: int | None = None
 ) -> AsyncGenerator[bytes, None]:
-    """The download's bytes, one piece per batch read (possibly empty, when a filter keeps
-    none of its lines), so the first piece marks the end of the first read; `start`/`end`
-    (inclusive) for plain txt."""
+    """The download's bytes, a piece per batch read (plain txt) or per `RENDER_BYTES` of it
+    (possibly empty, when a filter keeps none of its lines), so the first piece marks the end of
+    the first read; `start`/`end` (inclusive) for plain txt."""
     if d.options.plain:
         last = d.job.log_bytes - 1 if end is None else end
         return _plain(reads, d.job, start, last)
@@ -96,7 +99,7 @@ async def _plain(reads: LogReads, job: Job, start: int, end: int) -> AsyncGenera
     if start > end:
         return
     cut = await _cut(reads, job, start, end)
-    async for chunks in reads.batches(job.id, cut.after):
+    async for chunks in reads.batches(job.id, cut.after, expected=end + 1 - start):
         pieces = cut.cut.take(chunks)
         yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if cut.cut.done:
@@ -117,31 +120,62 @@ async def _cut(reads: LogReads, job: Job, start: int, end: int) -> _PlainRead:
     return _PlainRead(first - 1, _ByteCut(start, end, None, check=True))
 
 
+RENDER_BYTES: Final = 256 * 1024
+"""Stored text rendered per step of a filtered or `jsonl`/`json` download: a few hundred KiB in,
+a few hundred KiB out (a `jsonl` line is about three times its message), so a download holds
+little beyond its two batches of chunks, and each step is a short job for a worker thread."""
+
+
+def _groups(chunks: list[Chunk]) -> Iterator[list[Chunk]]:
+    """`chunks` cut into runs of about `RENDER_BYTES` of text."""
+    group: list[Chunk] = []
+    size = 0
+    for c in chunks:
+        group.append(c)
+        size += len(c.text)
+        if size >= RENDER_BYTES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def _render(job_id: str, chunks: list[Chunk], options: DownloadOptions) -> bytes:
+    """The bytes of `chunks` in the download's format: `txt` lines, `jsonl` lines, or `json`
+    entries separated by commas (no leading or trailing one)."""
+    fmt = options.format
+    if fmt is Format.TXT:
+        return b"".join([_txt(c, options) for c in chunks])
+    entries = [e for c in chunks for e in json_entries(job_id, c, options)]
+    if not entries:
+        return b""
+    if fmt is Format.JSONL:
+        entries.append("")
+        return "\n".join(entries).encode()
+    return ",".join(entries).encode()
+
+
 async def _rendered(reads: LogReads, d: Download) -> AsyncGenerator[bytes, None]:
+    """A filtered or formatted download, a piece per `RENDER_BYTES` of stored text, each
+    rendered in a worker thread (the event loop only moves bytes)."""
     options, job = d.options, d.job
     fmt = options.format
     # the JSON document's head goes out with the first batch, so that its read comes first
     head = b""
     if fmt is Format.JSON:
         head = f'{{"id":"{job.id}","workflow_id":"{job.workflow_id}","logs":['.encode()
-    first = True
+    separator = b""
     if options.stream is not None:
         source = reads.stream_batches(job.id, options.stream)
     else:
-        source = reads.batches(job.id, 0)
+        source = reads.batches(job.id, 0, expected=job.log_bytes)
     async for chunks in source:
-        if fmt is Format.TXT:
-            data = b"".join([_txt(c, options) for c in chunks])
-        else:
-            entries = [e for c in chunks for e in json_entries(job.id, c, options)]
-            data = b""
-            if entries and fmt is Format.JSONL:
-                data = ("\n".join(entries) + "\n").encode()
-            elif entries:
-                data = (("" if first else ",") + ",".join(entries)).encode()
-                first = False
-        yield head + data
-        head = b""
+        for group in _groups(chunks):
+            data = await reads.render(_render, job.id, group, options)
+            if data and fmt is Format.JSON:
+                data, separator = separator + data, b","
+            yield head + data
+            head = b""
     if fmt is Format.JSON:
         yield head + b"]}\n"
 

@@ -17,7 +17,7 @@ from typing import Final
 from hourglass.domain.jobs import Job
 from hourglass.domain.logs.chunks import Chunk, decode_meta
 from hourglass.domain.logs.lines import Stream, format_epoch_us
-from hourglass.domain.logs.render import parse_json_message, strip_ansi
+from hourglass.domain.logs.render import json_line_indices, strip_ansi
 from hourglass.domain.logs.search import LogQuery, compile_query
 from hourglass.errors import HourglassError, ValidationError
 from hourglass.services.logs.params import DownloadParams, parse_choice, parse_flag, parse_stream
@@ -156,8 +156,19 @@ def _run_messages(text: bytes) -> list[str]:
     return messages
 
 
+def _run_text(segment: bytes, strip: bool) -> str:
+    """A run's lines as text (each ending with `\\n`), ANSI-stripped if asked (stripping
+    never crosses a line end, so a whole run is stripped at once)."""
+    text = segment.decode("utf-8", "replace")
+    return strip_ansi(text) if strip else text
+
+
 def json_entries(job_id: str, chunk: Chunk, options: DownloadOptions) -> list[str]:
-    """The `jsonl`/`json` entries of a chunk's lines kept by `options` (one JSON object each)."""
+    """The `jsonl`/`json` entries of a chunk's lines kept by `options` (one JSON object each).
+
+    The download asks this of every line of a log: the per-line work is one f-string; which
+    lines are JSON is found for a whole run at once (`json_line_indices`).
+    """
     out: list[str] = []
     query, stream, strip = options.query, options.stream, options.ansi_strip
     for run in decode_meta(chunk.meta, len(chunk.text)):
@@ -165,21 +176,25 @@ def json_entries(job_id: str, chunk: Chunk, options: DownloadOptions) -> list[st
             continue
         segment = chunk.text[run.byte_start : run.byte_end]
         base = chunk.first_seq + run.first_index
-        messages = _run_messages(segment)
-        picked: Iterable[tuple[int, str]]
+        text = _run_text(segment, strip)
+        messages = text.split("\n")
+        messages.pop()  # every line ends with "\n"
+        picked: Iterable[int] = range(len(messages))
         if query is not None:
-            picked = [(base + i, messages[i]) for i in query.matching_lines(segment)]
-        else:
-            picked = zip(range(base, base + len(messages)), messages, strict=True)
+            picked = query.matching_lines(segment)
+        valid = json_line_indices(text)
         head = f'{{"timestamp":"{format_epoch_us(run.ts_us)}","sequence_num":'
         mid = f',"stream":"{run.stream.value}","attempt":{run.attempt},"event_id":"{job_id}:'
-        for seq, message in picked:
-            text = strip_ansi(message) if strip else message
-            entry = f'{head}{seq}{mid}{seq}","message_raw":{_json_str(text)}'
-            if parse_json_message(text)[0]:
+        for i in picked:
+            seq, message = base + i, messages[i]
+            if i in valid:
                 # valid JSON text: embedded as written (exact numbers, key order)
-                entry += f',"message_json":{text}'
-            out.append(entry + "}")
+                out.append(
+                    f'{head}{seq}{mid}{seq}","message_raw":{_json_str(message)}'
+                    f',"message_json":{message}}}'
+                )
+            else:
+                out.append(f'{head}{seq}{mid}{seq}","message_raw":{_json_str(message)}}}')
     return out
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, TypeVar
 
-from hourglass.domain.cursors import decode_cursor, next_cursor
+from hourglass.domain.cursors import BIGINT_MAX, decode_cursor, next_cursor
 from hourglass.domain.logs.lines import LogLine, Stream
 from hourglass.domain.logs.search import LogQuery, compile_query
 from hourglass.errors import ValidationError
@@ -22,7 +22,11 @@ from hourglass.services.logs.scan import Window
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
-MAX_SEQ: Final = 2**63 - 1  # BIGINT
+MAX_SEQ: Final = BIGINT_MAX
+# Sequence numbers past this one are read as it: no log holds 2^62 lines, and the reads add a page
+# size or 1 to a bound in SQL, which must not overflow BIGINT (PostgreSQL refuses, SQLite turns to
+# REAL). So every number up to MAX_SEQ is valid and reads as "past the end".
+SEQ_CEILING: Final = 2**62
 _SEQ = "must be a sequence number (an integer >= 0)"
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -52,11 +56,12 @@ def parse_order(raw: str | None) -> bool:
 
 
 def parse_seq(name: str, raw: str | None) -> int | None:
+    """A sequence number 0..MAX_SEQ (read as at most `SEQ_CEILING`); 400 naming `name`."""
     if raw is None or raw == "":
         return None
     if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_SEQ:
         raise ValidationError.field(name, _SEQ)
-    return int(raw)
+    return min(int(raw), SEQ_CEILING)
 
 
 def parse_choice(field: str, raw: str | None, kind: type[_E], default: _E | None) -> _E | None:
@@ -96,7 +101,12 @@ def parse_resume(last_event_id: str | None, after: str | None) -> int:
 
 def is_sequence_number(position: Any) -> bool:
     """Whether a cursor's position can be a sequence number (the log listings' sort key)."""
-    return isinstance(position, int) and position >= 0
+    return isinstance(position, int) and not isinstance(position, bool) and position >= 0
+
+
+def _cursor_seq(cursor: str | None, filters: dict[str, Any]) -> int | None:
+    position = decode_cursor(cursor, filters, is_sequence_number)
+    return None if position is None else min(int(position), SEQ_CEILING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +174,7 @@ class PageRequest:
             "before": high,
             "stream": only,
         }
-        position = decode_cursor(params.cursor, filters, is_sequence_number)
+        position = _cursor_seq(params.cursor, filters)
         if position is not None:
             if descending:
                 high = position if high is None else min(high, position)
@@ -212,7 +222,7 @@ class SearchRequest:
             "stream": only,
             "order": "desc" if descending else "asc",
         }
-        position = decode_cursor(params.cursor, filters, is_sequence_number)
+        position = _cursor_seq(params.cursor, filters)
         return cls(filters, size, descending, only, query, position)
 
     def window(self, last_seq: int) -> Window:

@@ -220,8 +220,34 @@ def _window(
 
 async def chunks_after(tx: Tx, job_id: str, after_seq: int, limit: int) -> list[Chunk]:
     """Up to `limit` chunks holding lines with seq > `after_seq`, in ascending order."""
-    stmt = _window([log_chunks], job_id, after_seq, None, False).limit(limit)
-    return [_chunk(r) for r in await tx.execute(stmt)]
+    params = {"job_id": job_id, "after": after_seq, "first": after_seq + 1, "limit": limit}
+    return [_chunk(r) for r in await tx.execute(_after_statement(), params)]
+
+
+@functools.cache
+def _after_statement() -> Select[Any]:
+    # `chunks_after` is every streamed read's query (a download makes one per batch): built
+    # once with bound parameters, as building it cost about what a small batch's read does
+    job_id = bindparam("job_id", type_=String)
+    after = bindparam("after", type_=BigInteger)
+    inner = _HOLDING
+    holding = (
+        select(inner.c.first_seq)
+        .where(inner.c.job_id == job_id, inner.c.first_seq <= bindparam("first", type_=BigInteger))
+        .order_by(inner.c.first_seq.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(log_chunks)
+        .where(
+            log_chunks.c.job_id == job_id,
+            log_chunks.c.first_seq >= func.coalesce(holding, 0),
+            log_chunks.c.last_seq > after,
+        )
+        .order_by(log_chunks.c.first_seq)
+        .limit(bindparam("limit", type_=BigInteger))
+    )
 
 
 async def chunks_between(

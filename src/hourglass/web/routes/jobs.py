@@ -1,4 +1,9 @@
-"""Jobs of a workflow: list, get, schedule a manual run, cancel."""
+"""Jobs of a workflow: list, get, schedule a manual run, cancel.
+
+The workflow's 404 comes before any parameter's or the Idempotency-Key's 400: the list parses its
+query strings in the service after the ownership check, and scheduling resolves the workflow
+(`OwnedWorkflow`) before the key.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from hourglass.domain.views import job_json
-from hourglass.web.deps import CurrentUser, IdempotencyKey, ServicesDep
+from hourglass.web.deps import CurrentUser, IdempotencyKey, OwnedWorkflow, ServicesDep
 from hourglass.web.openapi import problems
 from hourglass.web.replies import reply_response
 
@@ -21,7 +26,7 @@ async def list_jobs(
     principal: CurrentUser,
     services: ServicesDep,
     cursor: str | None = None,
-    limit: Annotated[int, Query()] = 20,
+    limit: Annotated[str | None, Query(description="1-1000, default 20")] = None,
     status: str | None = None,
     trigger: str | None = None,
 ) -> dict[str, Any]:
@@ -36,6 +41,7 @@ async def list_jobs(
 async def schedule_job(
     workflow_id: str,
     principal: CurrentUser,
+    _owned: OwnedWorkflow,  # 404 before the Idempotency-Key's 400
     services: ServicesDep,
     idempotency_key: IdempotencyKey,
 ) -> Response:

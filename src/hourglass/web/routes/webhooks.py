@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from hourglass.domain.common import format_ts
 from hourglass.domain.webhooks import Delivery
-from hourglass.web.deps import CurrentUser, JsonBody, ServicesDep
+from hourglass.web.deps import CurrentUser, JsonBody, OwnedWebhook, ServicesDep
 from hourglass.web.openapi import problems
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -77,6 +77,7 @@ async def get_webhook(
 async def patch_webhook(
     webhook_id: str,
     principal: CurrentUser,
+    _owned: OwnedWebhook,  # 404 before the body's 400
     body: Annotated[WebhookPatch, Depends(JsonBody(WebhookPatch))],
     services: ServicesDep,
 ) -> dict[str, Any]:

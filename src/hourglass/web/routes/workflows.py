@@ -18,8 +18,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from hourglass.domain.views import workflow_json
-from hourglass.domain.workflows import ListParams, Workflow
-from hourglass.web.deps import CurrentUser, IdempotencyKey, JsonBody, ServicesDep
+from hourglass.domain.workflows import ListParams
+from hourglass.web.deps import CurrentUser, IdempotencyKey, JsonBody, OwnedWorkflow, ServicesDep
 from hourglass.web.openapi import problems
 from hourglass.web.replies import reply_response
 
@@ -55,16 +55,6 @@ class WorkflowReplace(_Definition):
 
 CreateBody = Annotated[WorkflowCreate, Depends(JsonBody(WorkflowCreate))]
 ReplaceBody = Annotated[WorkflowReplace, Depends(JsonBody(WorkflowReplace))]
-
-
-async def get_owned_workflow(
-    workflow_id: str, principal: CurrentUser, services: ServicesDep
-) -> Workflow:
-    """The caller's workflow of the path (404 if malformed, unknown or someone else's)."""
-    return await services.workflows.get(principal, workflow_id)
-
-
-OwnedWorkflow = Annotated[Workflow, Depends(get_owned_workflow)]
 
 
 class WorkflowOut(BaseModel):
