@@ -7,12 +7,14 @@ slices (`domain.logs.render.render_txt`), or build JSON entries from per-run tem
 without that stream (`LogReads.stream_batches`). The body yields one piece per batch read, empty
 ones included, so the web layer can read the first batch before it sends the headers (a failure
 there is still an HTTP error); a failure after the first byte is turned into the format's error
-tail (`formats.Download.failure_tail`). HTTP itself (validators, ranges, gzip) is
-`web.downloads`'.
+tail (`formats.Download.failure_tail`). A filtered download runs under a `scan.Budget` (checked
+before each batch; a `q=` filter renders its batches in a worker thread). HTTP itself
+(validators, ranges, gzip) is `web.downloads`'.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,6 +28,7 @@ from hourglass.services.logs.formats import (
     Format,
     json_entries,
 )
+from hourglass.services.logs.scan import Budget
 from hourglass.store.logs import reads as log_reads
 
 if TYPE_CHECKING:  # reads.LogReads calls in here
@@ -129,21 +132,38 @@ async def _rendered(reads: LogReads, d: Download) -> AsyncGenerator[bytes, None]
         source = reads.stream_batches(job.id, options.stream)
     else:
         source = reads.batches(job.id, 0)
+    budget = None
+    if options.query is not None or options.stream is not None:
+        budget = Budget.start(reads.scan_budget_seconds, reads.monotonic)
     async for chunks in source:
-        if fmt is Format.TXT:
-            data = b"".join([_txt(c, options) for c in chunks])
+        if budget is not None:
+            budget.check("q" if options.query is not None else "stream")
+        if options.query is not None:  # a scan: off the event loop
+            data, first = await asyncio.to_thread(_batch, job.id, chunks, options, first)
         else:
-            entries = [e for c in chunks for e in json_entries(job.id, c, options)]
-            data = b""
-            if entries and fmt is Format.JSONL:
-                data = ("\n".join(entries) + "\n").encode()
-            elif entries:
-                data = (("" if first else ",") + ",".join(entries)).encode()
-                first = False
+            data, first = _batch(job.id, chunks, options, first)
         yield head + data
         head = b""
     if fmt is Format.JSON:
         yield head + b"]}\n"
+
+
+def _batch(
+    job_id: str, chunks: list[Chunk], options: DownloadOptions, first: bool
+) -> tuple[bytes, bool]:
+    """The bytes of one batch, and whether the JSON document still has no entry."""
+    fmt = options.format
+    if fmt is Format.TXT:
+        data = b"".join([_txt(c, options) for c in chunks])
+    else:
+        entries = [e for c in chunks for e in json_entries(job_id, c, options)]
+        data = b""
+        if entries and fmt is Format.JSONL:
+            data = ("\n".join(entries) + "\n").encode()
+        elif entries:
+            data = (("" if first else ",") + ",".join(entries)).encode()
+            first = False
+    return data, first
 
 
 def _txt(c: Chunk, options: DownloadOptions) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Final
@@ -110,7 +111,8 @@ class LogReads:
     read held PostgreSQL downloads at ~250 MB/s here, with 64 they pass 400). `fetch` (the
     batch read, `store.logs.reads.chunks_after`), `fetch_metas` and `fetch_at` (the stream
     filter's reads) are attributes so a test can make the store fail at a chosen point.
-    `keepalive_seconds` bounds the gap between SSE keep-alive comments.
+    `keepalive_seconds` bounds the gap between SSE keep-alive comments; `scan_budget_seconds`
+    is how long a filtered download may scan (`scan.Budget`, timed by `monotonic`).
     """
 
     db: Database
@@ -119,6 +121,8 @@ class LogReads:
     batch_chunks: int = 64
     first_batch_chunks: int = 4
     keepalive_seconds: float = 15.0
+    scan_budget_seconds: float = 10.0
+    monotonic: Callable[[], float] = time.monotonic
     fetch: Fetch = log_reads.chunks_after
     fetch_metas: FetchMetas = _heads_after
     fetch_at: FetchAt = log_reads.chunks_at

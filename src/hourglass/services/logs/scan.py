@@ -8,24 +8,55 @@ finds the first line past it and the page goes on from there; a stream filter fi
 from the chunks' meta (a few dozen bytes each) and then fetches only the chunks it needs; a
 search scans chunk texts batch by batch with the domain's matchers and decodes only the lines it
 returns, so its cost is one C-speed pass over the text, whatever the number of hits.
+
+The CPU work of a scan runs in a worker thread, a batch at a time (the event loop keeps serving
+other requests, `/healthz` included), and under a `Budget`: a search or filtered download that
+runs past `HOURGLASS_LOG_SCAN_BUDGET_SECONDS` stops with a 400 naming its filter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from hourglass.domain.logs.chunks import Chunk, decode_chunk, decode_meta
 from hourglass.domain.logs.lines import LogLine, Stream
 from hourglass.domain.logs.search import LogQuery, search_chunk
+from hourglass.errors import FieldError, ValidationError
 from hourglass.store.db import Tx
 from hourglass.store.logs import reads as log_reads
 
 HEAD_BATCH = 256  # chunk heads read at a time while planning a filtered page
 SCAN_BATCH = 16  # chunks (~1 MiB of text) read at a time while searching
 READ_AHEAD = 2  # batches read ahead of the scan
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """How long a scan may run: `check` raises once `seconds` have passed since `start`.
+
+    The error is a `ValidationError` on `field` (the filter to narrow: `q`, or `stream` for a
+    download filtered by stream only), so it is a 400 before a body starts, and the download's
+    error tail after."""
+
+    seconds: float
+    deadline: float
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def start(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Budget:
+        return cls(seconds, clock() + seconds, clock)
+
+    def check(self, field: str = "q") -> None:
+        if self.clock() > self.deadline:
+            text = (
+                f"the search ran past its {self.seconds:g} s budget; narrow it with "
+                "after/before/stream or a more selective q"
+            )
+            raise ValidationError(FieldError(field, text), text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,10 +325,12 @@ async def search(
     *,
     count: bool,
     lines: int,
+    budget: Budget | None = None,
 ) -> Found:
     """The first `limit` lines of `window` matching `query` and `stream`; with `count`, the
     exact number of matches in the whole window too (else the scan stops once the page is full).
     `lines`: how many lines the window holds (not derivable: a capped log's window has a gap).
+    Each batch is scanned in a worker thread, checking `budget` before each chunk.
     """
     if query is None:
         page, more = await read_page(tx, job_id, window, limit, stream)
@@ -314,8 +347,21 @@ async def search(
         while (chunks := await batches.get()) is not None:
             if isinstance(chunks, BaseException):
                 raise chunks
-            for c in chunks:
-                hits.add(c, search_chunk(c.first_seq, c.text, c.meta, query, stream=stream))
+            await asyncio.to_thread(_scan_batch, hits, chunks, query, stream, budget)
             if hits.more and not count:
                 break
     return Found(hits.lines, hits.more, hits.total if count else None)
+
+
+def _scan_batch(
+    hits: _Collector,
+    chunks: list[Chunk],
+    query: LogQuery,
+    stream: Stream | None,
+    budget: Budget | None,
+) -> None:
+    """One batch of a search (run in a worker thread: RE2 lets go of the GIL while it scans)."""
+    for c in chunks:
+        if budget is not None:
+            budget.check()
+        hits.add(c, search_chunk(c.first_seq, c.text, c.meta, query, stream=stream))
