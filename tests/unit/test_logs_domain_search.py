@@ -15,7 +15,12 @@ from hourglass.domain.logs.render import (
     strip_ansi,
     strip_ansi_bytes,
 )
-from hourglass.domain.logs.search import compile_query, find_highlights, search_chunk
+from hourglass.domain.logs.search import (
+    compile_query,
+    count_chunk,
+    find_highlights,
+    search_chunk,
+)
 from hourglass.errors import ValidationError
 
 OUT, ERR = Stream.STDOUT, Stream.STDERR
@@ -151,6 +156,7 @@ def test_matching_lines_agree_with_searching_each_line(q: str, regex: bool, cs: 
         text = chunk_text(messages)
         expected = [i for i, m in enumerate(messages) if query.matches(m)]
         assert query.matching_lines(text) == expected
+        assert query.count_lines(text) == len(expected)
         if expected:
             assert query.chunk_may_match(text)
 
@@ -191,6 +197,51 @@ def test_dense_hits_switch_to_line_splitting_with_same_result() -> None:
     text = chunk_text(messages)
     for query in (compile_query("hit"), compile_query(r"h\w?t", regex=True)):
         assert query.matching_lines(text) == [i for i, m in enumerate(messages) if query.matches(m)]
+
+
+@pytest.mark.parametrize(
+    ("q", "regex", "cs"),
+    [
+        ("hit", False, False),
+        ("HIT", False, True),
+        ("hit hit", False, False),
+        ("ß", False, False),
+        (r"h\w?t", True, False),
+        (r"^row \d+5 ", True, False),
+        (r"(hit|miss)$", True, False),
+        (r"\Arow", True, False),
+    ],
+)
+def test_counts_of_dense_and_sparse_hits_match_the_lines_found(
+    q: str, regex: bool, cs: bool
+) -> None:
+    """`count_lines` (marks for literals, runs of lines for regexes) counts exactly the lines
+    `matching_lines` lists: every line, most lines, runs broken by misses, several hits a line."""
+    rng = random.Random(q)
+    for every in (1, 2, 5, 97):
+        messages = [
+            f"row {i} " + " ".join(rng.choice(["hit", "HIT", "miss", "ß", "hit hit"]) for _ in "ab")
+            if i % every
+            else f"row {i} hit"
+            for i in range(1500)
+        ]
+        text = chunk_text(messages)
+        query = compile_query(q, regex=regex, case_sensitive=cs)
+        expected = [i for i, m in enumerate(messages) if query.matches(m)]
+        assert query.matching_lines(text) == expected
+        assert query.count_lines(text) == len(expected)
+
+
+def test_count_chunk_counts_the_lines_of_the_kept_streams() -> None:
+    """`count_chunk` is `search_chunk`'s length, with and without a stream set."""
+    first, text, meta = make_chunk(
+        [batch(OUT, "hit", "no"), batch(ERR, "hit", "hit"), batch(Stream.SYSTEM, "hit")]
+    )
+    query = compile_query("hit")
+    for stream in (None, OUT, frozenset((OUT, Stream.SYSTEM)), frozenset((ERR,))):
+        found = search_chunk(first, text, meta, query, stream=stream)
+        assert count_chunk(text, meta, query, stream=stream) == len(found)
+    assert search_chunk(first, text, meta, query, stream=frozenset((OUT, ERR))) == [11, 13, 14]
 
 
 def test_chunk_without_a_match_is_rejected_by_the_pre_filter() -> None:

@@ -38,7 +38,7 @@ from typing import Any, AnyStr, Final
 import re2
 
 from hourglass.domain.logs.chunks import decode_meta
-from hourglass.domain.logs.lines import Stream
+from hourglass.domain.logs.lines import Stream, Streams, stream_set
 from hourglass.errors import ValidationError
 
 # Non-ASCII letters that fold to ASCII letters under some engine's case-insensitive matching
@@ -47,6 +47,12 @@ from hourglass.errors import ValidationError
 _ASCII_FOLD_TRAPS: Final = (b"\xc4\xb0", b"\xc4\xb1", b"\xc5\xbf", b"\xe2\x84\xaa")
 # Hits per line above which runs of matching lines are taken a run per call.
 _DENSE: Final = 3
+# Occurrences of a literal in a chunk above which its lines are counted by marking, not jumping.
+_MANY: Final = 64
+# A byte UTF-8 never uses, to mark a literal's occurrences with; and a table deleting every byte
+# but it and the newline.
+_MARK: Final = b"\xff"
+_ALL_BUT_MARKS: Final = bytes(b for b in range(256) if b not in (0x0A, 0xFF))
 
 _UNANCHORED: Final = re2._re2.RE2.Anchor.UNANCHORED
 _ANCHOR_START: Final = re2._re2.RE2.Anchor.ANCHOR_START
@@ -193,6 +199,44 @@ class LogQuery:
         if not self._scan:
             return self._line_by_line(text)
         return self._scan_lines(text)
+
+    def count_lines(self, text: bytes) -> int:
+        """How many lines of `text` match: `len(matching_lines(text))` without listing them.
+
+        No Python work per line: a literal's lines are counted in C (its occurrences replaced by
+        a mark byte, everything but marks and newlines deleted, then `mark + newline` counted:
+        one per line holding the literal); a regex takes whole runs of matching lines per RE2
+        call and counts their newlines."""
+        if self._anchors and not any(a in text for a in self._anchors):
+            return 0
+        needles = self._byte_needles(text)
+        if needles:
+            hay = text.lower() if self._lower else text
+            if self._exact and len(needles) == 1:
+                return _count_literal_lines(hay, needles[0])
+            if not any(n in hay for n in needles):
+                return 0
+        if not self._scan:
+            return len(self._line_by_line(text))
+        return self._count_runs(text)
+
+    def _count_runs(self, text: bytes) -> int:
+        count = done = 0
+        size = len(text)
+        find, runs = self._find.Match, self._runs.Match
+        while done < size:
+            at = find(_UNANCHORED, text, done, size)[0][0]
+            if not 0 <= at < size:
+                break
+            start = text.rfind(b"\n", done, at) + 1 or done
+            end = runs(_ANCHOR_START, text, start, size)[0][1]
+            if end <= start:  # (cannot happen: the line at `at` matches) one line, then on
+                end = text.find(b"\n", at) + 1 or size
+                count += 1
+            else:
+                count += text.count(b"\n", start, end)
+            done = end
+        return count
 
     def _confirm(self, text: bytes, candidates: list[int]) -> list[int]:
         lines = text.split(b"\n")
@@ -374,15 +418,55 @@ def _literal_lines(text: AnyStr, needle: AnyStr, newline: AnyStr) -> list[int]:
     return out
 
 
+def _count_literal_lines(hay: bytes, needle: bytes) -> int:
+    """How many lines of `hay` contain `needle` (which holds no newline)."""
+    hits = hay.count(needle)
+    if hits <= _MANY or _MARK in hay or _MARK in needle:
+        return len(_literal_lines(hay, needle, b"\n")) if hits else 0
+    return hay.replace(needle, _MARK).translate(None, _ALL_BUT_MARKS).count(_MARK + b"\n")
+
+
+def count_chunk(
+    text: bytes, meta: bytes, query: LogQuery, *, stream: Stream | Streams | None = None
+) -> int:
+    """How many of the chunk's lines match `query` (and `stream`): `search_chunk`'s length."""
+    return sum(
+        query.count_lines(text if end - start == len(text) else text[start:end])
+        for _, start, end in kept_slices(text, meta, stream)
+    )
+
+
 def search_chunk(
-    first_seq: int, text: bytes, meta: bytes, query: LogQuery, *, stream: Stream | None = None
+    first_seq: int,
+    text: bytes,
+    meta: bytes,
+    query: LogQuery,
+    *,
+    stream: Stream | Streams | None = None,
 ) -> list[int]:
     """Sequence numbers of the chunk's lines that match `query` (and `stream`), ascending."""
-    if stream is None:
-        return [first_seq + i for i in query.matching_lines(text)]
     hits: list[int] = []
-    for run in decode_meta(meta, len(text)):
-        if run.stream is stream:
-            base = first_seq + run.first_index
-            hits += [base + i for i in query.matching_lines(text[run.byte_start : run.byte_end])]
+    for first_index, start, end in kept_slices(text, meta, stream):
+        segment = text if end - start == len(text) else text[start:end]
+        base = first_seq + first_index
+        hits += [base + i for i in query.matching_lines(segment)]
     return hits
+
+
+def kept_slices(
+    text: bytes, meta: bytes, stream: Stream | Streams | None
+) -> list[tuple[int, int, int]]:
+    """`(first line index, byte start, byte end)` of the parts of a chunk whose lines are of the
+    kept streams (all of it without a filter): neighbouring runs are merged into one slice."""
+    wanted = stream_set(stream)
+    if wanted is None:
+        return [(0, 0, len(text))]
+    out: list[tuple[int, int, int]] = []
+    for run in decode_meta(meta, len(text)):
+        if run.stream not in wanted:
+            continue
+        if out and out[-1][2] == run.byte_start:
+            out[-1] = (out[-1][0], out[-1][1], run.byte_end)
+        else:
+            out.append((run.first_index, run.byte_start, run.byte_end))
+    return out

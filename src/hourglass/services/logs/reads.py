@@ -19,14 +19,14 @@ from typing import Final
 
 from hourglass.domain.jobs import Job
 from hourglass.domain.logs.chunks import Chunk, decode_meta
-from hourglass.domain.logs.lines import Stream
+from hourglass.domain.logs.lines import Streams
 from hourglass.errors import BadRequest, NotFound
 from hourglass.live import LiveBus
 from hourglass.services.logs import live
 from hourglass.services.logs.access import log_target
 from hourglass.services.logs.download import body as download_body
 from hourglass.services.logs.formats import Download, DownloadOptions, EventTarget
-from hourglass.services.logs.params import DownloadParams, parse_resume
+from hourglass.services.logs.params import DownloadParams, parse_resume, parse_stream
 from hourglass.services.logs.tail import LiveTails
 from hourglass.store import jobs as job_store
 from hourglass.store.db import Database, Tx
@@ -74,7 +74,7 @@ async def _heads_after(tx: Tx, job_id: str, after: int, limit: int) -> list[Chun
 class _StreamReads:
     """Successive reads of the chunks holding lines of one stream (metas first, then texts)."""
 
-    def __init__(self, reads: LogReads, job_id: str, stream: Stream) -> None:
+    def __init__(self, reads: LogReads, job_id: str, stream: Streams) -> None:
         self.reads, self.job_id, self.stream = reads, job_id, stream
         self.after = 0
         self.queue: list[int] = []
@@ -96,7 +96,7 @@ class _StreamReads:
             return await reads.fetch_at(tx, self.job_id, take)
 
     def _holds(self, meta: bytes) -> bool:
-        return any(run.stream is self.stream for run in decode_meta(meta))
+        return any(run.stream in self.stream for run in decode_meta(meta))
 
 
 # the service
@@ -148,9 +148,9 @@ class LogReads:
         """
         return self._ahead(_SeqReads(self, job_id, after).next)
 
-    def stream_batches(self, job_id: str, stream: Stream) -> AsyncGenerator[list[Chunk], None]:
-        """The job's chunks holding lines of `stream`, ascending: chunk metas are read first and
-        only the chunks with a run on `stream` are read whole."""
+    def stream_batches(self, job_id: str, stream: Streams) -> AsyncGenerator[list[Chunk], None]:
+        """The job's chunks holding lines of the streams in `stream`, ascending: chunk metas are
+        read first and only the chunks with a run on one of them are read whole."""
         return self._ahead(_StreamReads(self, job_id, stream).next)
 
     @staticmethod
@@ -206,10 +206,11 @@ class LogReads:
         *,
         last_event_id: str | None,
         after: str | None,
+        stream: str | None = None,
     ) -> EventTarget:
-        """The checked live stream: 404 → 412 (expired) → 400 (bad resume point)."""
+        """The checked live stream: 404 → 412 (expired) → 400 (bad resume point or stream)."""
         job = await log_target(self.db, user_id, workflow_id, job_id, retained=False)
-        return EventTarget(job, parse_resume(last_event_id, after))
+        return EventTarget(job, parse_resume(last_event_id, after), parse_stream(stream))
 
     def events(self, target: EventTarget) -> AsyncGenerator[bytes, None]:
         """The SSE frames of the stream (see `live.events`)."""

@@ -23,8 +23,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from hourglass.domain.logs.chunks import Chunk, decode_chunk, decode_meta
-from hourglass.domain.logs.lines import LogLine, Stream
-from hourglass.domain.logs.search import LogQuery, search_chunk
+from hourglass.domain.logs.lines import LogLine, Streams
+from hourglass.domain.logs.search import LogQuery, count_chunk, search_chunk
 from hourglass.errors import FieldError, ValidationError
 from hourglass.store.db import Tx
 from hourglass.store.logs import reads as log_reads
@@ -105,7 +105,7 @@ def lines_of(chunks: list[Chunk], lo: int, hi: int, descending: bool) -> list[Lo
 
 
 async def read_page(
-    tx: Tx, job_id: str, window: Window, limit: int, stream: Stream | None
+    tx: Tx, job_id: str, window: Window, limit: int, stream: Streams | None
 ) -> tuple[list[LogLine], bool]:
     """The first `limit` lines of `window` (of `stream` only, if given) and whether more follow."""
     if window.empty:
@@ -162,11 +162,11 @@ async def past_gap(
     return lines + lines_of(chunks, start, end, window.descending), more
 
 
-def _stream_lines(first_seq: int, meta: bytes, stream: Stream, window: Window) -> int:
-    """How many lines of `stream` in the chunk fall inside `window`."""
+def _stream_lines(first_seq: int, meta: bytes, stream: Streams, window: Window) -> int:
+    """How many lines of the streams in `stream` in the chunk fall inside `window`."""
     n = 0
     for run in decode_meta(meta):
-        if run.stream is not stream:
+        if run.stream not in stream:
             continue
         a = max(first_seq + run.first_index, window.after + 1)
         b = min(first_seq + run.first_index + run.count - 1, window.before - 1)
@@ -176,7 +176,7 @@ def _stream_lines(first_seq: int, meta: bytes, stream: Stream, window: Window) -
 
 
 async def _filtered_page(
-    tx: Tx, job_id: str, window: Window, limit: int, stream: Stream
+    tx: Tx, job_id: str, window: Window, limit: int, stream: Streams
 ) -> tuple[list[LogLine], bool]:
     needed: list[int] = []
     got = 0
@@ -215,7 +215,7 @@ async def _filtered_page(
     return lines[:limit], more
 
 
-async def count_stream(tx: Tx, job_id: str, window: Window, stream: Stream) -> int:
+async def count_stream(tx: Tx, job_id: str, window: Window, stream: Streams) -> int:
     """How many lines of `stream` the window holds (from the chunks' meta alone)."""
     total = 0
     after = window.after
@@ -232,13 +232,24 @@ async def count_stream(tx: Tx, job_id: str, window: Window, stream: Stream) -> i
 class _Collector:
     """Gathers the first `limit` hits of a scan (decoded) and counts the rest."""
 
-    def __init__(self, window: Window, limit: int, stream: Stream | None) -> None:
+    def __init__(self, window: Window, limit: int, stream: Streams | None) -> None:
         self.window = window
         self.limit = limit
         self.stream = stream
         self.lines: list[LogLine] = []
         self.more = False
         self.total = 0
+
+    def full(self, chunk: Chunk) -> bool:
+        """Whether the page is full and `chunk` lies inside the window: its hits only count."""
+        window = self.window
+        inside = window.after < chunk.first_seq and chunk.last_seq < window.before
+        return inside and len(self.lines) >= self.limit
+
+    def count(self, hits: int) -> None:
+        """`hits` more matches past the full page."""
+        self.total += hits
+        self.more = self.more or hits > 0
 
     def add(self, chunk: Chunk, hits: list[int]) -> None:
         window = self.window
@@ -321,7 +332,7 @@ async def search(
     window: Window,
     limit: int,
     query: LogQuery | None,
-    stream: Stream | None,
+    stream: Streams | None,
     *,
     count: bool,
     lines: int,
@@ -357,11 +368,14 @@ def _scan_batch(
     hits: _Collector,
     chunks: list[Chunk],
     query: LogQuery,
-    stream: Stream | None,
+    stream: Streams | None,
     budget: Budget | None,
 ) -> None:
     """One batch of a search (run in a worker thread: RE2 lets go of the GIL while it scans)."""
     for c in chunks:
         if budget is not None:
             budget.check()
-        hits.add(c, search_chunk(c.first_seq, c.text, c.meta, query, stream=stream))
+        if hits.full(c):
+            hits.count(count_chunk(c.text, c.meta, query, stream=stream))
+        else:
+            hits.add(c, search_chunk(c.first_seq, c.text, c.meta, query, stream=stream))
