@@ -7,7 +7,9 @@ for the one or two chunks holding it, and a page that comes short has met the ga
 finds the first line past it and the page goes on from there; a stream filter first plans
 from the chunks' meta (a few dozen bytes each) and then fetches only the chunks it needs; a
 search scans chunk texts batch by batch with the domain's matchers and decodes only the lines it
-returns, so its cost is one C-speed pass over the text, whatever the number of hits.
+returns, so its cost is one C-speed pass over the text, whatever the number of hits: once the
+page is full, the exact count goes on chunk by chunk without listing any line
+(`search.count_chunk`).
 
 The CPU work of a scan runs in a worker thread, a batch at a time (the event loop keeps serving
 other requests, `/healthz` included), and under a `Budget`: a search or filtered download that
