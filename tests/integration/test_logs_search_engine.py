@@ -166,3 +166,30 @@ async def test_healthz_answers_while_a_search_scans(
     events.append(f"search {response.status_code}")
     assert events == ["scan started", "healthz 200", "scan released", "search 200"]
     assert response.json()["total_matches"] == 11  # line 4, line 40..49
+
+
+@pytest.mark.parametrize(
+    ("params", "total"),
+    [
+        ({"q": "line"}, 400),
+        ({"q": "LINE 1"}, 111),
+        ({"q": r"line \d+$", "regex": "true"}, 400),
+        ({"q": r"line \d*7$", "regex": "true"}, 40),
+        ({"q": r"line \d+$", "regex": "true", "stream": "stderr"}, 134),
+        ({"q": "line", "stream": "stdout,system"}, 266),
+    ],
+)
+async def test_the_exact_count_goes_on_past_a_full_page(
+    alice: UserClient, services: Services, params: dict[str, str], total: int
+) -> None:
+    """A small page of a log of many chunk batches: the page is the first hits, the count is
+    exact (counted without listing, a regex's batches split between two threads)."""
+    messages = [("stderr" if i % 3 == 0 else "stdout", f"line {i}") for i in range(400)]
+    got = await written_log(alice, services, messages, chunk_lines=5)
+    for order in ("asc", "desc"):
+        response = await alice.get(search_url(got), params={**params, "limit": 3, "order": order})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["total_matches"] == total
+        assert len(body["logs"]) == 3
+        assert body["cursor"] is not None

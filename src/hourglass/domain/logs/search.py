@@ -47,8 +47,6 @@ from hourglass.errors import ValidationError
 _ASCII_FOLD_TRAPS: Final = (b"\xc4\xb0", b"\xc4\xb1", b"\xc5\xbf", b"\xe2\x84\xaa")
 # Hits per line above which runs of matching lines are taken a run per call.
 _DENSE: Final = 3
-# Occurrences of a literal in a chunk above which its lines are counted by marking, not jumping.
-_MANY: Final = 64
 # A byte UTF-8 never uses, to mark a literal's occurrences with; and a table deleting every byte
 # but it and the newline.
 _MARK: Final = b"\xff"
@@ -420,9 +418,10 @@ def _literal_lines(text: AnyStr, needle: AnyStr, newline: AnyStr) -> list[int]:
 
 def _count_literal_lines(hay: bytes, needle: bytes) -> int:
     """How many lines of `hay` contain `needle` (which holds no newline)."""
-    hits = hay.count(needle)
-    if hits <= _MANY or _MARK in hay or _MARK in needle:
-        return len(_literal_lines(hay, needle, b"\n")) if hits else 0
+    if needle not in hay:
+        return 0
+    if _MARK in hay or _MARK in needle:
+        return len(_literal_lines(hay, needle, b"\n"))
     return hay.replace(needle, _MARK).translate(None, _ALL_BUT_MARKS).count(_MARK + b"\n")
 
 

@@ -360,10 +360,41 @@ async def search(
         while (chunks := await batches.get()) is not None:
             if isinstance(chunks, BaseException):
                 raise chunks
-            await asyncio.to_thread(_scan_batch, hits, chunks, query, stream, budget)
+            await _scan(hits, chunks, query, stream, budget)
             if hits.more and not count:
                 break
     return Found(hits.lines, hits.more, hits.total if count else None)
+
+
+async def _scan(
+    hits: _Collector,
+    chunks: list[Chunk],
+    query: LogQuery,
+    stream: Streams | None,
+    budget: Budget | None,
+) -> None:
+    """One batch, in worker threads: a regex batch that is only counted (the page is full) is
+    split between two threads, which RE2 runs at once (it lets go of the GIL while it scans)."""
+    if query.regex and len(chunks) > 1 and all(hits.full(c) for c in chunks):
+        half = len(chunks) // 2
+        counts = await asyncio.gather(
+            asyncio.to_thread(_count_batch, chunks[:half], query, stream, budget),
+            asyncio.to_thread(_count_batch, chunks[half:], query, stream, budget),
+        )
+        hits.count(sum(counts))
+        return
+    await asyncio.to_thread(_scan_batch, hits, chunks, query, stream, budget)
+
+
+def _count_batch(
+    chunks: list[Chunk], query: LogQuery, stream: Streams | None, budget: Budget | None
+) -> int:
+    total = 0
+    for c in chunks:
+        if budget is not None:
+            budget.check()
+        total += count_chunk(c.text, c.meta, query, stream=stream)
+    return total
 
 
 def _scan_batch(
