@@ -119,7 +119,8 @@ async def test_a_filtered_download_past_its_budget_ends_with_the_error_tail(
     error tail saying so."""
     messages = [("stdout", f"line {i}") for i in range(100)]
     got = await written_log(alice, services, messages, chunk_lines=10)
-    reads = {"batch_chunks": 2, "scan_budget_seconds": 10.0, "monotonic": clock([0, 0, 11])}
+    # start, check, pause, resume (the client's time is added back), check
+    reads = {"batch_chunks": 2, "scan_budget_seconds": 10.0, "monotonic": clock([0, 0, 0, 0, 11])}
     async with (
         log_server(services, **reads) as (url, _),
         client_for(alice, url) as client,
@@ -193,3 +194,23 @@ async def test_the_exact_count_goes_on_past_a_full_page(
         assert body["total_matches"] == total
         assert len(body["logs"]) == 3
         assert body["cursor"] is not None
+
+
+async def test_the_time_a_client_takes_to_read_is_not_the_budgets(
+    alice: UserClient, services: Services
+) -> None:
+    """A download whose client spends longer than the budget reading each batch ends whole:
+    only the server's own time counts."""
+    messages = [("stdout", f"line {i}") for i in range(100)]
+    got = await written_log(alice, services, messages, chunk_lines=10)
+    # each pause for the client lasts 20 s on this clock, each scan 1 s
+    ticks = [0.0, 1.0] + [
+        t for k in range(1, 40) for t in (k * 21.0 - 20.0, k * 21.0, k * 21.0 + 1.0)
+    ]
+    reads = {"batch_chunks": 2, "scan_budget_seconds": 10.0, "monotonic": clock(ticks)}
+    async with log_server(services, **reads) as (url, _), client_for(alice, url) as client:
+        response = await client.get(
+            raw_url(got.job.workflow_id, got.job.id), params={"q": "LINE"}, headers=IDENTITY
+        )
+    assert response.status_code == 200
+    assert response.text == "".join(f"line {i}\n" for i in range(100))

@@ -8,7 +8,8 @@ without that stream (`LogReads.stream_batches`). The body yields one piece per b
 ones included, so the web layer can read the first batch before it sends the headers (a failure
 there is still an HTTP error); a failure after the first byte is turned into the format's error
 tail (`formats.Download.failure_tail`). A filtered download runs under a `scan.Budget` (checked
-before each batch; a `q=` filter renders its batches in a worker thread). HTTP itself
+before each batch, not counting the time the client takes to read what was sent; a `q=` filter
+renders its batches in a worker thread). HTTP itself
 (validators, ranges, gzip) is `web.downloads`'.
 """
 
@@ -142,8 +143,11 @@ async def _rendered(reads: LogReads, d: Download) -> AsyncGenerator[bytes, None]
             data, first = await asyncio.to_thread(_batch, job.id, chunks, options, first)
         else:
             data, first = _batch(job.id, chunks, options, first)
+        paused = reads.monotonic()
         yield head + data
         head = b""
+        if budget is not None:  # a slow client's time is not the scan's
+            budget = budget.extended(reads.monotonic() - paused)
     if fmt is Format.JSON:
         yield head + b"]}\n"
 

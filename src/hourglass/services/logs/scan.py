@@ -52,6 +52,10 @@ class Budget:
     def start(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Budget:
         return cls(seconds, clock() + seconds, clock)
 
+    def extended(self, seconds: float) -> Budget:
+        """The same budget with `seconds` more (time spent waiting for the client, not scanning)."""
+        return Budget(self.seconds, self.deadline + seconds, self.clock)
+
     def check(self, field: str = "q") -> None:
         if self.clock() > self.deadline:
             text = (
