@@ -8,7 +8,9 @@ Everything runs against a real `hourglass up` process (API, scheduler and one wo
   next to `GET /healthz` and `GET …/jobs/{id}` (the floor of any request, and of an
   authenticated one reading one row), and `LogService.page` called in-process (no HTTP);
 - search: `GET …/logs/search` first page with the exact `total_matches`, for a rare and a
-  common substring (case-insensitive), a case-sensitive one and two regexes: ms (median);
+  common substring (case-insensitive), a case-sensitive one, two regexes, and a substring and a
+  regex matching every line: ms (median); then `/healthz` p50/p95 while four every-line regex
+  searches run at once;
 - storage: bytes the store uses per byte of log text (SQLite: file pages; PostgreSQL:
   `pg_total_relation_size` of `log_chunks`, after compression).
 
@@ -191,6 +193,31 @@ async def searches(user: Any, path: str, samples: int) -> dict[str, Any]:
     return figures
 
 
+async def healthz_under_searches(user: Any, path: str, samples: int) -> dict[str, Any]:
+    """`GET /healthz` while four of the costliest searches (a regex matching every line, with
+    its exact count) run at once, again and again: the scans run in worker threads, so the
+    event loop keeps answering."""
+    stop = asyncio.Event()
+    params = SEARCHES["regex_every_line"]
+    done = 0
+
+    async def searching() -> None:
+        nonlocal done
+        while not stop.is_set():
+            await timed_get(user.client, path, params)
+            done += 1
+
+    tasks = [asyncio.create_task(searching()) for _ in range(4)]
+    await asyncio.sleep(0.5)
+    times = []
+    for _ in range(samples):
+        times.append(await timed_get(user.client, "/healthz", {}))
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.gather(*tasks)
+    return {"healthz_under_4_searches_ms": ms(times), "searches_meanwhile": done}
+
+
 async def stored_bytes(db: Database) -> int:
     async with db.read() as tx:
         if db.is_postgres:
@@ -224,6 +251,7 @@ async def run_engine(url: str, tmp: Path, lines: int, samples: int) -> dict[str,
                 path = f"/workflows/{workflow_id}/jobs/{job_id}/logs"
                 figures.update(await pages(user, path, lines, samples))
                 figures.update(await searches(user, path + "/search", max(5, samples // 20)))
+                figures.update(await healthz_under_searches(user, path + "/search", samples))
             finally:
                 await user.client.aclose()
         ids = (user.user_id, workflow_id, job_id)

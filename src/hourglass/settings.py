@@ -59,6 +59,8 @@ class Settings:
     default_log_retention_days: int | None = 30
     log_line_limit_bytes: int = 64 * 1024
     log_job_cap_bytes: int = 100 * 1000 * 1000
+    # how long one log search or filtered download may scan before it stops with a 400
+    log_scan_budget_seconds: float = 10.0
     worker_concurrency: int = 4
     lease_seconds: float = 30.0
     lease_renew_seconds: float = 10.0
@@ -175,6 +177,7 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "idempotency_ttl_seconds": (1, None),
     "log_line_limit_bytes": (1, None),
     "log_job_cap_bytes": (1, None),
+    "log_scan_budget_seconds": (0.000001, 86400),
     "worker_concurrency": (1, 1024),
     "lease_seconds": (0.001, None),
     "lease_renew_seconds": (0.001, None),

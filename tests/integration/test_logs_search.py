@@ -82,8 +82,11 @@ async def test_a_regex_matches_with_offsets_of_each_match(
         ("Error: disk full", [[0, 5]]),
         ("an error and another ERROR", [[3, 8], [21, 26]]),
     ]
-    body = await search(alice, got, q=r"f\w+e$", regex="true", case_sensitive="true")
+    body = await search(alice, got, q=r"f\pL+e$", regex="true", case_sensitive="true")
     assert hits(body) == [("naïve café: École fermée", [[18, 24]])]
+    # RE2's \w is ASCII: `\w+e$` matches the "e" after "é" only
+    body = await search(alice, got, q=r"f\w+e$", regex="true", case_sensitive="true")
+    assert hits(body) == []
 
 
 async def test_an_invalid_regex_is_400_naming_q(alice: UserClient, services: Services) -> None:

@@ -87,6 +87,10 @@ def test_overrides_are_checked_too() -> None:
         ("HOURGLASS_SESSION_IDLE_SECONDS", "8"),
         ("HOURGLASS_SESSION_IDLE_SECONDS", "59"),
         ("HOURGLASS_MAX_CONNECTIONS", "0"),
+        ("HOURGLASS_LOG_SCAN_BUDGET_SECONDS", "0"),
+        ("HOURGLASS_LOG_SCAN_BUDGET_SECONDS", "-1"),
+        ("HOURGLASS_LOG_SCAN_BUDGET_SECONDS", "inf"),
+        ("HOURGLASS_LOG_SCAN_BUDGET_SECONDS", "ten"),
         ("HOURGLASS_REQUEST_READ_TIMEOUT_SECONDS", "0"),
         ("HOURGLASS_REQUEST_READ_TIMEOUT_SECONDS", "nan"),
         ("HOURGLASS_MAX_HEADER_BYTES", "100"),
@@ -140,6 +144,7 @@ def test_nonsense_is_a_config_error_naming_the_variable(variable: str, value: st
         ("HOURGLASS_SHUTDOWN_GRACE_SECONDS", "0"),
         ("HOURGLASS_LEASE_RENEW_SECONDS", "29.9"),
         ("HOURGLASS_TRUSTED_PROXIES", "::1, fd00::/8"),
+        ("HOURGLASS_LOG_SCAN_BUDGET_SECONDS", "0.5"),
     ],
 )
 def test_boundary_values_are_accepted(variable: str, value: str) -> None:

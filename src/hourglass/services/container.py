@@ -88,7 +88,7 @@ class Services:
             idempotency=idempotency,
             workflows=workflows,
             logs=LogService(db, settings, clock, bus),
-            reads=LogReads(db, bus),
+            reads=LogReads(db, bus, scan_budget_seconds=settings.log_scan_budget_seconds),
             summaries=LogSummaries(db),
             runs=RunService(db, clock),
             events=events,

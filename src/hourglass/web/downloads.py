@@ -14,7 +14,8 @@ of the identity bytes, and resuming a download matters more than compressing its
 
 The first batch is read before the headers are sent (it is small: the first byte still leaves
 after one short read), so a failure to read it is a plain error answer: the seed's 500,
-problem+json. A failure once the body has started cannot change the status any more: the body
+problem+json, or a 400 when the request is at fault (a filter that ran past its scan budget). A
+failure once the body has started cannot change the status any more: the body
 gets the error tail. With a declared `Content-Length` the tail is written only if the body stays
 short of the declared length with it (else it is left out), and the connection is then closed
 short, so the client always knows the transfer is incomplete and the saved file ends with the
@@ -37,9 +38,10 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from hourglass.errors import BadRequest
 from hourglass.services.logs.formats import FETCH_ERROR, Download, describe
 from hourglass.services.logs.reads import LogReads
-from hourglass.web.errors import problem
+from hourglass.web.errors import error_response, problem
 from hourglass.web.streaming import run_until_disconnect
 
 log = logging.getLogger("hourglass.web.downloads")
@@ -181,6 +183,10 @@ class DownloadResponse(Response):
         body = self._body()
         try:
             first = await anext(body, None)  # the first batch, before any header
+        except BadRequest as exc:
+            await body.aclose()
+            await error_response(exc)(scope, receive, send)
+            return
         except Exception as exc:
             await body.aclose()
             log.warning("log download failed before its first byte: %s", exc)

@@ -31,7 +31,9 @@ from hourglass.domain.logs.lines import (
     LineBatch,
     LogLine,
     Stream,
+    Streams,
     format_epoch_us,
+    stream_set,
 )
 from hourglass.errors import HourglassError
 
@@ -204,18 +206,19 @@ def decode_chunk(
     *,
     lo: int | None = None,
     hi: int | None = None,
-    stream: Stream | None = None,
+    stream: Stream | Streams | None = None,
     only: Container[int] | None = None,
 ) -> list[LogLine]:
     """The lines of a chunk with `lo <= sequence_num <= hi` (inclusive; None = open), ascending.
 
-    `stream` keeps one stream, `only` keeps the given sequence numbers (e.g. search hits). Only
-    the runs overlapping the range are decoded and split, so a 100-line page out of a 64 KiB
-    chunk costs a fraction of a full decode.
+    `stream` keeps one stream (or a set of them), `only` keeps the given sequence numbers (e.g.
+    search hits). Only the runs overlapping the range are decoded and split, so a 100-line page
+    out of a 64 KiB chunk costs a fraction of a full decode.
     """
     lines: list[LogLine] = []
+    wanted = stream_set(stream)
     for run in decode_meta(meta, len(text)):
-        if stream is not None and run.stream is not stream:
+        if wanted is not None and run.stream not in wanted:
             continue
         a = first_seq + run.first_index
         b = a + run.count - 1
@@ -237,10 +240,11 @@ def decode_chunk(
     return lines
 
 
-def stream_text(text: bytes, meta: bytes, stream: Stream) -> bytes:
-    """The download text of one stream's lines in a chunk: slices of `text`, no per-line work."""
+def stream_text(text: bytes, meta: bytes, stream: Stream | Streams) -> bytes:
+    """The download text of some streams' lines in a chunk: slices of `text`, no per-line work."""
     runs = decode_meta(meta, len(text))
-    picked = [text[r.byte_start : r.byte_end] for r in runs if r.stream is stream]
+    wanted = stream_set(stream) or frozenset()
+    picked = [text[r.byte_start : r.byte_end] for r in runs if r.stream in wanted]
     if len(picked) == len(runs):
         return text
     return b"".join(picked)

@@ -35,6 +35,17 @@ class Stream(StrEnum):
     SYSTEM = "system"
 
 
+Streams = frozenset[Stream]
+"""A stream filter: the streams whose lines a read keeps (None, where one is optional: all)."""
+
+
+def stream_set(only: Stream | Streams | None) -> Streams | None:
+    """A filter as a set (one stream is a set of one); None keeps every stream."""
+    if only is None or isinstance(only, frozenset):
+        return only
+    return frozenset((only,))
+
+
 # The order is the on-disk stream code in chunk meta: append only, never reorder.
 STREAM_CODES: Final[tuple[Stream, ...]] = (Stream.STDOUT, Stream.STDERR, Stream.SYSTEM)
 STREAM_CODE: Final[dict[Stream, int]] = {s: i for i, s in enumerate(STREAM_CODES)}

@@ -15,7 +15,7 @@ from typing import Final
 import orjson
 
 from hourglass.domain.logs.chunks import decode_meta
-from hourglass.domain.logs.lines import Stream, format_epoch_us
+from hourglass.domain.logs.lines import Stream, Streams, format_epoch_us, stream_set
 from hourglass.domain.logs.search import LogQuery
 
 
@@ -23,7 +23,7 @@ def render_txt(
     text: bytes,
     meta: bytes,
     *,
-    stream: Stream | None = None,
+    stream: Stream | Streams | None = None,
     query: LogQuery | None = None,
     timestamps: bool = False,
     ansi_strip: bool = False,
@@ -37,8 +37,9 @@ def render_txt(
     if stream is None and query is None and not timestamps:
         return strip_ansi_bytes(text) if ansi_strip else text
     pieces: list[bytes] = []
+    wanted = stream_set(stream)
     for run in decode_meta(meta, len(text)):
-        if stream is not None and run.stream is not stream:
+        if wanted is not None and run.stream not in wanted:
             continue
         segment = text[run.byte_start : run.byte_end]
         if query is not None:

@@ -7,11 +7,12 @@ templates (`formats.json_entries`), `RENDER_BYTES` of stored text at a time on t
 thread (`LogReads.render`), one piece each: a `jsonl` line is about three times its message, so
 rendering a whole batch at once held tens of MB per download and stalled the event loop. A
 stream filter reads chunk metas first and skips the text of chunks without that stream
-(`LogReads.stream_batches`). The first piece comes after the first batch read (possibly empty,
-when a filter keeps none of its lines), so the web layer can read it before it sends the headers
-(a failure there is still an HTTP error); a failure after the first byte is turned into the
-format's error tail (`formats.Download.failure_tail`). HTTP itself (validators, ranges, gzip) is
-`web.downloads`'.
+(`LogReads.stream_batches`). A filtered download runs under a `scan.Budget` (checked before each
+piece, not counting the time the client takes to read what was sent). The first piece comes
+after the first batch read (possibly empty, when a filter keeps none of its lines), so the web
+layer can read it before it sends the headers (a failure there is still an HTTP error); a
+failure after the first byte is turned into the format's error tail
+(`formats.Download.failure_tail`). HTTP itself (validators, ranges, gzip) is `web.downloads`'.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from hourglass.services.logs.formats import (
     Format,
     json_entries,
 )
+from hourglass.services.logs.scan import Budget
 from hourglass.store.logs import reads as log_reads
 
 if TYPE_CHECKING:  # reads.LogReads calls in here
@@ -169,13 +171,21 @@ async def _rendered(reads: LogReads, d: Download) -> AsyncGenerator[bytes, None]
         source = reads.stream_batches(job.id, options.stream)
     else:
         source = reads.batches(job.id, 0, expected=job.log_bytes)
+    budget = None
+    if options.query is not None or options.stream is not None:
+        budget = Budget.start(reads.scan_budget_seconds, reads.monotonic)
     async for chunks in source:
         for group in _groups(chunks):
+            if budget is not None:
+                budget.check("q" if options.query is not None else "stream")
             data = await reads.render(_render, job.id, group, options)
             if data and fmt is Format.JSON:
                 data, separator = separator + data, b","
+            paused = reads.monotonic()
             yield head + data
             head = b""
+            if budget is not None:  # a slow client's time is not the scan's
+                budget = budget.extended(reads.monotonic() - paused)
     if fmt is Format.JSON:
         yield head + b"]}\n"
 

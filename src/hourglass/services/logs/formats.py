@@ -16,7 +16,7 @@ from typing import Final
 
 from hourglass.domain.jobs import Job
 from hourglass.domain.logs.chunks import Chunk, decode_meta
-from hourglass.domain.logs.lines import Stream, format_epoch_us
+from hourglass.domain.logs.lines import Streams, format_epoch_us
 from hourglass.domain.logs.render import json_line_indices, strip_ansi
 from hourglass.domain.logs.search import LogQuery, compile_query
 from hourglass.errors import HourglassError, ValidationError
@@ -55,7 +55,7 @@ _MEDIA: Final = {
 @dataclass(frozen=True, slots=True)
 class DownloadOptions:
     format: Format = Format.TXT
-    stream: Stream | None = None
+    stream: Streams | None = None
     query: LogQuery | None = None
     timestamps: bool = False
     ansi_strip: bool = False
@@ -137,6 +137,7 @@ class EventTarget:
 
     job: Job
     after: int
+    streams: Streams | None = None  # lines of these streams only (None: all)
 
 
 def describe(exc: BaseException) -> str:
@@ -172,7 +173,7 @@ def json_entries(job_id: str, chunk: Chunk, options: DownloadOptions) -> list[st
     out: list[str] = []
     query, stream, strip = options.query, options.stream, options.ansi_strip
     for run in decode_meta(chunk.meta, len(chunk.text)):
-        if stream is not None and run.stream is not stream:
+        if stream is not None and run.stream not in stream:
             continue
         segment = chunk.text[run.byte_start : run.byte_end]
         base = chunk.first_seq + run.first_index
@@ -202,12 +203,15 @@ def sse_frame(event: str, data: object) -> bytes:
     return f"event: {event}\ndata: {_compact(data)}\n\n".encode()
 
 
-def sse_log_frames(job_id: str, chunk: Chunk, after: int = 0) -> bytes:
-    """`id:`/`event: log`/`data:` frames of the chunk's lines after `after` (API line objects)."""
+def sse_log_frames(
+    job_id: str, chunk: Chunk, after: int = 0, streams: Streams | None = None
+) -> bytes:
+    """`id:`/`event: log`/`data:` frames of the chunk's lines after `after` (API line objects),
+    of `streams` only if given."""
     parts: list[str] = []
     for run in decode_meta(chunk.meta, len(chunk.text)):
         base = chunk.first_seq + run.first_index
-        if base + run.count - 1 <= after:
+        if base + run.count - 1 <= after or (streams is not None and run.stream not in streams):
             continue
         messages = _run_messages(chunk.text[run.byte_start : run.byte_end])
         skip = max(0, after + 1 - base)

@@ -5,7 +5,8 @@ the store after the last sequence number sent → send → wait for a wake-up (a
 next keep-alive)". Because every read starts after the last line sent and the subscription
 exists before the backlog read, the hand-off from backlog to live lines can neither skip nor
 repeat a line. Readers at the live edge share their store reads and frame encoding through
-`tail.LiveTails`. HTTP itself (headers, disconnects) is `web.sse`'.
+`tail.LiveTails`; a reader filtering by stream drops the other streams' frames from what they
+share. HTTP itself (headers, disconnects) is `web.sse`'.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from hourglass.domain.jobs import FINISHED
+from hourglass.domain.logs.lines import Streams
 from hourglass.services.logs.formats import (
     SSE_RETRY_MS,
     EventTarget,
@@ -46,9 +48,9 @@ async def events(reads: LogReads, target: EventTarget) -> AsyncGenerator[bytes, 
         job = await reads.job(job_id)  # after subscribing: no status change can slip by
         announced = job.status
         yield sse_frame("connected", {"status": "connected", "job_status": announced.value})
-        last = target.after
+        last, streams = target.after, target.streams
         async for chunks in reads.batches(job_id, last):
-            yield b"".join([sse_log_frames(job_id, c, last) for c in chunks])
+            yield b"".join([sse_log_frames(job_id, c, last, streams) for c in chunks])
             last = max(last, chunks[-1].last_seq)
         keepalive_at = loop.time() + reads.keepalive_seconds
         hint: int | None = sub.last_seq
@@ -59,7 +61,7 @@ async def events(reads: LogReads, target: EventTarget) -> AsyncGenerator[bytes, 
                 pieces, new_last = await reads.tails.after(tail, last, hint, since=since)
                 if new_last <= last:
                     break
-                yield b"".join(pieces)
+                yield b"".join(pieces) if streams is None else keep_streams(pieces, streams)
                 last = new_last
             if job.status is not announced:
                 announced = job.status
@@ -84,6 +86,21 @@ async def events(reads: LogReads, target: EventTarget) -> AsyncGenerator[bytes, 
                 hint = None
             else:
                 hint = sub.last_seq
+
+
+def keep_streams(pieces: list[bytes], streams: Streams) -> bytes:
+    """The `log` frames of `pieces` (shared, unfiltered frames) whose line is of `streams`.
+
+    A frame's data is one line of JSON whose `"stream"` member comes before the message, so the
+    first `,"stream":"` of a frame is its own."""
+    kept: list[bytes] = []
+    names = {s.value.encode() for s in streams}
+    for frames in pieces:
+        for frame in frames.split(b"\n\n"):
+            at = frame.find(b',"stream":"') + 11
+            if at > 10 and frame[at : frame.index(b'"', at)] in names:
+                kept.append(frame + b"\n\n")
+    return b"".join(kept)
 
 
 def error_frame(exc: BaseException) -> bytes:

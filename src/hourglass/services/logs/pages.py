@@ -101,9 +101,17 @@ async def _unfiltered_page(
 
 
 async def search(
-    db: Database, user_id: str, workflow_id: str, job_id: str, params: SearchParams
+    db: Database,
+    user_id: str,
+    workflow_id: str,
+    job_id: str,
+    params: SearchParams,
+    *,
+    budget_seconds: float,
 ) -> LogPage:
-    """`GET …/logs/search`: matching lines with highlights; the first page counts them all."""
+    """`GET …/logs/search`: matching lines with highlights; the first page counts them all.
+    The scan stops with a 400 on `q` past `budget_seconds`."""
+    budget = scan.Budget.start(budget_seconds)
     async with db.read() as tx:
         job, last_seq = await readable_log(tx, user_id, workflow_id, job_id)
         ask = SearchRequest.parse(job_id, params)
@@ -117,6 +125,7 @@ async def search(
             ask.stream,
             count=count,
             lines=job.log_lines,
+            budget=budget,
         )
     cursor = ask.next_cursor(found.lines, more=found.more)
     return LogPage(job, found.lines, cursor, job.log_lines, True, ask.query, found.total)

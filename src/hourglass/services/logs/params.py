@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Final, TypeVar
 
 from hourglass.domain.cursors import BIGINT_MAX, decode_cursor, next_cursor
-from hourglass.domain.logs.lines import LogLine, Stream
+from hourglass.domain.logs.lines import LogLine, Stream, Streams
 from hourglass.domain.logs.search import LogQuery, compile_query
 from hourglass.errors import ValidationError
 from hourglass.services.logs.scan import Window
@@ -75,8 +75,22 @@ def parse_choice(field: str, raw: str | None, kind: type[_E], default: _E | None
         raise ValidationError.field(field, f"must be one of {names}") from exc
 
 
-def parse_stream(raw: str | None) -> Stream | None:
-    return parse_choice("stream", raw, Stream, None)
+def parse_stream(raw: str | None) -> Streams | None:
+    """`stream`: a comma-separated set of streams (`stdout,stderr`); duplicates are fine. None
+    (no filter) when absent, empty or naming all three; an unknown or empty member is a 400."""
+    if raw is None or raw == "":
+        return None
+    try:
+        streams = frozenset(Stream(member.strip().lower()) for member in raw.split(","))
+    except ValueError as exc:
+        names = ", ".join(m.value for m in Stream)
+        raise ValidationError.field("stream", f"must be a comma-separated set of {names}") from exc
+    return None if len(streams) == len(Stream) else streams
+
+
+def stream_key(streams: Streams | None) -> str | None:
+    """A stream filter as cursors bind it: its members sorted (`stderr,stdout`), order-free."""
+    return None if streams is None else ",".join(sorted(s.value for s in streams))
 
 
 def parse_flag(name: str, raw: str | None) -> bool:
@@ -156,7 +170,7 @@ class PageRequest:
     descending: bool
     after: int
     before: int | None
-    stream: Stream | None
+    stream: Streams | None
 
     @classmethod
     def parse(cls, job_id: str, params: PageParams) -> PageRequest:
@@ -172,7 +186,7 @@ class PageRequest:
             "order": "desc" if descending else "asc",
             "after": low,
             "before": high,
-            "stream": only,
+            "stream": stream_key(only),
         }
         position = _cursor_seq(params.cursor, filters)
         if position is not None:
@@ -199,7 +213,7 @@ class SearchRequest:
     filters: dict[str, Any]
     limit: int
     descending: bool
-    stream: Stream | None
+    stream: Streams | None
     query: LogQuery | None
     position: int | None
 
@@ -219,7 +233,7 @@ class SearchRequest:
             "q": q or None,
             "regex": is_regex,
             "case_sensitive": exact_case,
-            "stream": only,
+            "stream": stream_key(only),
             "order": "desc" if descending else "asc",
         }
         position = _cursor_seq(params.cursor, filters)

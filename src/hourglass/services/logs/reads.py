@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import KW_ONLY, dataclass, field
@@ -20,14 +21,14 @@ from typing import Any, Final
 
 from hourglass.domain.jobs import Job
 from hourglass.domain.logs.chunks import Chunk, decode_meta
-from hourglass.domain.logs.lines import CHUNK_TARGET_BYTES, Stream
+from hourglass.domain.logs.lines import CHUNK_TARGET_BYTES, Streams
 from hourglass.errors import BadRequest, NotFound
 from hourglass.live import LiveBus
 from hourglass.services.logs import live
 from hourglass.services.logs.access import log_target
 from hourglass.services.logs.download import body as download_body
 from hourglass.services.logs.formats import Download, DownloadOptions, EventTarget
-from hourglass.services.logs.params import DownloadParams, parse_resume
+from hourglass.services.logs.params import DownloadParams, parse_resume, parse_stream
 from hourglass.services.logs.tail import LiveTails
 from hourglass.store import jobs as job_store
 from hourglass.store.db import Database, Tx
@@ -81,7 +82,7 @@ async def _heads_after(tx: Tx, job_id: str, after: int, limit: int) -> list[Chun
 class _StreamReads:
     """Successive reads of the chunks holding lines of one stream (metas first, then texts)."""
 
-    def __init__(self, reads: LogReads, job_id: str, stream: Stream) -> None:
+    def __init__(self, reads: LogReads, job_id: str, stream: Streams) -> None:
         self.reads, self.job_id, self.stream = reads, job_id, stream
         self.after = 0
         self.queue: list[int] = []
@@ -103,7 +104,7 @@ class _StreamReads:
             return await reads.fetch_at(tx, self.job_id, take)
 
     def _holds(self, meta: bytes) -> bool:
-        return any(run.stream is self.stream for run in decode_meta(meta))
+        return any(run.stream in self.stream for run in decode_meta(meta))
 
 
 # the service
@@ -118,7 +119,8 @@ class LogReads:
     read held PostgreSQL downloads at ~250 MB/s here, with 64 they pass 400). `fetch` (the
     batch read, `store.logs.reads.chunks_after`), `fetch_metas` and `fetch_at` (the stream
     filter's reads) are attributes so a test can make the store fail at a chosen point.
-    `keepalive_seconds` bounds the gap between SSE keep-alive comments.
+    `keepalive_seconds` bounds the gap between SSE keep-alive comments; `scan_budget_seconds`
+    is how long a filtered download may scan (`scan.Budget`, timed by `monotonic`).
     """
 
     db: Database
@@ -127,6 +129,8 @@ class LogReads:
     batch_chunks: int = 64
     first_batch_chunks: int = 4
     keepalive_seconds: float = 15.0
+    scan_budget_seconds: float = 10.0
+    monotonic: Callable[[], float] = time.monotonic
     fetch: Fetch = log_reads.chunks_after
     fetch_metas: FetchMetas = _heads_after
     fetch_at: FetchAt = log_reads.chunks_at
@@ -166,9 +170,9 @@ class LogReads:
         """
         return self._ahead(_SeqReads(self, job_id, after, expected).next)
 
-    def stream_batches(self, job_id: str, stream: Stream) -> AsyncGenerator[list[Chunk], None]:
-        """The job's chunks holding lines of `stream`, ascending: chunk metas are read first and
-        only the chunks with a run on `stream` are read whole."""
+    def stream_batches(self, job_id: str, stream: Streams) -> AsyncGenerator[list[Chunk], None]:
+        """The job's chunks holding lines of the streams in `stream`, ascending: chunk metas are
+        read first and only the chunks with a run on one of them are read whole."""
         return self._ahead(_StreamReads(self, job_id, stream).next)
 
     @staticmethod
@@ -225,10 +229,11 @@ class LogReads:
         *,
         last_event_id: str | None,
         after: str | None,
+        stream: str | None = None,
     ) -> EventTarget:
-        """The checked live stream: 404 → 412 (expired) → 400 (bad resume point)."""
+        """The checked live stream: 404 → 412 (expired) → 400 (bad resume point or stream)."""
         job = await log_target(self.db, user_id, workflow_id, job_id, retained=False)
-        return EventTarget(job, parse_resume(last_event_id, after))
+        return EventTarget(job, parse_resume(last_event_id, after), parse_stream(stream))
 
     def events(self, target: EventTarget) -> AsyncGenerator[bytes, None]:
         """The SSE frames of the stream (see `live.events`)."""

@@ -7,25 +7,62 @@ for the one or two chunks holding it, and a page that comes short has met the ga
 finds the first line past it and the page goes on from there; a stream filter first plans
 from the chunks' meta (a few dozen bytes each) and then fetches only the chunks it needs; a
 search scans chunk texts batch by batch with the domain's matchers and decodes only the lines it
-returns, so its cost is one C-speed pass over the text, whatever the number of hits.
+returns, so its cost is one C-speed pass over the text, whatever the number of hits: once the
+page is full, the exact count goes on chunk by chunk without listing any line
+(`search.count_chunk`).
+
+The CPU work of a scan runs in a worker thread, a batch at a time (the event loop keeps serving
+other requests, `/healthz` included), and under a `Budget`: a search or filtered download that
+runs past `HOURGLASS_LOG_SCAN_BUDGET_SECONDS` stops with a 400 naming its filter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from hourglass.domain.logs.chunks import Chunk, decode_chunk, decode_meta
-from hourglass.domain.logs.lines import LogLine, Stream
-from hourglass.domain.logs.search import LogQuery, search_chunk
+from hourglass.domain.logs.lines import LogLine, Streams
+from hourglass.domain.logs.search import LogQuery, count_chunk, search_chunk
+from hourglass.errors import FieldError, ValidationError
 from hourglass.store.db import Tx
 from hourglass.store.logs import reads as log_reads
 
 HEAD_BATCH = 256  # chunk heads read at a time while planning a filtered page
 SCAN_BATCH = 16  # chunks (~1 MiB of text) read at a time while searching
 READ_AHEAD = 2  # batches read ahead of the scan
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """How long a scan may run: `check` raises once `seconds` have passed since `start`.
+
+    The error is a `ValidationError` on `field` (the filter to narrow: `q`, or `stream` for a
+    download filtered by stream only), so it is a 400 before a body starts, and the download's
+    error tail after."""
+
+    seconds: float
+    deadline: float
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def start(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Budget:
+        return cls(seconds, clock() + seconds, clock)
+
+    def extended(self, seconds: float) -> Budget:
+        """The same budget with `seconds` more (time spent waiting for the client, not scanning)."""
+        return Budget(self.seconds, self.deadline + seconds, self.clock)
+
+    def check(self, field: str = "q") -> None:
+        if self.clock() > self.deadline:
+            text = (
+                f"the search ran past its {self.seconds:g} s budget; narrow it with "
+                "after/before/stream or a more selective q"
+            )
+            raise ValidationError(FieldError(field, text), text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +111,7 @@ def lines_of(chunks: list[Chunk], lo: int, hi: int, descending: bool) -> list[Lo
 
 
 async def read_page(
-    tx: Tx, job_id: str, window: Window, limit: int, stream: Stream | None
+    tx: Tx, job_id: str, window: Window, limit: int, stream: Streams | None
 ) -> tuple[list[LogLine], bool]:
     """The first `limit` lines of `window` (of `stream` only, if given) and whether more follow."""
     if window.empty:
@@ -131,11 +168,11 @@ async def past_gap(
     return lines + lines_of(chunks, start, end, window.descending), more
 
 
-def _stream_lines(first_seq: int, meta: bytes, stream: Stream, window: Window) -> int:
-    """How many lines of `stream` in the chunk fall inside `window`."""
+def _stream_lines(first_seq: int, meta: bytes, stream: Streams, window: Window) -> int:
+    """How many lines of the streams in `stream` in the chunk fall inside `window`."""
     n = 0
     for run in decode_meta(meta):
-        if run.stream is not stream:
+        if run.stream not in stream:
             continue
         a = max(first_seq + run.first_index, window.after + 1)
         b = min(first_seq + run.first_index + run.count - 1, window.before - 1)
@@ -145,7 +182,7 @@ def _stream_lines(first_seq: int, meta: bytes, stream: Stream, window: Window) -
 
 
 async def _filtered_page(
-    tx: Tx, job_id: str, window: Window, limit: int, stream: Stream
+    tx: Tx, job_id: str, window: Window, limit: int, stream: Streams
 ) -> tuple[list[LogLine], bool]:
     needed: list[int] = []
     got = 0
@@ -184,7 +221,7 @@ async def _filtered_page(
     return lines[:limit], more
 
 
-async def count_stream(tx: Tx, job_id: str, window: Window, stream: Stream) -> int:
+async def count_stream(tx: Tx, job_id: str, window: Window, stream: Streams) -> int:
     """How many lines of `stream` the window holds (from the chunks' meta alone)."""
     total = 0
     after = window.after
@@ -201,13 +238,24 @@ async def count_stream(tx: Tx, job_id: str, window: Window, stream: Stream) -> i
 class _Collector:
     """Gathers the first `limit` hits of a scan (decoded) and counts the rest."""
 
-    def __init__(self, window: Window, limit: int, stream: Stream | None) -> None:
+    def __init__(self, window: Window, limit: int, stream: Streams | None) -> None:
         self.window = window
         self.limit = limit
         self.stream = stream
         self.lines: list[LogLine] = []
         self.more = False
         self.total = 0
+
+    def full(self, chunk: Chunk) -> bool:
+        """Whether the page is full and `chunk` lies inside the window: its hits only count."""
+        window = self.window
+        inside = window.after < chunk.first_seq and chunk.last_seq < window.before
+        return inside and len(self.lines) >= self.limit
+
+    def count(self, hits: int) -> None:
+        """`hits` more matches past the full page."""
+        self.total += hits
+        self.more = self.more or hits > 0
 
     def add(self, chunk: Chunk, hits: list[int]) -> None:
         window = self.window
@@ -290,14 +338,16 @@ async def search(
     window: Window,
     limit: int,
     query: LogQuery | None,
-    stream: Stream | None,
+    stream: Streams | None,
     *,
     count: bool,
     lines: int,
+    budget: Budget | None = None,
 ) -> Found:
     """The first `limit` lines of `window` matching `query` and `stream`; with `count`, the
     exact number of matches in the whole window too (else the scan stops once the page is full).
     `lines`: how many lines the window holds (not derivable: a capped log's window has a gap).
+    Each batch is scanned in a worker thread, checking `budget` before each chunk.
     """
     if query is None:
         page, more = await read_page(tx, job_id, window, limit, stream)
@@ -314,8 +364,55 @@ async def search(
         while (chunks := await batches.get()) is not None:
             if isinstance(chunks, BaseException):
                 raise chunks
-            for c in chunks:
-                hits.add(c, search_chunk(c.first_seq, c.text, c.meta, query, stream=stream))
+            await _scan(hits, chunks, query, stream, budget)
             if hits.more and not count:
                 break
     return Found(hits.lines, hits.more, hits.total if count else None)
+
+
+async def _scan(
+    hits: _Collector,
+    chunks: list[Chunk],
+    query: LogQuery,
+    stream: Streams | None,
+    budget: Budget | None,
+) -> None:
+    """One batch, in worker threads: a regex batch that is only counted (the page is full) is
+    split between two threads, which RE2 runs at once (it lets go of the GIL while it scans)."""
+    if query.regex and len(chunks) > 1 and all(hits.full(c) for c in chunks):
+        half = len(chunks) // 2
+        counts = await asyncio.gather(
+            asyncio.to_thread(_count_batch, chunks[:half], query, stream, budget),
+            asyncio.to_thread(_count_batch, chunks[half:], query, stream, budget),
+        )
+        hits.count(sum(counts))
+        return
+    await asyncio.to_thread(_scan_batch, hits, chunks, query, stream, budget)
+
+
+def _count_batch(
+    chunks: list[Chunk], query: LogQuery, stream: Streams | None, budget: Budget | None
+) -> int:
+    total = 0
+    for c in chunks:
+        if budget is not None:
+            budget.check()
+        total += count_chunk(c.text, c.meta, query, stream=stream)
+    return total
+
+
+def _scan_batch(
+    hits: _Collector,
+    chunks: list[Chunk],
+    query: LogQuery,
+    stream: Streams | None,
+    budget: Budget | None,
+) -> None:
+    """One batch of a search (run in a worker thread: RE2 lets go of the GIL while it scans)."""
+    for c in chunks:
+        if budget is not None:
+            budget.check()
+        if hits.full(c):
+            hits.count(count_chunk(c.text, c.meta, query, stream=stream))
+        else:
+            hits.add(c, search_chunk(c.first_seq, c.text, c.meta, query, stream=stream))

@@ -38,7 +38,10 @@ class LogService:
         self, user_id: str, workflow_id: str, job_id: str, params: SearchParams
     ) -> LogPage:
         """`GET …/logs/search` (see `pages.search`)."""
-        return await pages.search(self.db, user_id, workflow_id, job_id, params)
+        budget = self.settings.log_scan_budget_seconds
+        return await pages.search(
+            self.db, user_id, workflow_id, job_id, params, budget_seconds=budget
+        )
 
     async def sweep_expired(
         self, now: datetime | None = None, *, batch: int = retention.SWEEP_BATCH

@@ -44,7 +44,7 @@ _DOWNLOAD_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 _EVENTS_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"description": "Server-Sent Events", "content": {"text/event-stream": {}}},
-    400: {"description": "Bad resume point (`Last-Event-ID` or `after`)"},
+    400: {"description": "Bad resume point (`Last-Event-ID` or `after`), or bad `stream`"},
     **_ACCESS,
     412: {"description": "The job's logs expired, or it ended without keeping them"},
 }
@@ -57,7 +57,9 @@ async def download_logs(
     request: Request,
     principal: CurrentUser,
     format: Annotated[str | None, Query(description="txt (default), jsonl or json")] = None,
-    stream: Annotated[str | None, Query(description="stdout, stderr or system")] = None,
+    stream: Annotated[
+        str | None, Query(description="comma-separated set of stdout, stderr, system")
+    ] = None,
     q: Annotated[str | None, Query(description="keep matching lines (as search)")] = None,
     regex: Annotated[str | None, Query(description="`q` is a regular expression")] = None,
     case_sensitive: Annotated[str | None, Query(description="match case (default false)")] = None,
@@ -92,11 +94,19 @@ async def job_events(
     request: Request,
     principal: CurrentUser,
     after: Annotated[str | None, Query(description="resume after this sequence number")] = None,
+    stream: Annotated[
+        str | None, Query(description="comma-separated set of stdout, stderr, system")
+    ] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     """Live log lines (backlog first), status changes, keep-alives, then `end` when finished."""
     reads = log_reads(request)
     target = await reads.event_target(
-        principal.user_id, workflow_id, job_id, last_event_id=last_event_id, after=after
+        principal.user_id,
+        workflow_id,
+        job_id,
+        last_event_id=last_event_id,
+        after=after,
+        stream=stream,
     )
     return EventStreamResponse(lambda: reads.events(target), reads.error_frame)
