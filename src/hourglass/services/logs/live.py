@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from hourglass.domain.jobs import FINISHED
 from hourglass.domain.logs.lines import Streams
@@ -28,6 +28,12 @@ from hourglass.services.logs.tail import FramedChunk
 
 if TYPE_CHECKING:  # reads.LogReads calls in here
     from hourglass.services.logs.reads import LogReads
+
+
+# Chunks per store read of a subscriber's backlog (~64 KiB of text each). Small, so that 500
+# subscribers catching up on a big log hold tens of MB between them, not gigabytes; an SSE
+# client reads far slower than the store serves a batch, so larger reads buy nothing.
+BACKLOG_BATCH_CHUNKS: Final = 4
 
 
 async def read_framed(reads: LogReads, job_id: str, after: int) -> list[FramedChunk]:
@@ -49,9 +55,12 @@ async def events(reads: LogReads, target: EventTarget) -> AsyncGenerator[bytes, 
         announced = job.status
         yield sse_frame("connected", {"status": "connected", "job_status": announced.value})
         last, streams = target.after, target.streams
-        async for chunks in reads.batches(job_id, last):
-            yield b"".join([sse_log_frames(job_id, c, last, streams) for c in chunks])
-            last = max(last, chunks[-1].last_seq)
+        # A chunk's frames at a time, from small batches: a subscriber behind the live edge holds
+        # at most two batches and one chunk's frames, however many subscribers there are.
+        async for chunks in reads.batches(job_id, last, most=BACKLOG_BATCH_CHUNKS):
+            for c in chunks:
+                yield sse_log_frames(job_id, c, last, streams)
+                last = max(last, c.last_seq)
         keepalive_at = loop.time() + reads.keepalive_seconds
         hint: int | None = sub.last_seq
         since = loop.time()
@@ -61,7 +70,8 @@ async def events(reads: LogReads, target: EventTarget) -> AsyncGenerator[bytes, 
                 pieces, new_last = await reads.tails.after(tail, last, hint, since=since)
                 if new_last <= last:
                     break
-                yield b"".join(pieces) if streams is None else keep_streams(pieces, streams)
+                for piece in pieces if streams is None else [keep_streams(pieces, streams)]:
+                    yield piece  # unfiltered: the shared frames themselves, a chunk's at a time
                 last = new_last
             if job.status is not announced:
                 announced = job.status

@@ -50,10 +50,13 @@ class _SeqReads:
     (a download of a big log: each read costs about a millisecond of the event loop's time
     whatever its size, so the ramp cost small logs a tenth of their download's CPU)."""
 
-    def __init__(self, reads: LogReads, job_id: str, after: int, expected: int = 0) -> None:
+    def __init__(
+        self, reads: LogReads, job_id: str, after: int, expected: int = 0, most: int | None = None
+    ) -> None:
         self.reads, self.job_id, self.after = reads, job_id, after
-        self.limit = min(reads.first_batch_chunks, reads.batch_chunks)
-        self.skip_ramp = expected >= reads.batch_chunks * CHUNK_TARGET_BYTES
+        self.most = reads.batch_chunks if most is None else min(most, reads.batch_chunks)
+        self.limit = min(reads.first_batch_chunks, self.most)
+        self.skip_ramp = expected >= self.most * CHUNK_TARGET_BYTES
         self.done = False
 
     async def next(self) -> list[Chunk] | None:
@@ -63,9 +66,9 @@ class _SeqReads:
         if len(chunks) < self.limit:
             self.done = True
         elif self.skip_ramp:
-            self.limit = self.reads.batch_chunks
+            self.limit = self.most
         else:
-            self.limit = min(self.limit * 2, self.reads.batch_chunks)
+            self.limit = min(self.limit * 2, self.most)
         if not chunks:
             return None
         self.after = chunks[-1].last_seq
@@ -159,16 +162,16 @@ class LogReads:
             return await self.fetch(tx, job_id, after, limit)
 
     def batches(
-        self, job_id: str, after: int, *, expected: int = 0
+        self, job_id: str, after: int, *, expected: int = 0, most: int | None = None
     ) -> AsyncGenerator[list[Chunk], None]:
         """The job's chunks holding lines after `after`, a batch per read transaction.
 
         The first batch is small (the first byte should leave soon), the next ones double up to
-        `batch_chunks` (a read transaction costs about a millisecond whatever its size), or are
-        full at once when the caller `expected` at least a full batch's bytes; it ends at the
-        first short batch.
+        `batch_chunks` (a read transaction costs about a millisecond whatever its size) or
+        `most` if smaller, or are full at once when the caller `expected` at least a full
+        batch's bytes; it ends at the first short batch.
         """
-        return self._ahead(_SeqReads(self, job_id, after, expected).next)
+        return self._ahead(_SeqReads(self, job_id, after, expected, most).next)
 
     def stream_batches(self, job_id: str, stream: Streams) -> AsyncGenerator[list[Chunk], None]:
         """The job's chunks holding lines of the streams in `stream`, ascending: chunk metas are
