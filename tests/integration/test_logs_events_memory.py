@@ -8,7 +8,7 @@ from typing import Any
 
 from hourglass.domain.logs.lines import CHUNK_TARGET_BYTES
 from hourglass.services.container import Services
-from hourglass.services.logs.live import BACKLOG_BATCH_CHUNKS
+from hourglass.services.logs.live import READ_CHUNKS
 from hourglass.services.logs.reads import LogReads
 from hourglass.store.logs import reads as log_reads
 from tests.integration.log_helpers import written_log
@@ -42,7 +42,7 @@ async def test_a_backlog_is_read_in_small_batches_and_sent_a_chunk_at_a_time(
     ids = [int(line[4:]) for line in body.split(b"\n") if line.startswith(b"id: ")]
     assert ids == list(range(1, len(lines) + 1))  # every line once, in order
     assert fetch.limits
-    assert max(fetch.limits) <= BACKLOG_BATCH_CHUNKS
+    assert max(fetch.limits) <= READ_CHUNKS
     # no piece holds more than about one chunk's frames (a frame is ~1.5x its line)
     assert max(len(p) for p in pieces) <= 2 * CHUNK_TARGET_BYTES
     assert len(body) > 8 * 2 * CHUNK_TARGET_BYTES

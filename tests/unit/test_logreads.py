@@ -357,6 +357,35 @@ async def test_without_a_hint_a_reader_reads_the_store_itself() -> None:
     assert reads == [0, 1, 2]
 
 
+async def test_a_read_that_stops_short_of_a_reader_is_no_answer_for_it() -> None:
+    """A reader (no hint) that joins a read started before its own position, which stops short
+    of it (reads are a few chunks long), reads the store itself instead of taking "nothing new"
+    for the end of the log (a subscriber behind a fast writer once sent `end` early)."""
+    reads: list[int] = []
+    started, gate = asyncio.Event(), asyncio.Event()
+
+    async def read(job_id: str, after: int) -> list[FramedChunk]:
+        reads.append(after)
+        if after == 0:
+            started.set()
+            await gate.wait()
+        return [framed(after + 1, after + 2)]  # two lines a read: the log goes on
+
+    tails = LiveTails(read)
+    async with tails.use(JOB) as tail:
+        since = asyncio.get_running_loop().time()
+        behind = asyncio.create_task(tails.after(tail, 0, None, since=since))
+        await started.wait()
+        ahead = asyncio.create_task(tails.after(tail, 5, None, since=since))
+        await asyncio.sleep(0)
+        assert len(tail.joiners) == 1  # it joined the read in flight
+        gate.set()
+        assert (await behind)[1] == 2
+        pieces, last = await ahead
+        assert (b"".join(pieces), last) == (framed(6, 7).frames, 7)
+    assert reads == [0, 5]
+
+
 async def test_a_failed_shared_read_fails_every_reader() -> None:
     """When the store read fails, each waiting reader gets the failure (none hangs)."""
 

@@ -30,14 +30,15 @@ if TYPE_CHECKING:  # reads.LogReads calls in here
     from hourglass.services.logs.reads import LogReads
 
 
-# Chunks per store read of a subscriber's backlog (~64 KiB of text each). Small, so that 500
-# subscribers catching up on a big log hold tens of MB between them, not gigabytes; an SSE
-# client reads far slower than the store serves a batch, so larger reads buy nothing.
-BACKLOG_BATCH_CHUNKS: Final = 4
+# Chunks per store read of a subscriber (~64 KiB of text each), for its backlog and for the live
+# edge when the shared tail does not hold what it needs (it fell behind a fast writer). Small, so
+# that 500 subscribers reading on their own hold a few hundred MB between them, not gigabytes;
+# an SSE client reads far slower than the store serves a batch, so larger reads buy nothing.
+READ_CHUNKS: Final = 4
 
 
 async def read_framed(reads: LogReads, job_id: str, after: int) -> list[FramedChunk]:
-    chunks = await reads.read(job_id, after, reads.batch_chunks)
+    chunks = await reads.read(job_id, after, READ_CHUNKS)
     return [
         FramedChunk(max(c.first_seq, after + 1), c.last_seq, sse_log_frames(job_id, c, after))
         for c in chunks
@@ -57,7 +58,7 @@ async def events(reads: LogReads, target: EventTarget) -> AsyncGenerator[bytes, 
         last, streams = target.after, target.streams
         # A chunk's frames at a time, from small batches: a subscriber behind the live edge holds
         # at most two batches and one chunk's frames, however many subscribers there are.
-        async for chunks in reads.batches(job_id, last, most=BACKLOG_BATCH_CHUNKS):
+        async for chunks in reads.batches(job_id, last, most=READ_CHUNKS):
             for c in chunks:
                 yield sse_log_frames(job_id, c, last, streams)
                 last = max(last, c.last_seq)

@@ -135,13 +135,21 @@ class LiveTails:
                 # A read in flight started after `last`: its result extends what we have. With a
                 # hint it may predate the commit of `hint`, so that is checked (once).
                 joined = True
+                started_at = tail.inflight_after
                 waiter: asyncio.Future[list[FramedChunk] | None]
                 waiter = asyncio.get_running_loop().create_future()
                 tail.joiners.append(waiter)
                 chunks = await waiter
                 if chunks is not None:
                     more, new_last = _beyond(chunks, last)
-                    if hint is None or new_last >= hint:
+                    # Without a hint, "nothing past `last`" is an answer only from a read that
+                    # started right at `last`: one that started before it may have stopped short
+                    # of it (reads are a few chunks long), so this caller reads for itself.
+                    if hint is not None:
+                        done = new_last >= hint
+                    else:
+                        done = new_last > last or started_at == last
+                    if done:
                         return pieces + more, new_last
                 continue
             loop = asyncio.get_running_loop()
