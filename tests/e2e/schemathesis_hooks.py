@@ -1,0 +1,103 @@
+"""Schemathesis hooks for `test_schemathesis.py` (loaded by the `schemathesis run` it starts).
+
+- `HourglassToken`: authenticates every request with a personal API token, made by logging in
+  as the test's user (`HOURGLASS_ST_EMAIL`, `HOURGLASS_ST_PASSWORD` at `HOURGLASS_ST_URL`). The
+  run may revoke it (`DELETE /tokens/{id}`); a 401 makes Schemathesis fetch a new one.
+- `refused_for_an_unstated_rule`: a schema-valid request must not be refused with a 400, except
+  on the few fields whose rule no JSON Schema can state (`UNSTATABLE`, each with its reason).
+  The built-in `positive_data_acceptance` is told to let 400 through so that this check decides.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from typing import Any
+
+import httpx
+import schemathesis
+
+_LOGS = "/workflows/{workflow_id}/jobs/{job_id}/logs"
+
+# (method, path) -> fields whose 400 a schema-valid request may still get, and why
+UNSTATABLE: dict[tuple[str, str], dict[str, str]] = {
+    ("*", "*"): {"cursor": "a cursor is opaque: only one a previous page gave is valid"},
+    ("POST", "/workflows"): {
+        "payload": "a JSON document inside a string, checked per kind",
+        "payload.*": "a JSON document inside a string, checked per kind",
+        "cron": "a cron expression's fields and ranges",
+    },
+    ("PUT", "/workflows/{workflow_id}"): {
+        "payload": "a JSON document inside a string, checked per kind",
+        "payload.*": "a JSON document inside a string, checked per kind",
+        "cron": "a cron expression's fields and ranges",
+    },
+    ("GET", "/workflows"): {"interval_min": "must not be greater than interval_max"},
+    ("PUT", "/users"): {"current_password": "must be the user's password"},
+    ("GET", f"{_LOGS}/search"): {"q": "with regex=true, a valid regular expression"},
+    ("GET", f"{_LOGS}/raw"): {"q": "with regex=true, a valid regular expression"},
+    ("HEAD", f"{_LOGS}/raw"): {"q": "with regex=true, a valid regular expression"},
+    ("POST", "/webhooks"): {"url": "the outbound policy may refuse the host's address"},
+    ("PATCH", "/webhooks/{webhook_id}"): {"url": "the outbound policy may refuse the address"},
+}
+# 400s that are states, not input (the seed contract's answer to a download of a running job)
+STATE_DETAILS = {"job is not yet completed"}
+
+
+class HourglassToken:
+    """A Bearer token of the test's user, made on demand."""
+
+    def get(self, case: Any, context: Any) -> str:
+        url = os.environ["HOURGLASS_ST_URL"]
+        credentials = {
+            "email": os.environ["HOURGLASS_ST_EMAIL"],
+            "password": os.environ["HOURGLASS_ST_PASSWORD"],
+        }
+        with httpx.Client(base_url=url, timeout=30) as client:
+            login = client.post("/auth/login", json=credentials)
+            login.raise_for_status()
+            made = client.post(
+                "/tokens",
+                json={"name": "schemathesis"},
+                headers={"X-CSRF-Token": login.json()["csrf_token"]},
+            )
+            made.raise_for_status()
+            token: str = made.json()["token"]
+            return token
+
+    def set(self, case: Any, data: str, context: Any) -> None:
+        case.headers = case.headers or {}
+        case.headers["Authorization"] = f"Bearer {data}"
+
+
+schemathesis.auth(refresh_interval=3600)(HourglassToken)
+
+
+def _allowed(method: str, path: str) -> dict[str, str]:
+    allowed: dict[str, str] = {}
+    for (m, p), fields in UNSTATABLE.items():
+        if m in ("*", method) and p in ("*", path):
+            allowed.update(fields)
+    return allowed
+
+
+@schemathesis.check
+def refused_for_an_unstated_rule(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A schema-valid request answered 400 must name only fields of `UNSTATABLE`."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or response.status_code != 400:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if body.get("detail") in STATE_DETAILS:
+        return None
+    allowed = _allowed(case.operation.method.upper(), case.operation.path)
+    fields = [e.get("field", "") for e in body.get("errors", [])]
+    if fields and all(any(fnmatch.fnmatchcase(f, name) for name in allowed) for f in fields):
+        return None
+    raise AssertionError(
+        f"A schema-valid request was refused for a rule the schema does not state: "
+        f"{body.get('detail')!r} {body.get('errors')!r}"
+    )
