@@ -174,6 +174,18 @@ async def test_query_parameters_state_the_rules_the_services_apply(
 
 
 @ONE_ENGINE
+async def test_an_empty_query_parameter_is_documented_as_absent(
+    alice: UserClient, openapi: dict[str, Any]
+) -> None:
+    """`?limit=` is the default where the server takes it so (allowEmptyValue), and is a 400
+    where it is not."""
+    assert parameter(openapi, "get", "/workflows", "limit")["allowEmptyValue"] is True
+    assert (await alice.get("/workflows?limit=&cursor=&kind=")).status_code == 200
+    jobs = "/workflows/{workflow_id}/jobs"
+    assert "allowEmptyValue" not in parameter(openapi, "get", jobs, "status")
+
+
+@ONE_ENGINE
 async def test_headers_and_path_ids_state_their_rules(openapi: dict[str, Any]) -> None:
     """Idempotency-Key is 1-255 printable ASCII, Last-Event-ID a sequence number, ids ULIDs."""
     key = parameter(openapi, "post", "/workflows", "Idempotency-Key")
@@ -182,7 +194,9 @@ async def test_headers_and_path_ids_state_their_rules(openapi: dict[str, Any]) -
     assert re.fullmatch(key["schema"]["pattern"], "a-key_1")
     assert not re.fullmatch(key["schema"]["pattern"], "   ")
     events = "/workflows/{workflow_id}/jobs/{job_id}/events"
-    assert parameter(openapi, "get", events, "Last-Event-ID")["schema"]["type"] == "integer"
+    resume = parameter(openapi, "get", events, "Last-Event-ID")["schema"]["anyOf"]
+    assert resume[0]["type"] == "integer"
+    assert re.fullmatch(resume[1]["pattern"], "  ")  # blank counts as absent
     workflow_id = parameter(openapi, "get", "/workflows/{workflow_id}", "workflow_id")["schema"]
     assert re.fullmatch(workflow_id["pattern"], GHOST)
     assert not re.fullmatch(workflow_id["pattern"], "not-an-id")
@@ -236,7 +250,7 @@ async def test_bodies_state_their_rules(openapi: dict[str, Any]) -> None:
     workflow = schemas["WorkflowCreate"]
     assert workflow["properties"]["kind"]["enum"] == ["HEARTBEAT", "CONTAINER", "COMMAND"]
     assert workflow["properties"]["interval"]["maximum"] == 10080
-    assert [b["required"] for b in workflow["oneOf"]] == [["interval"], ["cron"]]
+    assert [b["required"] for b in workflow["anyOf"]] == [["interval"], ["cron"]]
     assert len(schemas["UserUpdate"]["anyOf"]) == 2
     hook = schemas["WebhookCreate"]
     assert set(hook["required"]) == {"url", "events"}

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 
 from hourglass.services.idempotency import HEADER as IDEMPOTENCY_HEADER
 from hourglass.web.deps import JsonBody, get_principal, get_services
-from hourglass.web.openapi_params import parameter_schema
+from hourglass.web.openapi_params import empty_is_absent, parameter_schema
 
 PROBLEM_REF = "#/components/schemas/Problem"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -227,6 +227,8 @@ def _describe_parameter(path: str, parameter: dict[str, Any]) -> None:
     if description and not parameter.get("description"):
         parameter["description"] = description
     parameter["schema"] = schema
+    if empty_is_absent(path, location, name):
+        parameter["allowEmptyValue"] = True
 
 
 def _statuses(

@@ -120,6 +120,13 @@ QUERY: Final[dict[tuple[str, str], dict[str, Any]]] = {
     },
 }
 
+# the query parameters whose empty value is a 400; everywhere else `?name=` counts as absent
+EMPTY_REFUSED: Final = frozenset(
+    ("/workflows/{workflow_id}/jobs", name) for name in ("limit", "status", "trigger")
+)
+
+BLANK: Final[dict[str, Any]] = {"type": "string", "pattern": "^\\s*$"}
+
 HEADERS: Final[dict[tuple[str, str], dict[str, Any]]] = {
     ("*", "Idempotency-Key"): {
         "type": "string",
@@ -129,16 +136,19 @@ HEADERS: Final[dict[tuple[str, str], dict[str, Any]]] = {
         "description": "1 to 255 printable ASCII characters, not all blank",
     },
     ("*", "Last-Event-ID"): {
-        **SEQUENCE,
-        "description": "resume after this sequence number (wins over `after`)",
+        "anyOf": [SEQUENCE, BLANK],
+        "description": "resume after this sequence number (wins over `after`); blank: absent",
     },
     ("/notifications/events", "Last-Event-ID"): {
-        "type": "integer",
-        "minimum": 0,
-        "maximum": 10**18 - 1,
-        "description": "resume after this notification `seq` (wins over `after`)",
+        "anyOf": [{"type": "integer", "minimum": 0, "maximum": 10**18 - 1}, BLANK],
+        "description": "resume after this notification `seq` (wins over `after`); blank: absent",
     },
 }
+
+
+def empty_is_absent(path: str, location: str, name: str) -> bool:
+    """Whether `?name=` (empty) is taken as if the parameter were not sent."""
+    return location == "query" and (path, name) not in EMPTY_REFUSED
 
 
 def parameter_schema(path: str, location: str, name: str) -> dict[str, Any] | None:

@@ -33,11 +33,25 @@ _PAYLOAD = (
 )
 
 
-# exactly one of `interval` and `cron` (null, or a blank cron, counts as absent)
+# exactly one of `interval` and `cron` (null, or a blank cron, counts as absent); two branches
+# that exclude each other, rather than `oneOf`, so that generators build values instead of
+# filtering them
 _SCHEDULE: JsonDict = {
-    "oneOf": [
-        {"required": ["interval"], "properties": {"interval": {"type": "integer"}}},
-        {"required": ["cron"], "properties": {"cron": {"type": "string", "pattern": "\\S"}}},
+    "anyOf": [
+        {
+            "required": ["interval"],
+            "properties": {
+                "interval": {"type": "integer"},
+                "cron": {"type": ["string", "null"], "pattern": "^\\s*$"},
+            },
+        },
+        {
+            "required": ["cron"],
+            "properties": {
+                "cron": {"type": "string", "pattern": "\\S"},
+                "interval": {"type": "null"},
+            },
+        },
     ]
 }
 
