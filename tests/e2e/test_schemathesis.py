@@ -92,6 +92,8 @@ def config(hooks: str, workflow_id: str, job_id: str) -> dict[str, object]:
             # object" (of the JSON inside the string) then contradicts `type: string`, and the
             # operation is reported as impossible to generate
             "fuzzing": {"error-feedback": {"enabled": False}},
+            # scenarios are cheap (a few requests each) and the links are what they test
+            "stateful": {"generation": {"max-examples": 10 * EXAMPLES}},
         },
         "checks": {
             # 400 is judged by `schemathesis_hooks.refused_for_an_unstated_rule` instead;

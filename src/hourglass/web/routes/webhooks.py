@@ -21,10 +21,15 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 _EVENTS = "job.completed | job.failed | job.canceled | workflow.build_failed | workflow.terminated"
 
 
+_C = CONTROL_CHARACTERS
 _URL: dict[str, Any] = {
     "type": "string",
     "maxLength": 2048,
-    "pattern": f"^[hH][tT][tT][pP][sS]?://[^{CONTROL_CHARACTERS}]*[^\\s{CONTROL_CHARACTERS}]$",
+    # what `domain.webhooks.url_problem` takes: http(s), a non-empty host (a literal address is
+    # the outbound policy's to judge), a port of digits, no control characters nor spaces around
+    "pattern": f"^[hH][tT][tT][pP][sS]?://([^/?#@{_C}]*@)?"
+    f"[^/?#@:\\[\\]\\s{_C}]([^/?#@:\\[\\]{_C}]*[^/?#@:\\[\\]\\s{_C}])?"
+    f"(:[0-9]{{0,4}})?([/?#]([^{_C}]*[^\\s{_C}])?)?$",
 }
 _EVENT_LIST: dict[str, Any] = {
     "type": "array",
