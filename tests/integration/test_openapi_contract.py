@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from hourglass.domain.outbound import OutboundPolicy
+from hourglass.domain.webhooks import url_problem
 from hourglass.services.container import Services
+from hourglass.web.routes.webhooks import WebhookCreate
 from tests.integration.log_helpers import numbered, written_log
 from tests.integration.logstream_helpers import raw_url
 from tests.support import UserClient
@@ -297,3 +300,48 @@ async def test_what_a_post_creates_links_to_where_its_id_goes(openapi: dict[str,
     }
     assert paths["/webhooks"]["post"]["responses"]["201"]["links"]
     assert paths["/tokens"]["post"]["responses"]["201"]["links"]
+
+
+URLS = [
+    "https://hooks.example.com/hourglass",
+    "http://a/",
+    "HTTP://Hooks.Example.com:8080/x?y=1#z",
+    "https://user:secret@hooks.example.com",
+    "https://",
+    "https:///x",
+    "https://hooks.example.com/ ",
+    " https://hooks.example.com/",
+    "http://[example.com/x",
+    "https://hooks.example.com:99999/",
+    "https://hooks.example.com:port/",
+    "ftp://hooks.example.com/",
+    "hooks.example.com",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_the_webhook_url_pattern_is_the_domains_rule(url: str) -> None:
+    """A URL matches the schema's pattern exactly when `url_problem` takes it (names only: a
+    literal address is the outbound policy's to judge)."""
+    pattern = WebhookCreate.model_json_schema()["properties"]["url"]["pattern"]
+    taken = url_problem(url, OutboundPolicy()) is None and url == url.strip()
+    assert bool(re.search(pattern, url)) == taken
+
+
+@ONE_ENGINE
+async def test_the_edges_of_body_rules_are_the_servers(alice: UserClient) -> None:
+    """At the schema's bounds a body is accepted; one past them it is a 400 naming the field."""
+    for body, field in [
+        ({"name": "n" * 100}, None),
+        ({"name": "n" * 101}, "name"),
+        ({"name": "n", "expires_in_days": 3650}, None),
+        ({"name": "n", "expires_in_days": 3651}, "expires_in_days"),
+        ({"name": "n", "expires_in_days": 0}, "expires_in_days"),
+        ({"name": "   "}, "name"),
+    ]:
+        response = await alice.post("/tokens", json=body)
+        if field is None:
+            assert response.status_code == 201, (body, response.text)
+        else:
+            assert response.status_code == 400, body
+            assert response.json()["errors"][0]["field"] == field
