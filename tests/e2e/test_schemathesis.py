@@ -138,7 +138,7 @@ async def test_the_api_keeps_its_openapi_contract(server: str, tmp_path: Path) -
         "NO_COLOR": "1",
     }
     result = await asyncio.to_thread(
-        subprocess.run, command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=540
+        subprocess.run, command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=540
     )
     report = result.stdout + result.stderr
     (tmp_path / "schemathesis.txt").write_text(report)
