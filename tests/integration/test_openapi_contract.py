@@ -312,6 +312,7 @@ URLS = [
     "https://hooks.example.com/ ",
     " https://hooks.example.com/",
     "http://[example.com/x",
+    "http://u[@hooks.example.com/",  # found by schemathesis: a bracket in the user part
     "https://hooks.example.com:99999/",
     "https://hooks.example.com:port/",
     "ftp://hooks.example.com/",

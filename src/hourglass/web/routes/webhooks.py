@@ -26,8 +26,9 @@ _URL: dict[str, Any] = {
     "type": "string",
     "maxLength": 2048,
     # what `domain.webhooks.url_problem` takes: http(s), a non-empty host (a literal address is
-    # the outbound policy's to judge), a port of digits, no control characters nor spaces around
-    "pattern": f"^[hH][tT][tT][pP][sS]?://([^/?#@{_C}]*@)?"
+    # the outbound policy's to judge), a port of digits, no control characters nor spaces around,
+    # no bracket before the path (`urllib` refuses one outside an IPv6 literal)
+    "pattern": f"^[hH][tT][tT][pP][sS]?://([^/?#@\\[\\]{_C}]*@)?"
     f"[^/?#@:\\[\\]\\s{_C}]([^/?#@:\\[\\]{_C}]*[^/?#@:\\[\\]\\s{_C}])?"
     f"(:[0-9]{{0,4}})?([/?#]([^{_C}]*[^\\s{_C}])?)?$",
 }
