@@ -3,6 +3,7 @@
 - `HourglassToken`: authenticates every request with a personal API token, made by logging in
   as the test's user (`HOURGLASS_ST_EMAIL`, `HOURGLASS_ST_PASSWORD` at `HOURGLASS_ST_URL`). The
   run may revoke it (`DELETE /tokens/{id}`); a 401 makes Schemathesis fetch a new one.
+- `before_call`: nothing the run saves makes the server reach beyond this machine.
 - `refused_for_an_unstated_rule`: a schema-valid request must not be refused with a 400, except
   on the few fields whose rule no JSON Schema can state (`UNSTATABLE`, each with its reason).
   The built-in `positive_data_acceptance` is told to let 400 through so that this check decides.
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 from typing import Any
 
@@ -74,6 +76,41 @@ class HourglassToken:
 
 
 schemathesis.auth(refresh_interval=3600)(HourglassToken)
+
+
+LOOPBACK_URL = "http://127.0.0.1:9/hourglass-contract-test"
+"""Where every URL the run saves points instead (the discard port: nothing answers there)."""
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: Any) -> None:
+    """Keep what the server will do with a request on this machine: webhook URLs and HEARTBEAT
+    endpoints become `LOOPBACK_URL` (deliveries and checks would reach random hosts, and look
+    their names up in DNS), a COMMAND runs `true`. Only values the server would take are
+    replaced, by values it takes too, so a case stays as valid or invalid as it was drawn."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    url = body.get("url")
+    if case.operation.path.startswith("/webhooks") and isinstance(url, str) and "://" in url:
+        body["url"] = LOOPBACK_URL
+    payload = body.get("payload")
+    if isinstance(payload, str):
+        body["payload"] = _harmless(payload)
+
+
+def _harmless(payload: str) -> str:
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        return payload
+    if not isinstance(value, dict):
+        return payload
+    if "endpoint" in value:
+        value["endpoint"] = LOOPBACK_URL
+    if "cmd" in value:
+        value["cmd"] = ["true"]
+    return json.dumps(value)
 
 
 def _allowed(method: str, path: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ that answers without its authentication. The budget is small so the suite stays 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -19,10 +20,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import tomli_w
 
 from tests.e2e.processes import base_env, free_port, started
+from tests.e2e.schemathesis_hooks import LOOPBACK_URL
 from tests.e2e.test_embedded import create, wait_for
 from tests.support import UserClient, register
 
@@ -143,3 +146,23 @@ async def test_the_api_keeps_its_openapi_contract(server: str, tmp_path: Path) -
     report = result.stdout + result.stderr
     (tmp_path / "schemathesis.txt").write_text(report)
     assert result.returncode == 0, report[-20000:]
+    await only_loopback_was_saved(server, user)
+
+
+async def only_loopback_was_saved(server: str, user: UserClient) -> None:
+    """Every webhook and HEARTBEAT endpoint the run saved points at this machine
+    (`schemathesis_hooks.before_call`): the server never reached out elsewhere."""
+    async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+        login = await client.post(
+            "/auth/login", json={"email": user.email, "password": user.password}
+        )
+        assert login.status_code == 201, login.text
+        hooks = (await client.get("/webhooks")).json()["webhooks"]
+        assert {h["url"] for h in hooks} <= {LOOPBACK_URL}
+        cursor: str | None = ""
+        while cursor is not None:
+            page = (await client.get("/workflows", params={"cursor": cursor})).json()
+            for workflow in page["workflows"]:
+                endpoint = json.loads(workflow["payload"]).get("endpoint")
+                assert endpoint in (None, LOOPBACK_URL), workflow
+            cursor = page["cursor"]
