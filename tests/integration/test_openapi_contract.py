@@ -272,7 +272,7 @@ async def test_a_whole_number_written_with_a_fraction_is_an_integer(alice: UserC
     workflow = {
         "name": "fraction",
         "kind": "HEARTBEAT",
-        "payload": '{"endpoint": "https://example.com/"}',
+        "payload": '{"endpoint": "http://127.0.0.1:9/"}',
         "interval": 5.0,
     }
     created = await alice.post(
