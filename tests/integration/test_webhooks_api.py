@@ -61,6 +61,7 @@ BAD_BODIES: list[tuple[dict[str, object], str]] = [
     ({"url": "ftp://example.com/x", "events": ["job.failed"]}, "url"),
     ({"url": "https://", "events": ["job.failed"]}, "url"),
     ({"url": "https://example.com:99999/", "events": ["job.failed"]}, "url"),
+    ({"url": "http://[example.com/x", "events": ["job.failed"]}, "url"),  # was a 500
     ({"url": URL + "\n", "events": ["job.failed"]}, "url"),
     ({"url": URL}, "events"),
     ({"url": URL, "events": []}, "events"),

@@ -149,7 +149,10 @@ def url_problem(url: str, policy: OutboundPolicy) -> str | None:
     """Why a webhook URL cannot be saved, or None: not an absolute http(s) URL, or its host is
     an address the outbound policy refuses (the same check as a HEARTBEAT endpoint's; a name
     is checked again, address by address, at every delivery)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)  # raises ValueError for a bracketed host that is not IPv6
+    except ValueError:
+        return "is not a valid URL"
     try:
         parts.port  # noqa: B018 (reading it checks it)
     except ValueError:

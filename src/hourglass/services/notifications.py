@@ -52,15 +52,19 @@ def _frame(event: str, data: object, id: int | None = None) -> bytes:
 
 
 def parse_resume(last_event_id: str | None, after: str | None) -> int | None:
-    """Where the stream resumes: after `Last-Event-ID`, else `?after=`; None: from now on."""
+    """Where the stream resumes: after `Last-Event-ID`, else `?after=`; None: from now on.
+
+    Both are checked when both are sent: a bad `after` is refused even beside the header.
+    """
+    given: list[int] = []
     for field, raw in (("Last-Event-ID", last_event_id), ("after", after)):
         if raw is None or not raw.strip():
             continue
         value = raw.strip()
         if not value.isascii() or not value.isdigit() or len(value) > 19 or int(value) > BIGINT_MAX:
             raise ValidationError.field(field, "must be a notification sequence number")
-        return int(value)
-    return None
+        given.append(int(value))
+    return given[0] if given else None
 
 
 class NotificationService:

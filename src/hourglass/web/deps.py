@@ -16,6 +16,7 @@ from typing import Annotated, Generic, TypeVar
 
 import pydantic
 from fastapi import Depends, Header, Request
+from pydantic import BeforeValidator, StrictInt
 
 from hourglass.domain.accounts import csrf_token_for
 from hourglass.domain.common import find_bad_text, loads_strict
@@ -103,6 +104,17 @@ class JsonBody(Generic[M]):
             return self.model.model_validate(value)
         except pydantic.ValidationError as exc:
             raise validation_error(exc.errors()) from None
+
+
+def _integral(value: object) -> object:
+    """JSON has one number type: `3.0` is the integer 3 (as JSON Schema says), `3.5` is not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
+"""An integer field of a JSON body: no strings or booleans, and `3.0` is 3."""
 
 
 def _is_json(content_type: str) -> bool:

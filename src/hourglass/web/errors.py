@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -120,6 +120,29 @@ def malformed_json(why: str = "malformed JSON") -> errors.ValidationError:
     return errors.ValidationError(errors.FieldError("body", why), "request body is not valid JSON")
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods of `path`: those of the routes whose template matches it most closely.
+
+    Starlette names only the first route's, and a path has one route per method. Where a
+    literal segment and a parameter both match (`…/jobs/schedule` and `…/jobs/{job_id}`), the
+    literal one is the path's: the other only answers 404 there.
+    """
+    # FastAPI >= 0.16x keeps included routers whole in `app.routes`; older ones flatten them
+    contexts = getattr(routing, "iter_route_contexts", None)
+    by_template: dict[str, set[str]] = {}
+    for route in contexts(app.routes) if contexts else app.routes:
+        methods = getattr(route, "methods", None)
+        pattern = getattr(route, "path_regex", None)
+        if methods and pattern is not None and pattern.match(path):
+            template = getattr(route, "path_format", "") or ""
+            by_template.setdefault(template, set()).update(methods)
+    if not by_template:
+        return []
+    closest = min(template.count("{") for template in by_template)
+    found = set().union(*(m for t, m in by_template.items() if t.count("{") == closest))
+    return sorted(found)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn errors into problem+json.
 
@@ -136,9 +159,12 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(validation_error(exc.errors()))
 
-    async def on_http(_request: Request, exc: Exception) -> Response:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route of the path; a path has one route per method
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
         return problem(exc.status_code, str(exc.detail), headers=headers)
 
     app.add_exception_handler(errors.HourglassError, on_hourglass)

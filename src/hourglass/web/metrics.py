@@ -8,8 +8,10 @@ alone, for the `--metrics-port` of worker and scheduler processes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from starlette.types import Scope
 
 from hourglass.services import metrics as process_metrics
@@ -42,7 +44,16 @@ async def scrape(services: Services) -> Response:
     return Response(registry.render(), media_type=process_metrics.CONTENT_TYPE)
 
 
-@router.get("/metrics", response_model=None)
+_EXPOSITION: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Every metric of the process, in the Prometheus text exposition format "
+        "(0.0.4)",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get("/metrics", response_class=PlainTextResponse, responses=_EXPOSITION)
 async def metrics(services: ServicesDep) -> Response:
     """Prometheus text format (no authentication, like the health probes)."""
     return await scrape(services)

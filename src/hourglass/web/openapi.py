@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 
 from hourglass.services.idempotency import HEADER as IDEMPOTENCY_HEADER
 from hourglass.web.deps import JsonBody, get_principal, get_services
+from hourglass.web.openapi_params import empty_is_absent, parameter_schema
 
 PROBLEM_REF = "#/components/schemas/Problem"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -113,7 +114,71 @@ def contract_schema(app: FastAPI) -> dict[str, Any]:
             operation = schema["paths"].get(route.path_format, {}).get(method.lower())
             if operation is not None:
                 _document(operation, route, method, schemas)
+    _link(schema["paths"])
     return schema
+
+
+_WORKFLOW = "/workflows/{workflow_id}"
+_JOB = f"{_WORKFLOW}/jobs/{{job_id}}"
+_WEBHOOK = "/webhooks/{webhook_id}"
+# what a POST creates (its 201 body's `id`) and where that id goes next: OpenAPI links, so a
+# client (or a stateful test) can follow create -> read -> change -> delete
+LINKS: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
+    "/workflows": (
+        {"workflow_id": "$response.body#/id"},
+        [
+            ("get", _WORKFLOW),
+            ("put", _WORKFLOW),
+            ("patch", _WORKFLOW),
+            ("delete", _WORKFLOW),
+            ("get", f"{_WORKFLOW}/jobs"),
+            ("post", f"{_WORKFLOW}/jobs/schedule"),
+            ("get", "/analytics/{workflow_id}"),
+        ],
+    ),
+    f"{_WORKFLOW}/jobs/schedule": (
+        {"workflow_id": "$request.path.workflow_id", "job_id": "$response.body#/id"},
+        [
+            ("get", _JOB),
+            ("post", f"{_JOB}/cancel"),
+            ("get", f"{_JOB}/logs"),
+            ("get", f"{_JOB}/logs/search"),
+            ("get", f"{_JOB}/logs/summary"),
+            ("get", f"{_JOB}/logs/raw"),
+            ("head", f"{_JOB}/logs/raw"),
+            ("get", f"{_JOB}/events"),
+        ],
+    ),
+    "/webhooks": (
+        {"webhook_id": "$response.body#/id"},
+        [
+            ("get", _WEBHOOK),
+            ("patch", _WEBHOOK),
+            ("delete", _WEBHOOK),
+            ("get", f"{_WEBHOOK}/deliveries"),
+            ("post", f"{_WEBHOOK}/test"),
+        ],
+    ),
+    "/tokens": ({"token_id": "$response.body#/id"}, [("delete", "/tokens/{token_id}")]),
+}
+
+
+def _link(paths: dict[str, Any]) -> None:
+    """Add `LINKS` to the 201 answers of the POSTs that create something."""
+    for source, (parameters, targets) in LINKS.items():
+        created = paths.get(source, {}).get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        links = created.setdefault("links", {})
+        for method, path in targets:
+            target = paths.get(path, {}).get(method)
+            if target is None:
+                continue
+            wanted = {p["name"] for p in target.get("parameters", []) if p.get("in") == "path"}
+            links[target["operationId"]] = {
+                "operationId": target["operationId"],
+                "parameters": {k: v for k, v in parameters.items() if k in wanted},
+            }
 
 
 def _api_routes(app: FastAPI) -> Iterator[Any]:
@@ -141,14 +206,29 @@ def _document(operation: dict[str, Any], route: Any, method: str, schemas: dict[
     for body in bodies:
         operation["requestBody"] = _request_body(body, schemas)
     for parameter in operation.get("parameters", []):
-        if parameter.get("in") == "header" and parameter.get("name") == IDEMPOTENCY_HEADER:
-            parameter["required"] = True
-            parameter["schema"] = {"type": "string", "minLength": 1, "maxLength": 255}
+        _describe_parameter(route.path_format, parameter)
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
     statuses = _statuses(route, method, authenticated, bool(bodies), calls)
     for status in sorted(statuses | {int(s) for s in responses if s.isdigit()}):
         _problem_response(responses, status, declared=route.responses.get(status))
+
+
+def _describe_parameter(path: str, parameter: dict[str, Any]) -> None:
+    """What the server accepts of a parameter it reads itself (FastAPI only knows `str | None`)."""
+    location, name = parameter.get("in", ""), parameter.get("name", "")
+    if location == "header" and name == IDEMPOTENCY_HEADER:
+        parameter["required"] = True
+    found = parameter_schema(path, location, name)
+    if found is None:
+        return
+    schema = dict(found)
+    description = schema.pop("description", None)
+    if description and not parameter.get("description"):
+        parameter["description"] = description
+    parameter["schema"] = schema
+    if empty_is_absent(path, location, name):
+        parameter["allowEmptyValue"] = True
 
 
 def _statuses(

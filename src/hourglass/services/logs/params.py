@@ -105,12 +105,16 @@ def parse_flag(name: str, raw: str | None) -> bool:
 
 
 def parse_resume(last_event_id: str | None, after: str | None) -> int:
-    """The SSE resume point: `Last-Event-ID`, else `?after=`, else 0 (`ValidationError` if bad)."""
-    for field, raw in (("Last-Event-ID", last_event_id), ("after", after)):
-        if raw is None or (field == "Last-Event-ID" and not raw.strip()):
-            continue
-        return parse_seq(field, raw.strip()) or 0
-    return 0
+    """The SSE resume point: `Last-Event-ID`, else `?after=`, else 0 (`ValidationError` if bad).
+
+    Both are checked when both are sent: a bad `after` is refused even beside the header.
+    """
+    given = [
+        parse_seq(field, raw.strip()) or 0
+        for field, raw in (("Last-Event-ID", last_event_id), ("after", after))
+        if raw is not None and raw.strip()
+    ]
+    return given[0] if given else 0
 
 
 def is_sequence_number(position: Any) -> bool:

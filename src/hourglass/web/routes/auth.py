@@ -19,13 +19,27 @@ from hourglass.web.deps import (
     client_addr,
 )
 from hourglass.web.openapi import problems
+from hourglass.web.openapi_params import CONTROL_CHARACTERS
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
+_EMAIL_PART = f"[^@\\s{CONTROL_CHARACTERS}]+"
+
+
 class Credentials(BaseModel):
-    email: StrictStr = Field(description="trimmed and lower-cased; at most 254 characters")
-    password: StrictStr = Field(description="8 to 128 characters")
+    # the rules are the domain's (one message everywhere); the schema only states them
+    email: StrictStr = Field(
+        description="trimmed and lower-cased; at most 254 characters",
+        json_schema_extra={
+            "maxLength": 254,
+            "pattern": f"^\\s*{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}\\s*$",
+        },
+    )
+    password: StrictStr = Field(
+        description="8 to 128 characters",
+        json_schema_extra={"minLength": 8, "maxLength": 128, "pattern": "^[^\\x00]*$"},
+    )
 
 
 CredentialsBody = Annotated[Credentials, Depends(JsonBody(Credentials))]

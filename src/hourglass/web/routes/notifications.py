@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hourglass.services.notifications import parse_resume
 from hourglass.web.deps import CurrentUser, JsonBody, ServicesDep
+from hourglass.web.openapi import problems
+from hourglass.web.openapi_params import ULID
 from hourglass.web.sse import EventStreamResponse
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -35,7 +37,18 @@ class NotificationList(BaseModel):
 
 class MarkRead(BaseModel):
     # checked by the domain, so every way of being wrong names `ids` or `ids[i]` alike
-    ids: Any = Field(None, description="1 to 1000 notification ids (required)")
+    model_config = ConfigDict(json_schema_extra={"required": ["ids"]})
+
+    ids: Any = Field(
+        None,
+        description="1 to 1000 notification ids (required)",
+        json_schema_extra={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1000,
+            "items": {"type": "string", "pattern": ULID["pattern"]},
+        },
+    )
 
 
 @router.get("", response_model=NotificationList)
@@ -58,7 +71,7 @@ async def list_notifications(
     }
 
 
-@router.put("", status_code=204, response_class=Response)
+@router.put("", status_code=204, response_class=Response, responses=problems(404))
 async def mark_read(
     principal: CurrentUser,
     body: Annotated[MarkRead, Depends(JsonBody(MarkRead))],

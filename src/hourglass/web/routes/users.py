@@ -5,27 +5,71 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictStr
+from pydantic.config import JsonDict
 
 from hourglass.domain.accounts import ApiToken
 from hourglass.domain.common import format_ts, is_valid_id
 from hourglass.errors import NotFound
-from hourglass.web.deps import CurrentUser, JsonBody, ServicesDep, client_addr
+from hourglass.web.deps import CurrentUser, JsonBody, JsonInt, ServicesDep, client_addr
 from hourglass.web.openapi import problems
+from hourglass.web.openapi_params import TRIMMED_TEXT
 
 router = APIRouter(tags=["users"])
 
 
+_PREFERENCES: list[JsonValue] = ["ALL", "ALERTS", "NONE"]
+_PREFERENCE: JsonDict = {"type": "string", "enum": _PREFERENCES}
+_PASSWORD: JsonDict = {"type": "string", "minLength": 8, "maxLength": 128, "pattern": "^[^\\x00]*$"}
+
+
 class UserUpdate(BaseModel):
-    notification_preference: StrictStr | None = Field(None, description="ALL | ALERTS | NONE")
-    current_password: StrictStr | None = Field(None, description="with new_password")
+    # null counts as absent; something must change, and the two passwords go together
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["notification_preference"],
+                    "properties": {
+                        "notification_preference": _PREFERENCE,
+                        "current_password": {"type": "null"},
+                        "new_password": {"type": "null"},
+                    },
+                },
+                {
+                    "required": ["current_password", "new_password"],
+                    "properties": {
+                        "current_password": {"type": "string"},
+                        "new_password": _PASSWORD,
+                    },
+                },
+            ]
+        }
+    )
+
+    notification_preference: StrictStr | None = Field(
+        None,
+        description="ALL | ALERTS | NONE",
+        json_schema_extra={"enum": [*_PREFERENCES, None]},
+    )
+    current_password: StrictStr | None = Field(
+        None,
+        description="with new_password; a wrong one is a 400 on it (and counts as a failed login)",
+    )
     new_password: StrictStr | None = Field(None, description="8 to 128 characters")
 
 
 class TokenCreate(BaseModel):
     # length is the domain's rule, so the message is the same everywhere
-    name: StrictStr = Field(description="1 to 100 characters")
-    expires_in_days: StrictInt | None = Field(None, description="1-3650; left out: never")
+    name: StrictStr = Field(
+        description="1 to 100 characters, trimmed, no control characters",
+        json_schema_extra={"minLength": 1, "maxLength": 100, "pattern": TRIMMED_TEXT},
+    )
+    expires_in_days: JsonInt | None = Field(
+        None,
+        description="1-3650; left out: never",
+        json_schema_extra={"minimum": 1, "maximum": 3650},
+    )
 
 
 class UserOut(BaseModel):

@@ -7,28 +7,76 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hourglass.domain.common import format_ts
+from hourglass.domain.events import WebhookEvent
 from hourglass.domain.webhooks import Delivery
 from hourglass.web.deps import CurrentUser, JsonBody, OwnedWebhook, ServicesDep
 from hourglass.web.openapi import problems
+from hourglass.web.openapi_params import CONTROL_CHARACTERS
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 _EVENTS = "job.completed | job.failed | job.canceled | workflow.build_failed | workflow.terminated"
 
 
+_C = CONTROL_CHARACTERS
+_URL: dict[str, Any] = {
+    "type": "string",
+    "maxLength": 2048,
+    # what `domain.webhooks.url_problem` takes: http(s), a non-empty host (a literal address is
+    # the outbound policy's to judge), a port of digits, no control characters nor spaces around,
+    # no bracket before the path (`urllib` refuses one outside an IPv6 literal)
+    "pattern": f"^[hH][tT][tT][pP][sS]?://([^/?#@\\[\\]{_C}]*@)?"
+    f"[^/?#@:\\[\\]\\s{_C}]([^/?#@:\\[\\]{_C}]*[^/?#@:\\[\\]\\s{_C}])?"
+    f"(:[0-9]{{0,4}})?([/?#]([^{_C}]*[^\\s{_C}])?)?$",
+}
+_EVENT_LIST: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "items": {"type": "string", "enum": [e.value for e in WebhookEvent]},
+}
+_DESCRIPTION: dict[str, Any] = {"type": ["string", "null"], "maxLength": 500}
+_FORMAT: dict[str, Any] = {"enum": ["standard", "slack", None]}
+
+
 class WebhookCreate(BaseModel):
-    # types are checked by the domain too, so every mistake names its field the same way
-    url: Any = Field(None, description="absolute http(s) URL (required)")
-    events: Any = Field(None, description=f"non-empty list of: {_EVENTS}")
-    description: Any = Field(None, description="up to 500 characters")
-    format: Any = Field(None, description="standard (default) | slack")
+    # types are checked by the domain too, so every mistake names its field the same way; the
+    # schema states the domain's rules
+    model_config = ConfigDict(json_schema_extra={"required": ["url", "events"]})
+
+    url: Any = Field(
+        None,
+        description="absolute http(s) URL (required); an address the outbound policy refuses "
+        "(link-local, metadata) is a 400 on `url`",
+        json_schema_extra=_URL,
+    )
+    events: Any = Field(
+        None, description=f"non-empty list of: {_EVENTS}", json_schema_extra=_EVENT_LIST
+    )
+    description: Any = Field(
+        None, description="up to 500 characters", json_schema_extra=_DESCRIPTION
+    )
+    format: Any = Field(None, description="standard (default) | slack", json_schema_extra=_FORMAT)
 
 
 class WebhookPatch(WebhookCreate):
-    enabled: Any = Field(None, description="true turns it back on with a clean failure record")
+    # at least one of the fields; a given `url`, `events` or `enabled` may not be null
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name]}
+                for name in ("url", "events", "description", "format", "enabled")
+            ]
+        }
+    )
+
+    enabled: Any = Field(
+        None,
+        description="true turns it back on with a clean failure record",
+        json_schema_extra={"type": "boolean"},
+    )
 
 
 def delivery_json(delivery: Delivery) -> dict[str, Any]:

@@ -15,12 +15,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool, StrictStr
+from pydantic.config import JsonDict
 
 from hourglass.domain.views import workflow_json
 from hourglass.domain.workflows import ListParams
-from hourglass.web.deps import CurrentUser, IdempotencyKey, JsonBody, OwnedWorkflow, ServicesDep
+from hourglass.web.deps import (
+    CurrentUser,
+    IdempotencyKey,
+    JsonBody,
+    JsonInt,
+    OwnedWorkflow,
+    ServicesDep,
+)
 from hourglass.web.openapi import problems
+from hourglass.web.openapi_params import TRIMMED_TEXT
 from hourglass.web.replies import reply_response
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -31,26 +40,79 @@ _PAYLOAD = (
 )
 
 
+# exactly one of `interval` and `cron` (null, or a blank cron, counts as absent); two branches
+# that exclude each other, rather than `oneOf`, so that generators build values instead of
+# filtering them
+_SCHEDULE: JsonDict = {
+    "anyOf": [
+        {
+            "required": ["interval"],
+            "properties": {
+                "interval": {"type": "integer"},
+                "cron": {"type": ["string", "null"], "pattern": "^\\s*$"},
+            },
+        },
+        {
+            "required": ["cron"],
+            "properties": {
+                "cron": {"type": "string", "pattern": "\\S"},
+                "interval": {"type": "null"},
+            },
+        },
+    ]
+}
+
+
 class _Definition(BaseModel):
-    name: StrictStr = Field(description="1 to 200 characters")
-    payload: StrictStr = Field(description=_PAYLOAD)
-    interval: StrictInt | None = Field(None, description="minutes, 1-10080; or give cron")
-    cron: StrictStr | None = Field(None, description="5-field cron expression, UTC")
-    max_consecutive_job_failures_allowed: StrictInt | None = Field(None, description="1-100, 3")
+    model_config = ConfigDict(json_schema_extra=_SCHEDULE)
+
+    name: StrictStr = Field(
+        description="1 to 200 characters, trimmed, no control characters",
+        json_schema_extra={"minLength": 1, "maxLength": 200, "pattern": TRIMMED_TEXT},
+    )
+    payload: StrictStr = Field(
+        description=_PAYLOAD, json_schema_extra={"contentMediaType": "application/json"}
+    )
+    interval: JsonInt | None = Field(
+        None,
+        description="minutes, 1-10080; or give cron",
+        json_schema_extra={"minimum": 1, "maximum": 10080},
+    )
+    cron: StrictStr | None = Field(
+        None, description="5-field cron expression, UTC", json_schema_extra={"maxLength": 200}
+    )
+    max_consecutive_job_failures_allowed: JsonInt | None = Field(
+        None, description="1-100, 3", json_schema_extra={"minimum": 1, "maximum": 100}
+    )
+
+
+_KINDS: list[JsonValue] = ["HEARTBEAT", "CONTAINER", "COMMAND"]
+_RETENTION_DAYS: JsonDict = {"minimum": 1, "maximum": 3650}
 
 
 class WorkflowCreate(_Definition):
-    kind: StrictStr = Field(description="HEARTBEAT | CONTAINER | COMMAND")
+    kind: StrictStr = Field(
+        description="HEARTBEAT | CONTAINER | COMMAND (COMMAND only where the server allows it)",
+        json_schema_extra={"enum": _KINDS},
+    )
     log_retention: StrictBool | None = Field(None, description="default true")
-    log_retention_days: StrictInt | None = Field(
-        None, description="1-3650, null = forever; default from the server settings"
+    log_retention_days: JsonInt | None = Field(
+        None,
+        description="1-3650, null = forever; default from the server settings",
+        json_schema_extra=_RETENTION_DAYS,
     )
 
 
 class WorkflowReplace(_Definition):
-    kind: StrictStr | None = Field(None, description="left out: the workflow keeps its kind")
+    kind: StrictStr | None = Field(
+        None,
+        description="left out: the workflow keeps its kind",
+        json_schema_extra={"enum": [*_KINDS, None]},
+    )
     log_retention: StrictBool | None = Field(None, description="left out: unchanged")
-    log_retention_days: StrictInt | None = Field(None, description="left out: unchanged")
+    log_retention_days: JsonInt | None = Field(
+        None, description="left out: unchanged", json_schema_extra=_RETENTION_DAYS
+    )
 
 
 CreateBody = Annotated[WorkflowCreate, Depends(JsonBody(WorkflowCreate))]
