@@ -106,9 +106,7 @@ QUERY: Final[dict[tuple[str, str], dict[str, Any]]] = {
         "description": "true: unread ones only; false: read ones too",
     },
     ("/notifications/events", "after"): {
-        "type": "integer",
-        "minimum": 0,
-        "maximum": 10**18 - 1,
+        **SEQUENCE,
         "description": "resume after this notification `seq` (0: replay every stored one)",
     },
     # analytics
@@ -140,7 +138,7 @@ HEADERS: Final[dict[tuple[str, str], dict[str, Any]]] = {
         "description": "resume after this sequence number (wins over `after`); blank: absent",
     },
     ("/notifications/events", "Last-Event-ID"): {
-        "anyOf": [{"type": "integer", "minimum": 0, "maximum": 10**18 - 1}, BLANK],
+        "anyOf": [SEQUENCE, BLANK],
         "description": "resume after this notification `seq` (wins over `after`); blank: absent",
     },
 }
