@@ -13,7 +13,8 @@ Everything runs against a real `hourglass up` process (API, scheduler and one wo
   `pg_total_relation_size` of `log_chunks`, after compression).
 
 Runs on SQLite, and on PostgreSQL when `HOURGLASS_BENCH_POSTGRES_URL` (or
-`HOURGLASS_TEST_POSTGRES_URL`) is set (with Redis when `HOURGLASS_TEST_REDIS_URL` is set). Usage: `.venv/bin/python bench/logs_ingest.py [--lines N]`.
+`HOURGLASS_TEST_POSTGRES_URL`) is set (with Redis when `HOURGLASS_TEST_REDIS_URL` is set).
+Usage: `.venv/bin/python bench/logs_ingest.py [--lines N]`.
 """
 
 from __future__ import annotations
