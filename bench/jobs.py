@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -79,7 +80,17 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(url: str, samples: int, throughput_jobs: int) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of every thread of process `pid` so far (Linux /proc)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(url: str, samples: int, throughput_jobs: int, pid: int) -> dict[str, Any]:
     user = await register(url)
     try:
         workflow_id = await _workflow(user, "latency")
@@ -90,6 +101,7 @@ async def measure(url: str, samples: int, throughput_jobs: int) -> dict[str, Any
             latencies.append((_ts(job["started_at"]) - sent) * 1000)
         workflows = [await _workflow(user, f"tp{i}") for i in range(20)]
         per = max(1, throughput_jobs // len(workflows))
+        cpu_start = cpu_seconds(pid)
         start = time.time()
         scheduled = await asyncio.gather(
             *(_schedule(user, w) for w in workflows for _ in range(per))
@@ -99,6 +111,7 @@ async def measure(url: str, samples: int, throughput_jobs: int) -> dict[str, Any
             await _final(user, w, job_id) for (job_id, _), w in zip(scheduled, owners, strict=True)
         ]
         end = max(_ts(j["completed_at"]) for j in jobs)
+        cpu = cpu_seconds(pid) - cpu_start
         return {
             "schedule_to_running_ms": {
                 "p50": round(statistics.median(latencies), 2),
@@ -106,6 +119,9 @@ async def measure(url: str, samples: int, throughput_jobs: int) -> dict[str, Any
                 "samples": samples,
             },
             "jobs_per_second": round(len(jobs) / (end - start), 1),
+            # the server's CPU over the burst (its polling by this script included), per job:
+            # steadier than wall time on a shared machine
+            "server_cpu_ms_per_job": round(cpu * 1000 / len(jobs), 2),
             "throughput_jobs": len(jobs),
             "all_completed": all(j["status"] == "COMPLETED" for j in jobs),
         }
@@ -129,8 +145,8 @@ async def run_engine(
         url = f"http://127.0.0.1:{port}"
         with started(
             ["up", "--concurrency", str(args.concurrency)], env, Path(tmp) / "up.log", url
-        ):
-            result = await measure(url, args.samples, args.jobs)
+        ) as server:
+            result = await measure(url, args.samples, args.jobs, server.pid)
     return {"engine": label, **result}
 
 

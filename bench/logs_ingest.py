@@ -15,7 +15,8 @@ Everything runs against a real `hourglass up` process (API, scheduler and one wo
   `pg_total_relation_size` of `log_chunks`, after compression).
 
 Runs on SQLite, and on PostgreSQL when `HOURGLASS_BENCH_POSTGRES_URL` (or
-`HOURGLASS_TEST_POSTGRES_URL`) is set. Usage: `.venv/bin/python bench/logs_ingest.py [--lines N]`.
+`HOURGLASS_TEST_POSTGRES_URL`) is set (with Redis when `HOURGLASS_TEST_REDIS_URL` is set).
+Usage: `.venv/bin/python bench/logs_ingest.py [--lines N]`.
 """
 
 from __future__ import annotations
@@ -229,7 +230,9 @@ async def stored_bytes(db: Database) -> int:
         return int((pages - free) * size)
 
 
-async def run_engine(url: str, tmp: Path, lines: int, samples: int) -> dict[str, Any]:
+async def run_engine(
+    url: str, tmp: Path, lines: int, samples: int, redis: str | None = None
+) -> dict[str, Any]:
     db = Database.connect(url)
     try:
         await migrate(db)
@@ -242,6 +245,7 @@ async def run_engine(url: str, tmp: Path, lines: int, samples: int) -> dict[str,
             HOURGLASS_ACCESS_LOG="false",
             HOURGLASS_LOG_LEVEL="warning",
             HOURGLASS_POLL_INTERVAL_SECONDS="0.1",
+            **({"HOURGLASS_REDIS_URL": redis} if redis else {}),
         )
         base_url = f"http://127.0.0.1:{port}"
         with started(["up", "--concurrency", "1"], env, tmp / "up.log", base_url):
@@ -272,7 +276,11 @@ async def main(lines: int, samples: int) -> dict[str, Any]:
     if admin:
         async with postgres_database(admin) as url:
             with tempfile.TemporaryDirectory() as tmp:
-                result["postgres"] = await run_engine(url, Path(tmp), lines, samples)
+                # with Redis when there is one, as a fleet on PostgreSQL runs (the auth cache
+                # of an API process needs it there: docs/performance.md)
+                redis = os.environ.get("HOURGLASS_TEST_REDIS_URL")
+                result["postgres"] = await run_engine(url, Path(tmp), lines, samples, redis)
+                result["postgres"]["redis"] = bool(redis)
     return result
 
 

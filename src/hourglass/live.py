@@ -89,6 +89,13 @@ class LiveBus(Protocol):
 
     def subscriber_count(self) -> int: ...
 
+    def epoch(self) -> int | None:
+        """A number that changes whenever this bus may have missed a wake-up published
+        elsewhere (a lost and re-made Redis connection); None while it may be missing them
+        now. What a process caches on the word of the bus (`services/auth_cache.py`) is only
+        good within one epoch."""
+        ...
+
 
 class _Fanout:
     """Local subscribers by job id."""
@@ -143,6 +150,9 @@ class MemoryBus:
     def subscriber_count(self) -> int:
         return self._fanout.count()
 
+    def epoch(self) -> int | None:
+        return 0  # a publish reaches every subscriber before it returns
+
 
 class RedisBus:
     """Across processes: Redis pub/sub, one channel per job, one connection per process.
@@ -165,6 +175,10 @@ class RedisBus:
         # per channel, one future per SUBSCRIBE sent, resolved by its confirmation (in order)
         self._confirming: dict[str, list[asyncio.Future[None]]] = {}
         self._confirmed: dict[str, asyncio.Future[None]] = {}
+        # `epoch()`: bumped at every read failure and re-subscription; `_live` once Redis
+        # confirmed a subscription on the current connection
+        self._epoch = 0
+        self._live = False
 
     async def publish(self, wakeup: Wakeup) -> None:
         message = json.dumps({"s": wakeup.last_seq, "st": wakeup.status})
@@ -220,6 +234,12 @@ class RedisBus:
 
     def _on_subscribed(self, channel: str) -> None:
         waiting = self._confirming.get(channel)
+        if not self._live or not waiting:
+            # a first subscription, or redis-py re-subscribing every channel on a new
+            # connection (one command, before any other; at least one of them has no one
+            # waiting): wake-ups flow again, but those sent meanwhile were lost
+            self._epoch += 1
+        self._live = True
         if not waiting:
             return  # a re-subscription after a reconnect
         future = waiting.pop(0)
@@ -235,11 +255,13 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self._lost()
                 log.warning("redis pub/sub read failed; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
             if message is None:
                 if not self._fanout.by_job and not self._confirming:
+                    self._lost()
                     return
                 continue
             kind = message["type"]
@@ -259,7 +281,18 @@ class RedisBus:
             job_id = channel.removeprefix(CHANNEL_PREFIX)
             self._fanout.deliver(Wakeup(job_id, data.get("s"), data.get("st")))
 
+    def _lost(self) -> None:
+        self._live = False
+        self._epoch += 1
+
+    def epoch(self) -> int | None:
+        connection = self._pubsub.connection
+        if not self._live or connection is None or not connection.is_connected:
+            return None
+        return self._epoch
+
     async def close(self) -> None:
+        self._lost()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -52,6 +52,9 @@ class Settings:
     cookie_secure: bool = False
     session_idle_seconds: int = 2 * 3600
     session_absolute_seconds: int = 7 * 24 * 3600
+    # how long an API process may answer from what it read of a session or API token (0: never;
+    # services/auth_cache.py says where it may at all)
+    auth_cache_seconds: float = 10.0
     login_rate_limit: int = 10
     login_rate_window_seconds: int = 15 * 60
     max_body_bytes: int = 1024 * 1024
@@ -171,6 +174,7 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     # below a minute an idle expiry ends sessions between two clicks (docs/security.md)
     "session_idle_seconds": (60, None),
     "session_absolute_seconds": (1, None),
+    "auth_cache_seconds": (0, 300),
     "login_rate_limit": (1, None),
     "login_rate_window_seconds": (1, None),
     "max_body_bytes": (1, None),

@@ -29,6 +29,7 @@ from hourglass.runtime.worker import Worker
 from hourglass.services.container import Services
 from hourglass.services.metrics import watch_loop_lag
 from hourglass.settings import Settings
+from hourglass.store.db import Database
 from hourglass.web.app import create_app
 from hourglass.web.metrics import metrics_app
 
@@ -166,6 +167,8 @@ async def _run_components(
                 )
             if sock is not None:
                 log.info("hourglass API on http://%s:%d", settings.host, settings.port)
+                if auth_cache_reaches_all(settings, db, embedded=scheduler and worker):
+                    tg.create_task(services.accounts.cache.listen(stop))
                 tg.create_task(serve_api(services, stop, sock))
     finally:
         for listening in (sock, metrics_sock):
@@ -173,6 +176,14 @@ async def _run_components(
                 listening.close()
         await bus.close()
         await db.close()
+
+
+def auth_cache_reaches_all(settings: Settings, db: Database, *, embedded: bool) -> bool:
+    """Whether this API process may cache session and token lookups: only where the bus that
+    drops them reaches every API process on the database (services/auth_cache.py). Redis does;
+    the in-process bus only for `hourglass up` on its SQLite file (one process, one writer).
+    `hourglass up` on PostgreSQL without Redis may have `hourglass api` siblings it cannot hear."""
+    return bool(settings.redis_url) or (embedded and db.is_sqlite)
 
 
 def start(settings: Settings, **components: bool) -> None:

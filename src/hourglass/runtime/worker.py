@@ -18,6 +18,7 @@ expiry hands the job to whichever worker recovers it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -59,6 +60,42 @@ async def subscribed(bus: LiveBus, channel: str) -> AsyncIterator[Subscription]:
             log.warning("live bus unavailable for %s; polling instead", channel, exc_info=True)
             feed = Subscription(channel)
         yield feed
+
+
+class Turns:
+    """Idle slots take turns looking for work: a wake-up lets one idle slot look, and a slot
+    that found a job lets the next one look too (there may be more). So a wake-up costs one
+    look, not one per idle slot (each a store read, on SQLite each claim a write). A nudge that
+    finds no slot waiting is kept (up to one per slot) for the next one that waits."""
+
+    def __init__(self, slots: int) -> None:
+        self._limit = slots
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._kept = 0
+
+    def nudge(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._kept = min(self._kept + 1, self._limit)
+
+    async def wait(self, timeout: float) -> None:
+        """Until this slot's turn comes, or `timeout` passed (the poll)."""
+        if self._kept:
+            self._kept -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            pass
+        finally:
+            if waiter in self._waiting:
+                self._waiting.remove(waiter)
 
 
 @dataclass(slots=True)
@@ -109,12 +146,14 @@ class Worker:
         self.settings = engine.settings
         self._stopping = asyncio.Event()
         self._next_recovery = 0.0
+        self._turns = Turns(concurrency)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then drain as described in the module docstring."""
         async with subscribed(self.engine.bus, WORK_CHANNEL) as wakeups, asyncio.TaskGroup() as tg:
             sweeper = tg.create_task(self._sweeper())
-            slots = [tg.create_task(self._slot(wakeups)) for _ in range(self.concurrency)]
+            feeder = tg.create_task(self._feed_turns(wakeups))
+            slots = [tg.create_task(self._slot()) for _ in range(self.concurrency)]
             builder = tg.create_task(self._builder(wakeups))
             await stop.wait()
             log.info(
@@ -125,6 +164,7 @@ class Worker:
             self._stopping.set()
             builder.cancel()
             sweeper.cancel()
+            feeder.cancel()
             await self._drain(slots)
 
     async def _sweeper(self) -> None:
@@ -157,7 +197,20 @@ class Worker:
         waiter.cancel()
         stopper.cancel()
 
-    async def _slot(self, wakeups: Subscription) -> None:
+    async def _feed_turns(self, wakeups: Subscription) -> None:
+        """Each wake-up of the work channel gives one idle slot its turn."""
+        while True:
+            if await wakeups.wait(3600):
+                self._turns.nudge()
+
+    async def _idle_slot(self) -> None:
+        turn = asyncio.ensure_future(self._turns.wait(self.settings.poll_interval_seconds))
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait([turn, stopper], return_when=asyncio.FIRST_COMPLETED)
+        turn.cancel()
+        stopper.cancel()
+
+    async def _slot(self) -> None:
         while not self._stopping.is_set():
             try:
                 claim = await self.engine.claim_job(self.owner)
@@ -166,8 +219,9 @@ class Worker:
                 claim = None
             if claim is None:
                 await self._recover_now_and_then()
-                await self._idle(wakeups)
+                await self._idle_slot()
                 continue
+            self._turns.nudge()  # there may be more: the next idle slot looks too
             try:
                 await self.run_claim(claim)
             except Exception:
@@ -175,7 +229,7 @@ class Worker:
                     "job %s: running it failed; its lease expiry hands it to another worker",
                     claim.job.id,
                 )
-                await self._idle(wakeups)  # whatever broke, do not spin on it
+                await self._idle_slot()  # whatever broke, do not spin on it
 
     async def _recover_now_and_then(self) -> None:
         """Idle workers recover dead workers' jobs too, so recovery needs no scheduler."""

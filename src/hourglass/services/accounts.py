@@ -33,6 +33,8 @@ from hourglass.errors import (
     Unauthorized,
     ValidationError,
 )
+from hourglass.live import MemoryBus
+from hourglass.services.auth_cache import AuthCache, Entry
 from hourglass.settings import Settings
 from hourglass.store import users as store
 from hourglass.store.db import Database, Tx
@@ -42,6 +44,8 @@ _TOUCH_EVERY = timedelta(seconds=60)
 # how often one process sweeps expired sessions and old login failures
 _HOUSEKEEPING_EVERY = timedelta(minutes=10)
 _BAD_LOGIN = "invalid email or password"
+_BAD_SESSION = "session is missing, invalid or expired"
+_BAD_TOKEN = "API token is invalid or expired"  # noqa: S105 (a message)
 
 
 def default_password_hasher() -> PasswordHasher:
@@ -80,8 +84,11 @@ class AccountService:
         new_id: IdFactory,
         *,
         password_hasher: PasswordHasher | None = None,
+        cache: AuthCache | None = None,
     ) -> None:
         self.db = db
+        # idle unless its `listen` runs (the composition root decides where it may)
+        self.cache = cache or AuthCache(MemoryBus(), 0)
         self.settings = settings
         self.clock = clock
         self.new_id = new_id
@@ -193,38 +200,78 @@ class AccountService:
     # authentication of requests
 
     async def authenticate_session(self, token: str) -> Principal:
+        """The session's user; its `last_seen` stamped now and then (`session_needs_touch`).
+
+        Read from the auth cache when it holds the session (`services/auth_cache.py`)."""
         token_hash = rules.token_hash(token)
+        key = "s:" + token_hash
         now = self.clock.now()
+        cached = self.cache.get(key, now)
+        if cached is not None and cached.last_seen is not None and cached.expires_at is not None:
+            session = Session(token_hash, cached.user_id, now, cached.last_seen, cached.expires_at)
+            if session.is_valid(now, self.idle):
+                return await self._session_principal(session, now, cached)
+            self.cache.drop(key)  # the store may know of a later use: ask it
+        ticket = self.cache.ticket()
         async with self.db.read() as tx:
-            session = await store.get_session(tx, token_hash)
-        if session is None or not session.is_valid(now, self.idle):
-            raise Unauthorized("session is missing, invalid or expired")
+            stored = await store.get_session(tx, token_hash)
+        if stored is None or not stored.is_valid(now, self.idle):
+            raise Unauthorized(_BAD_SESSION)
+        entry = Entry(stored.user_id, now, stored.last_seen_at, stored.expires_at)
+        self.cache.put(ticket, key, entry)
+        return await self._session_principal(stored, now, entry)
+
+    async def _session_principal(self, session: Session, now: datetime, entry: Entry) -> Principal:
         if rules.session_needs_touch(session.last_seen_at, now, self.idle):
             async with self.db.write() as tx:
-                await store.touch_session(tx, token_hash, now)
-        return Principal(session.user_id, "session", token_hash)
+                touched = await store.touch_session(tx, session.token_hash, now)
+            if not touched:  # ended since it was read
+                self.cache.drop("s:" + session.token_hash)
+                raise Unauthorized(_BAD_SESSION)
+            entry.last_seen = now
+        return Principal(session.user_id, "session", session.token_hash)
 
     async def authenticate_token(self, token: str) -> Principal:
+        """The token's user; its `last_used_at` stamped at most once a minute.
+
+        Read from the auth cache when it holds the token (`services/auth_cache.py`)."""
+        token_hash = rules.token_hash(token)
+        key = "t:" + token_hash
         now = self.clock.now()
-        async with self.db.read() as tx:
-            api_token = await store.get_token_by_hash(tx, rules.token_hash(token))
-        if api_token is None or not api_token.is_valid(now):
-            raise Unauthorized("API token is invalid or expired")
-        if api_token.last_used_at is None or now - api_token.last_used_at >= _TOUCH_EVERY:
+        entry = self.cache.get(key, now)
+        if entry is None or entry.token_id is None:
+            ticket = self.cache.ticket()
+            async with self.db.read() as tx:
+                api_token = await store.get_token_by_hash(tx, token_hash)
+            if api_token is None:
+                raise Unauthorized(_BAD_TOKEN)
+            entry = Entry(
+                api_token.user_id, now, api_token.last_used_at, api_token.expires_at, api_token.id
+            )
+            self.cache.put(ticket, key, entry)
+        if entry.expires_at is not None and now >= entry.expires_at:
+            raise Unauthorized(_BAD_TOKEN)
+        if entry.last_seen is None or now - entry.last_seen >= _TOUCH_EVERY:
             async with self.db.write() as tx:
-                await store.touch_token(tx, api_token.id, now)
-        return Principal(api_token.user_id, "token")
+                touched = await store.touch_token(tx, entry.token_id or "", now)
+            if not touched:  # deleted since it was read
+                self.cache.drop(key)
+                raise Unauthorized(_BAD_TOKEN)
+            entry.last_seen = now
+        return Principal(entry.user_id, "token")
 
     async def logout(self, principal: Principal) -> None:
         if principal.session_hash is None:
             return
         async with self.db.write() as tx:
             await store.delete_session(tx, principal.session_hash)
+        await self.cache.ended(principal.user_id)
 
     async def logout_everywhere(self, principal: Principal) -> None:
         """End every session of the user, this one included (API tokens stay valid)."""
         async with self.db.write() as tx:
             await store.delete_user_sessions(tx, principal.user_id)
+        await self.cache.ended(principal.user_id)
 
     # the user's own settings
 
@@ -263,6 +310,8 @@ class AccountService:
             if "password_hash" in values:
                 # a changed password ends every other session of the user
                 await store.delete_user_sessions(tx, principal.user_id, keep=principal.session_hash)
+        if "password_hash" in values:
+            await self.cache.ended(principal.user_id)
 
     async def _check_current_password(
         self, principal: Principal, password: str, client_addr: str
@@ -300,3 +349,4 @@ class AccountService:
         async with self.db.write() as tx:
             if not await store.delete_token(tx, principal.user_id, token_id):
                 raise NotFound("token not found")
+        await self.cache.ended(principal.user_id)

@@ -10,6 +10,7 @@ from hourglass.domain.common import Clock, IdFactory, SystemClock, new_id
 from hourglass.live import LiveBus, MemoryBus
 from hourglass.services.accounts import AccountService
 from hourglass.services.analytics import AnalyticsService
+from hourglass.services.auth_cache import AuthCache
 from hourglass.services.engine import Engine, Random
 from hourglass.services.events import EventRecorder
 from hourglass.services.idempotency import IdempotencyService
@@ -82,7 +83,9 @@ class Services:
             db=db,
             clock=clock,
             bus=bus,
-            accounts=AccountService(db, settings, clock, ids),
+            accounts=AccountService(
+                db, settings, clock, ids, cache=AuthCache(bus, settings.auth_cache_seconds)
+            ),
             engine=engine,
             jobs=JobService(db, clock, engine, idempotency),
             idempotency=idempotency,

@@ -18,7 +18,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, select, update
+from sqlalchemy import Select, and_, case, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hourglass.domain.jobs import (
@@ -129,6 +129,11 @@ async def promote_next(tx: Tx, workflow_id: str, now: datetime) -> str | None:
         .values(status=JobStatus.QUEUED.value, available_at=now, updated_at=now)
         .returning(jobs.c.id)
     )
+    if tx.dialect.name == "sqlite":
+        # writers take turns there: nobody can promote in between (and a savepoint costs two
+        # more statements in the transactions that hold the one write lock)
+        row = (await tx.execute(stmt)).first()
+        return row[0] if row else None
     try:
         async with tx.begin_nested():
             row = (await tx.execute(stmt)).first()
@@ -199,18 +204,7 @@ async def claim(
     `log_state` becomes `streaming`, except that `truncated` stays: an earlier attempt already
     hit the per-job cap, and the next attempt's log writer must know it.
     """
-    candidate = (
-        select(jobs.c.id)
-        .join(workflows, workflows.c.id == jobs.c.workflow_id)
-        .where(
-            jobs.c.status == JobStatus.QUEUED.value,
-            jobs.c.available_at <= now,
-            workflows.c.build_status == BuildStatus.COMPLETED.value,
-            workflows.c.terminated_at.is_(None),
-        )
-        .order_by(jobs.c.available_at, jobs.c.id)
-        .limit(1)
-    )
+    candidate = _claim_candidate(now)
     if db.is_postgres:
         # lock the job only: a claim must never wait on (or hold) its workflow's row
         candidate = candidate.with_for_update(skip_locked=True, of=jobs)
@@ -231,6 +225,27 @@ async def claim(
     )
     row = (await tx.execute(stmt)).first()
     return to_job(row) if row else None
+
+
+def _claim_candidate(now: datetime) -> Select[tuple[str]]:
+    """The next job to claim: the oldest due QUEUED job of a built, active workflow."""
+    return (
+        select(jobs.c.id)
+        .join(workflows, workflows.c.id == jobs.c.workflow_id)
+        .where(
+            jobs.c.status == JobStatus.QUEUED.value,
+            jobs.c.available_at <= now,
+            workflows.c.build_status == BuildStatus.COMPLETED.value,
+            workflows.c.terminated_at.is_(None),
+        )
+        .order_by(jobs.c.available_at, jobs.c.id)
+        .limit(1)
+    )
+
+
+async def claimable(tx: Tx, now: datetime) -> bool:
+    """Whether `claim` would find a job to take now (a read: no lock taken)."""
+    return (await tx.execute(_claim_candidate(now))).first() is not None
 
 
 def _streaming_unless_truncated() -> Any:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 
 from hourglass.domain.jobs import BuildStatus, Kind, RunSpec
 from hourglass.domain.schedule import Schedule
@@ -121,11 +121,9 @@ async def run_spec(tx: Tx, workflow_id: str) -> RunSpec | None:
     return _spec(row) if row else None
 
 
-async def claim_build(
-    db: Database, tx: Tx, *, token: str, now: datetime, lease_until: datetime
-) -> BuildTask | None:
-    """Take a QUEUED build (or one whose builder died): STARTED, leased with `token`."""
-    candidate = (
+def _build_candidate(now: datetime) -> Select[tuple[str]]:
+    """The next build to take: a QUEUED one, or one whose builder died."""
+    return (
         select(workflows.c.id)
         .where(
             or_(
@@ -137,6 +135,18 @@ async def claim_build(
         .order_by(workflows.c.updated_at)
         .limit(1)
     )
+
+
+async def build_due(tx: Tx, now: datetime) -> bool:
+    """Whether `claim_build` would find a build to take now (a read: no lock taken)."""
+    return (await tx.execute(_build_candidate(now))).first() is not None
+
+
+async def claim_build(
+    db: Database, tx: Tx, *, token: str, now: datetime, lease_until: datetime
+) -> BuildTask | None:
+    """Take a QUEUED build (or one whose builder died): STARTED, leased with `token`."""
+    candidate = _build_candidate(now)
     if db.is_postgres:
         candidate = candidate.with_for_update(skip_locked=True)
     stmt = (

@@ -84,10 +84,12 @@ async def get_session(tx: Tx, token_hash: str) -> Session | None:
     return _session(row) if row else None
 
 
-async def touch_session(tx: Tx, token_hash: str, now: datetime) -> None:
-    await tx.execute(
+async def touch_session(tx: Tx, token_hash: str, now: datetime) -> bool:
+    """Stamp the session's last use; False if it no longer exists."""
+    result = await tx.execute(
         update(sessions).where(sessions.c.token_hash == token_hash).values(last_seen_at=now)
     )
+    return bool(result.rowcount)
 
 
 async def delete_session(tx: Tx, token_hash: str) -> None:
@@ -145,8 +147,12 @@ async def get_token_by_hash(tx: Tx, token_hash: str) -> ApiToken | None:
     return _token(row) if row else None
 
 
-async def touch_token(tx: Tx, token_id: str, now: datetime) -> None:
-    await tx.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now))
+async def touch_token(tx: Tx, token_id: str, now: datetime) -> bool:
+    """Stamp the token's last use; False if it no longer exists."""
+    result = await tx.execute(
+        update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=now)
+    )
+    return bool(result.rowcount)
 
 
 async def delete_token(tx: Tx, user_id: str, token_id: str) -> bool:

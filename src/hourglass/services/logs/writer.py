@@ -83,8 +83,12 @@ class LogOutputs:
 
     async def open(self, job: Job, spec: RunSpec, lease_token: str) -> JobLog:
         """An output for attempt `job.attempts` of `job`, writing as the holder of `lease_token`."""
-        async with self.db.read() as tx:
-            end = await log_writes.log_end(tx, job.id)
+        if job.attempts <= 1 and job.log_lines == 0:
+            # a first attempt, as claimed: nothing was stored yet (a read less per job)
+            end = log_writes.LogEnd(0, 0, None, None)
+        else:
+            async with self.db.read() as tx:
+                end = await log_writes.log_end(tx, job.id)
         masker = SecretMasker(secret_values(spec.payload))
         splitter = LineSplitter(
             attempt=max(job.attempts, 1),
