@@ -42,6 +42,17 @@ def client_for(user: UserClient, base_url: str) -> httpx.AsyncClient:
     )
 
 
+class RecordingFetch:
+    """`chunks_after`, recording the `limit` of each read."""
+
+    def __init__(self) -> None:
+        self.limits: list[int] = []
+
+    async def __call__(self, tx: Any, job_id: str, after: int, limit: int) -> Any:
+        self.limits.append(limit)
+        return await log_reads.chunks_after(tx, job_id, after, limit)
+
+
 class CountingFetch:
     """A store read (`chunks_after` by default), counted; from call `fail_at` on it raises
     `StoreUnavailable`, and call `hold_at` waits for `release` first (to prove the body streams

@@ -12,9 +12,8 @@ from hourglass.domain.logs.render import parse_json_message
 from hourglass.services.container import Services
 from hourglass.services.logs.download import RENDER_BYTES
 from hourglass.services.logs.params import DownloadParams
-from hourglass.store.logs import reads as log_reads
 from tests.integration.log_helpers import written_log
-from tests.integration.logstream_helpers import client_for, log_server, raw_url
+from tests.integration.logstream_helpers import RecordingFetch, client_for, log_server, raw_url
 from tests.support import UserClient
 
 # lines a log may hold that JSON detection and escaping must get right
@@ -152,17 +151,6 @@ async def test_ansi_strip_renders_overstrikes(alice: UserClient, services: Servi
     assert [json.loads(line)["message_raw"] for line in jsonl.text.splitlines()] == SHOWN
     kept = await alice.get(url, headers={"Accept-Encoding": "identity"})
     assert kept.content == "".join(f"{m}\n" for _, m in OVERSTRIKES).encode()
-
-
-class RecordingFetch:
-    """`chunks_after`, recording the `limit` of each read."""
-
-    def __init__(self) -> None:
-        self.limits: list[int] = []
-
-    async def __call__(self, tx: Any, job_id: str, after: int, limit: int) -> Any:
-        self.limits.append(limit)
-        return await log_reads.chunks_after(tx, job_id, after, limit)
 
 
 @pytest.mark.parametrize(

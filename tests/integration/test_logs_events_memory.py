@@ -4,26 +4,13 @@ a big log once held ~8 MB each, gigabytes between them)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from hourglass.domain.logs.lines import CHUNK_TARGET_BYTES
 from hourglass.services.container import Services
 from hourglass.services.logs.live import READ_CHUNKS
 from hourglass.services.logs.reads import LogReads
-from hourglass.store.logs import reads as log_reads
 from tests.integration.log_helpers import written_log
+from tests.integration.logstream_helpers import RecordingFetch
 from tests.support import UserClient
-
-
-class RecordingFetch:
-    """`chunks_after`, recording the `limit` of each read."""
-
-    def __init__(self) -> None:
-        self.limits: list[int] = []
-
-    async def __call__(self, tx: Any, job_id: str, after: int, limit: int) -> Any:
-        self.limits.append(limit)
-        return await log_reads.chunks_after(tx, job_id, after, limit)
 
 
 async def test_a_backlog_is_read_in_small_batches_and_sent_a_chunk_at_a_time(
