@@ -38,7 +38,9 @@ separate process (so the clients of the load cannot delay the sampler), p50/p99/
 probe that gets no answer within `--healthz-timeout` (or whose connection is refused or reset)
 is `failed` and counts at that many ms (so with failures p99 is a lower bound); the sampler then
 reconnects. Also the server's RSS before, peak
-(VmRSS polled every 5 ms and VmHWM after resetting it) and growth, and the requests completed and
+(VmRSS polled every 5 ms and VmHWM after resetting it) and growth, the growth of its anonymous
+RSS alone (`anon_growth`: RssAnon, what the server allocated, without the pages of the SQLite
+file it maps, which VmRSS counts as a big log is read), and the requests completed and
 timed out. Every request is bounded by `--timeout` seconds: on a server that hangs, the figures
 say so and the bench goes on. A server whose RSS passes `--max-rss-mb` (default 4096) is killed
 (`server_killed_at_rss_mb`; `/healthz` probes sent after the kill are left out, and the loads
@@ -95,6 +97,7 @@ from hourglass.store.db import Database
 from hourglass.store.logs import writes as log_writes
 from hourglass.store.migrate import migrate
 from hourglass.store.schema import jobs
+from logs_concurrent import AnonWatch
 from logs_read import RssWatch, _Chunked, _status_kb
 
 TARGETS = {
@@ -865,7 +868,7 @@ async def run_scenario(name: str, server: Server, prepared: Prepared) -> dict[st
         loads["subscribers"] = live_scenario(server, live, args.seconds)
     sampler = await HealthzSampler.start(server.port, args.healthz_timeout)
     t0 = time.monotonic()
-    with RssWatch(server.pid) as rss:
+    with RssWatch(server.pid) as rss, AnonWatch(server.pid) as anon:
         guard = asyncio.create_task(rss_guard(server, args.max_rss_mb))
         done = await asyncio.gather(*loads.values())
         killed = guard.result() if guard.done() else None
@@ -878,6 +881,8 @@ async def run_scenario(name: str, server: Server, prepared: Prepared) -> dict[st
         "before": round(rss.before_kb * 1024 / MB, 1),
         "peak": round(rss.peak_kb * 1024 / MB, 1),
         "growth": rss.growth_mb,
+        # what the server allocated, without the pages of the SQLite file it maps (RssFile)
+        "anon_growth": anon.growth_mb,
     }
     result |= dict(zip(loads, done, strict=True))
     result["meets_targets"] = verdict(name, result)
@@ -902,6 +907,7 @@ def verdict(name: str, result: dict[str, Any]) -> dict[str, bool]:
     checks = {"healthz_p99_ms<100": healthz["p99"] is not None and healthz["p99"] < 100}
     if name == "b":
         checks["rss_growth_mb<64"] = result["rss_mb"]["growth"] < 64
+        checks["anon_rss_growth_mb<64"] = result["rss_mb"]["anon_growth"] < 64
     return checks
 
 
