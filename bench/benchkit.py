@@ -1,11 +1,14 @@
-"""What the benchmarks share: where PostgreSQL is, and a throw-away database on it."""
+"""What the benchmarks share: where PostgreSQL is, a throw-away database on it, and the
+engines a run covers."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 
@@ -35,3 +38,15 @@ async def postgres_database(admin_url: str) -> AsyncIterator[str]:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+async def engine_urls(engines: list[str]) -> AsyncIterator[tuple[str, str]]:
+    """`(engine, database URL)` for each of `engines` ("sqlite", "postgresql") that can run: a
+    fresh SQLite file, and a throw-away PostgreSQL database when one is configured."""
+    if "sqlite" in engines:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield "sqlite", f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+    admin = admin_postgres_url()
+    if admin and "postgresql" in engines:
+        async with postgres_database(admin) as url:
+            yield "postgresql", url

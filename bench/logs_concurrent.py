@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tests.e2e.processes import base_env, free_port, started
 from tests.support import register
 
-from benchkit import admin_postgres_url, postgres_database
+from benchkit import engine_urls
 from healthz import REQUEST, read_response
 from hourglass.store.db import Database
 from hourglass.store.migrate import migrate
@@ -172,16 +172,10 @@ async def main() -> None:
     parser.add_argument("--formats", default="jsonl,json,txt")
     parser.add_argument("--engines", default="sqlite,postgresql")
     args = parser.parse_args()
-    engines = args.engines.split(",")
-    results = []
-    if "sqlite" in engines:
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-            results.append(await run_engine("sqlite", url, args))
-    admin = admin_postgres_url()
-    if admin and "postgresql" in engines:
-        async with postgres_database(admin) as url:
-            results.append(await run_engine("postgresql", url, args))
+    results = [
+        await run_engine(engine, url, args)
+        async for engine, url in engine_urls(args.engines.split(","))
+    ]
     print(json.dumps({"benchmark": "logs_concurrent", "targets": TARGETS, "results": results}))
 
 

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ from tests.e2e.processes import base_env, free_port, started
 from tests.integration.workflow_helpers import create, insert_job
 from tests.support import UserClient, register
 
-from benchkit import admin_postgres_url, postgres_database
+from benchkit import engine_urls
 from capture import blocks_of
 from hourglass.domain.logs.capture import LineSplitter
 from hourglass.domain.logs.chunks import ChunkBuilder
@@ -78,8 +79,15 @@ LEASE = "bench-lease"
 
 
 async def store_log(db: Database, job_id: str, lines: int) -> tuple[int, int]:
-    """Store `lines` lines for the RUNNING job as its writer would (64 KiB chunks, written with
-    `insert_chunks` under the job's lease, as the log writer does); (lines, bytes)."""
+    """Store `lines` lines for the RUNNING job as its writer would; (lines, bytes)."""
+    return await store_blocks(db, job_id, blocks_of(lines))
+
+
+async def store_blocks(
+    db: Database, job_id: str, blocks: Iterable[tuple[Stream, bytes]]
+) -> tuple[int, int]:
+    """Store the blocks' lines for the RUNNING job as its writer would (64 KiB chunks, written
+    with `insert_chunks` under the job's lease, as the log writer does); (lines, bytes)."""
     splitter = LineSplitter()
     builder = ChunkBuilder()
     pending = []
@@ -91,7 +99,7 @@ async def store_log(db: Database, job_id: str, lines: int) -> tuple[int, int]:
         async with db.write() as tx:
             assert await log_writes.insert_chunks(db, tx, job_id, chunks, LEASE)
 
-    for stream, data in blocks_of(lines):
+    for stream, data in blocks:
         ts += 37
         pending += builder.add(splitter.feed(stream, data, ts))
         if len(pending) >= 64:
@@ -470,16 +478,10 @@ async def main() -> None:
     parser.add_argument("--writes", type=int, default=40)
     parser.add_argument("--engines", default="sqlite,postgresql")
     args = parser.parse_args()
-    engines = args.engines.split(",")
-    results = []
-    if "sqlite" in engines:
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-            results.append(await run_engine("sqlite", url, args))
-    admin = admin_postgres_url()
-    if admin and "postgresql" in engines:
-        async with postgres_database(admin) as url:
-            results.append(await run_engine("postgresql", url, args))
+    results = [
+        await run_engine(engine, url, args)
+        async for engine, url in engine_urls(args.engines.split(","))
+    ]
     report = {"benchmark": "logs_read", "targets": TARGETS, "results": results}
     report["meets_targets"] = verdict(results)
     print(json.dumps(report, indent=2))

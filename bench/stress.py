@@ -90,15 +90,12 @@ from benchkit import admin_postgres_url, postgres_database
 from capture import blocks_of, make_output
 from healthz import REQUEST as HEALTHZ_REQUEST
 from healthz import read_response
-from hourglass.domain.logs.capture import LineSplitter
-from hourglass.domain.logs.chunks import ChunkBuilder
 from hourglass.domain.logs.lines import Stream
 from hourglass.store.db import Database
-from hourglass.store.logs import writes as log_writes
 from hourglass.store.migrate import migrate
 from hourglass.store.schema import jobs
 from logs_concurrent import AnonWatch
-from logs_read import RssWatch, _Chunked, _status_kb
+from logs_read import RssWatch, _Chunked, _status_kb, store_blocks
 
 TARGETS = {
     "healthz_p99_ms": "< 100 in every scenario",
@@ -113,7 +110,6 @@ SEARCHES = (
     ("every_line", {"q": r"\w+", "regex": "true"}),
 )
 YEARLY = "0 0 1 1 *"  # the bench's workflows never run on their own while it runs
-LEASE = "bench-lease"
 
 
 def log(message: str) -> None:
@@ -149,32 +145,6 @@ def evil_matches(lines: int) -> int:
     return len(range(5, lines, 1000))
 
 
-async def store_blocks(db: Database, job_id: str, blocks: list[tuple[Stream, bytes]]) -> int:
-    """Store the blocks' lines for the RUNNING job in 64 KiB chunks under its lease; lines."""
-    splitter = LineSplitter()
-    builder = ChunkBuilder()
-    pending: list[Any] = []
-    ts = 1_767_268_800_000_000
-    async with db.write() as tx:
-        await tx.execute(update(jobs).where(jobs.c.id == job_id).values(lease_token=LEASE))
-
-    async def flush(chunks: list[Any]) -> None:
-        async with db.write() as tx:
-            assert await log_writes.insert_chunks(db, tx, job_id, chunks, LEASE)
-
-    for stream, data in blocks:
-        ts += 37
-        pending += builder.add(splitter.feed(stream, data, ts))
-        if len(pending) >= 64:
-            await flush(pending)
-            pending = []
-    for batch in splitter.flush(ts):
-        pending += builder.add(batch)
-    last = builder.flush()
-    await flush([*pending, *([last] if last else [])])
-    return builder.next_seq - 1
-
-
 async def workflow(client: httpx.AsyncClient, cmd: list[str]) -> str:
     payload = json.dumps({"cmd": cmd})
     body = {"name": "stress", "kind": "COMMAND", "payload": payload, "cron": YEARLY}
@@ -191,7 +161,7 @@ async def finished_job(
 ) -> tuple[str, str, int]:
     workflow_id = await workflow(client, ["true"])
     job_id = await insert_job(db, workflow_id, user_id, "RUNNING", trigger="MANUAL")
-    lines = await store_blocks(db, job_id, blocks)
+    lines, _ = await store_blocks(db, job_id, blocks)
     async with db.write() as tx:
         await tx.execute(
             update(jobs)
