@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,3 +168,16 @@ def signed_in(chromium: Browser, server: str, watch: Watch, user: dict[str, Any]
     page.context.add_cookies(user["cookies"])
     yield page
     page.context.close()
+
+
+def poll_json(
+    client: httpx.Client, path: str, done: Callable[[Any], bool], timeout: float = 60
+) -> dict[str, Any]:
+    """GET `path` until `done(body)` (a build or a job ending), or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = client.get(path).json()
+        if done(body):
+            return body
+        assert time.monotonic() < deadline, f"{path} never got there: {body}"
+        time.sleep(0.1)

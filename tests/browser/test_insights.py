@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from standardwebhooks import Webhook as Verifier
 
-from tests.browser.conftest import Watch, api, new_page, start_server
+from tests.browser.conftest import Watch, api, new_page, poll_json, start_server
 from tests.support import TemplateDatabases
 
 pytestmark = pytest.mark.browser
@@ -76,17 +76,6 @@ def receiver() -> Iterator[Receiver]:
     httpd.shutdown()
 
 
-def until(client: httpx.Client, path: str, done: Any) -> dict[str, Any]:
-    """GET `path` until `done(body)` (a job or build ending), or fail after 30 s."""
-    deadline = time.monotonic() + 30
-    while True:
-        body: dict[str, Any] = client.get(path).json()
-        if done(body):
-            return body
-        assert time.monotonic() < deadline, f"{path} never got there: {body}"
-        time.sleep(0.1)
-
-
 def workflow(client: httpx.Client, name: str, cmd: list[str]) -> str:
     """A built COMMAND workflow (hourly, many failures allowed: only our runs count)."""
     body = {
@@ -99,7 +88,7 @@ def workflow(client: httpx.Client, name: str, cmd: list[str]) -> str:
     created = client.post("/workflows", json=body, headers={"Idempotency-Key": name})
     assert created.status_code == 201, created.text
     workflow_id: str = created.json()["id"]
-    until(client, f"/workflows/{workflow_id}", lambda w: w["build_status"] == "COMPLETED")
+    poll_json(client, f"/workflows/{workflow_id}", lambda w: w["build_status"] == "COMPLETED")
     return workflow_id
 
 
@@ -109,7 +98,7 @@ def run(client: httpx.Client, workflow_id: str) -> str:
     started = client.post(path, headers={"Idempotency-Key": f"{time.monotonic_ns()}"})
     assert started.status_code == 201, started.text
     job_id: str = started.json()["id"]
-    until(client, f"/workflows/{workflow_id}/jobs/{job_id}", lambda j: j["status"] in FINAL)
+    poll_json(client, f"/workflows/{workflow_id}/jobs/{job_id}", lambda j: j["status"] in FINAL)
     return job_id
 
 

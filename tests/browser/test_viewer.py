@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import Watch, api, new_page, sign_up, start_server
+from tests.browser.conftest import Watch, api, new_page, poll_json, sign_up, start_server
 from tests.e2e.cli.proxy import Proxy, proxied
 from tests.support import TemplateDatabases
 
@@ -51,15 +51,6 @@ def follow_script(lines: int, per_tick: int = 100) -> str:
     )
 
 
-def wait_for(client: httpx.Client, path: str, done: Any, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = client.get(path).json()
-        if done(body) or time.monotonic() > deadline:
-            return body
-        time.sleep(0.1)
-
-
 def start_job(client: httpx.Client, name: str, cmd: list[str], **fields: Any) -> str:
     """A COMMAND workflow run once now; the job's API path."""
     body = {"name": name, "kind": "COMMAND", "payload": json.dumps({"cmd": cmd}), "interval": 10080}
@@ -68,14 +59,14 @@ def start_job(client: httpx.Client, name: str, cmd: list[str], **fields: Any) ->
     )
     assert created.status_code == 201, created.text
     workflow = f"/workflows/{created.json()['id']}"
-    wait_for(client, workflow, lambda w: w["build_status"] == "COMPLETED")
+    poll_json(client, workflow, lambda w: w["build_status"] == "COMPLETED")
     run = client.post(f"{workflow}/jobs/schedule", headers={"Idempotency-Key": uuid.uuid4().hex})
     assert run.status_code == 201, run.text
     return f"{workflow}/jobs/{run.json()['id']}"
 
 
 def finished(client: httpx.Client, path: str) -> dict[str, Any]:
-    job = wait_for(client, path, lambda j: j["status"] in FINAL)
+    job = poll_json(client, path, lambda j: j["status"] in FINAL)
     assert job["status"] in FINAL, job
     return job
 
