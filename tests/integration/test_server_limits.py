@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -35,9 +36,22 @@ HALF_BODY = (
 
 
 @contextlib.asynccontextmanager
-async def raw(url: str) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+async def raw(
+    url: str, first: bytes = b""
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A raw connection to the server, with `first` already sent.
+
+    `first` goes out on a blocking socket before the event loop (the server's too) runs again,
+    so it is in the server's receive buffer before the server accepts the connection and arms
+    its deadline: however long the loop then stalls on a busy machine, the server reads those
+    bytes before the deadline fires (a deadline firing first would close a silent connection,
+    and the late bytes would meet a reset).
+    """
     parts = urlsplit(url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    sock = socket.create_connection((parts.hostname, parts.port))
+    sock.sendall(first)
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=sock)
     try:
         yield reader, writer
     finally:
@@ -118,11 +132,8 @@ async def test_200_stalled_half_bodies_get_408_while_others_are_served(serve: Se
     async with contextlib.AsyncExitStack() as stack:
         sockets = []
         for _ in range(200):
-            # each deadline runs from its connection: send its half body at once, not after
-            # the other 199 connected (on a busy machine that can take past the deadline)
-            reader, writer = await stack.enter_async_context(raw(url))
-            writer.write(HALF_BODY)
-            sockets.append((reader, writer))
+            # each deadline runs from its connection: its half body is there before it
+            sockets.append(await stack.enter_async_context(raw(url, HALF_BODY)))
         assert await healthz(url) == 200
         answers = await asyncio.gather(*(answer(reader) for reader, _ in sockets))
     assert {status for status, _ in answers} == {408}
@@ -132,8 +143,7 @@ async def test_200_stalled_half_bodies_get_408_while_others_are_served(serve: Se
 async def test_a_body_cut_by_the_deadline_is_counted_as_408(serve: Serve) -> None:
     """The app saw the request start, so /metrics counts it: as the 408 sent, not as a 499."""
     url = await serve(request_read_timeout_seconds=0.5)
-    async with raw(url) as (reader, writer):
-        writer.write(HALF_BODY)
+    async with raw(url, HALF_BODY) as (reader, _):
         assert (await answer(reader))[0] == 408
     async with httpx.AsyncClient(base_url=url) as client:
         metrics = await until_in_metrics(client, 'route="/auth/login",status="408"')
@@ -154,8 +164,7 @@ async def until_in_metrics(client: httpx.AsyncClient, text: str) -> str:
 async def test_a_stalled_head_gets_408(serve: Serve) -> None:
     """Half a request head and then nothing: 408, and the connection closes."""
     url = await serve(request_read_timeout_seconds=0.5)
-    async with raw(url) as (reader, writer):
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+    async with raw(url, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ") as (reader, _):
         status, _ = await answer(reader)
     assert status == 408
 
