@@ -7,6 +7,7 @@ import asyncio
 import os
 
 import pytest
+import uvloop
 
 from hourglass.runtime.kinds.child import Child
 
@@ -58,3 +59,26 @@ async def test_a_program_that_cannot_start_fails_at_start() -> None:
     """A missing program fails at start (FileNotFoundError, an OSError)."""
     with pytest.raises(FileNotFoundError):
         await Child.start(["/nonexistent/program"], env={"PATH": "/usr/bin:/bin"})
+
+
+def test_on_uvloop_each_pipe_descriptor_has_one_owner() -> None:
+    """uvloop's libuv closes a pipe's descriptor, then the file object it was handed closes the
+    number again (MagicStack/uvloop#763): by then another thread may own that number (SQLite's
+    database file, whose next read fails with "disk I/O error"). The objects uvloop holds must
+    not own their descriptors, Popen's must be closed, and libuv's close must leave none open.
+    """
+
+    async def main() -> None:
+        child = await Child.start(["true"], env={"PATH": "/usr/bin:/bin"})
+        held = [transport.get_extra_info("pipe") for transport in child._transports]
+        descriptors = [pipe.fileno() for pipe in held]
+        assert [pipe.closefd for pipe in held] == [False, False]
+        assert [pipe.closed for pipe in (child._popen.stdout, child._popen.stderr)] == [True, True]
+        await asyncio.gather(child.stdout.read(), child.stderr.read(), child.exited)
+        child.close()
+        await asyncio.sleep(0)  # libuv closes a handle on the loop's next turn
+        for fd in descriptors:
+            with pytest.raises(OSError, match="Bad file descriptor"):
+                os.fstat(fd)
+
+    uvloop.run(main())

@@ -5,6 +5,12 @@ large server process, where uvloop's `subprocess_exec` forks the whole interpret
 and asyncio's default loop adds a watcher thread per child. The exit is seen through a pidfd on
 the running loop (a waiter thread where pidfds are missing), and the pipes are read through the
 loop's own pipe transports.
+
+uvloop's pipe transports close their descriptor twice: libuv closes the number, then the file
+object handed to `connect_read_pipe` closes it again (MagicStack/uvloop#763). Between the two,
+another thread may have opened a file and been given that number (SQLite opening a database
+connection: its next read fails with "disk I/O error"). So uvloop gets a duplicate of each pipe
+wrapped in a file object that does not own it: libuv alone closes it, once.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import functools
 import os
 import subprocess
 from collections.abc import Sequence
+from typing import IO
 
 from hourglass.runtime.kinds.base import READ_BLOCK
 
@@ -63,7 +70,8 @@ class Child:
         assert err is not None  # both are PIPE
         for pipe, reader in ((out, self.stdout), (err, self.stderr)):
             transport, _ = await self._loop.connect_read_pipe(
-                functools.partial(asyncio.StreamReaderProtocol, reader, loop=self._loop), pipe
+                functools.partial(asyncio.StreamReaderProtocol, reader, loop=self._loop),
+                _for_loop(pipe, self._loop),
             )
             self._transports.append(transport)
         try:
@@ -99,3 +107,14 @@ class Child:
         """Close the pipes; a program still running is left alone, and reaped when it ends."""
         for transport in self._transports:
             transport.close()
+
+
+def _for_loop(pipe: IO[bytes], loop: asyncio.AbstractEventLoop) -> IO[bytes]:
+    """`pipe` as `loop.connect_read_pipe` may take it: itself on asyncio's loops, whose transport
+    closes it once; on uvloop, whose libuv closes the descriptor and then the file object too,
+    a duplicate the returned object does not own (and `pipe` is closed here)."""
+    if not type(loop).__module__.startswith("uvloop"):
+        return pipe
+    fd = os.dup(pipe.fileno())
+    pipe.close()
+    return open(fd, "rb", buffering=0, closefd=False)  # libuv closes fd
