@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hourglass.errors import BadRequest, HourglassError, StoreUnavailable
+from hourglass.store import sqlite_inline
 
 log = logging.getLogger("hourglass.store")
 
@@ -87,6 +88,7 @@ class Database:
             # every block ends its own transaction (`read`/`write`), so a returned connection
             # has nothing to roll back: skip the reset round trip through aiosqlite's thread
             kwargs["pool_reset_on_return"] = None
+            kwargs["async_creator"] = sqlite_inline.creator(database or ":memory:")
         else:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
@@ -160,7 +162,8 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # let us issue BEGIN ourselves (pysqlite's implicit transactions get in the way)
-        dbapi_connection.isolation_level = None
+        if dbapi_connection.isolation_level is not None:
+            dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)

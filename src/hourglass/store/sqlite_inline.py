@@ -1,0 +1,151 @@
+"""SQLite under SQLAlchemy's async engine without a thread hop per call.
+
+aiosqlite runs every call (cursor, execute, fetch, close, commit) on a thread of its own per
+connection and wakes the event loop for each answer: 3–5 hops per statement, ~200 µs of CPU
+where SQLite itself needs 2–20 µs for the short statements Hourglass runs (docs/performance.md).
+This module gives SQLAlchemy's `sqlite+aiosqlite` dialect (through `async_creator`) connections
+with aiosqlite's interface whose calls run the `sqlite3` call on the spot, on the event loop's
+thread, and are awaitable only because the dialect awaits them.
+
+What may take long runs on a worker thread instead (`to_thread`), one hop for the whole call:
+
+- a transaction's `COMMIT`, which may checkpoint the write-ahead log (copying pages and an
+  fsync of the database file);
+- every call of a connection marked `offloaded` (`Database.read(offload=True)`): the reads of
+  whole logs (downloads, scans, streams), whose statements move megabytes.
+
+Waits for another process's write lock would block the loop (`busy_timeout`), but Hourglass
+on SQLite is one process, and its own writers queue on `Database`'s lock before `BEGIN`.
+A connection is used by one task at a time (SQLAlchemy's pool), and `sqlite3` allows a
+connection to move between threads (`check_same_thread=False`) as long as calls do not overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class InlineConnection:
+    """An `aiosqlite.Connection` look-alike over one `sqlite3` connection."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection: sqlite3.Connection | None = connection
+        self.offloaded = False  # run every call on a worker thread (see the module docstring)
+
+    @property
+    def raw(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise ValueError("no active connection")
+        return self._connection
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        if self.offloaded:
+            return await asyncio.to_thread(function, *args)
+        return function(*args)
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self.raw.isolation_level
+
+    def cursor(self) -> InlineCursor:
+        return InlineCursor(self, self.raw.cursor())
+
+    async def commit(self) -> None:
+        if self.raw.in_transaction:  # reads run in autocommit: nothing to end, no hop
+            await asyncio.to_thread(self.raw.commit)
+
+    async def rollback(self) -> None:
+        if self.raw.in_transaction:
+            self.raw.rollback()
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self.raw.create_function(*args, **kwargs)
+
+    async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class InlineCursor:
+    """An `aiosqlite.Cursor` look-alike; `async with connection.cursor()` yields itself."""
+
+    def __init__(self, owner: InlineConnection, cursor: sqlite3.Cursor) -> None:
+        self._owner = owner
+        self._cursor = cursor
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
+        await self._owner.call(self._cursor.execute, sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> InlineCursor:
+        await self._owner.call(self._cursor.executemany, sql, parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        return await self._owner.call(self._cursor.fetchone)
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        size = self._cursor.arraysize if size is None else size
+        return await self._owner.call(self._cursor.fetchmany, size)
+
+    async def fetchall(self) -> list[Any]:
+        return await self._owner.call(self._cursor.fetchall)
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    def __aiter__(self) -> InlineCursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        row = await self.fetchone()
+        if row is None:
+            raise StopAsyncIteration
+        return row
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+
+def creator(database: str) -> Callable[[], Awaitable[InlineConnection]]:
+    """The `async_creator` of an engine on the SQLite file `database`. Its connections are in
+    autocommit mode: Hourglass issues `BEGIN` itself (`store/db.py`)."""
+
+    async def connect() -> InlineConnection:
+        return InlineConnection(
+            sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        )
+
+    return connect
