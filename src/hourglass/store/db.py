@@ -4,7 +4,8 @@
 statements each see the latest committed state (READ COMMITTED on PostgreSQL, autocommit on
 SQLite), which is all our reads need. On SQLite, writes start with `BEGIN IMMEDIATE` and are
 serialised in-process so that writers queue instead of failing with "database is locked"; readers
-run concurrently thanks to WAL.
+run concurrently thanks to WAL. SQLite's calls run on the event loop's thread, except commits
+and `bulk` reads (`store/sqlite_inline.py`).
 """
 
 from __future__ import annotations
@@ -105,10 +106,24 @@ class Database:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reading: no snapshot spans statements (see the module docstring)."""
-        async with translate_errors(), self.engine.connect() as conn, conn.begin():
-            yield conn
+    async def read(self, *, bulk: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading: no snapshot spans statements (see the module docstring).
+
+        `bulk` for reads that may move megabytes (whole logs): on SQLite, whose calls otherwise
+        run on the event loop's thread (`sqlite_inline`), they then run on a worker thread."""
+        async with translate_errors(), self.engine.connect() as conn:
+            if not (bulk and self.is_sqlite):
+                async with conn.begin():
+                    yield conn
+                return
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert isinstance(driver, sqlite_inline.InlineConnection)
+            driver.offloaded = True
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                driver.offloaded = False
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:

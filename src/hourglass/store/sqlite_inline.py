@@ -1,8 +1,8 @@
 """SQLite under SQLAlchemy's async engine without a thread hop per call.
 
 aiosqlite runs every call (cursor, execute, fetch, close, commit) on a thread of its own per
-connection and wakes the event loop for each answer: 3–5 hops per statement, ~200 µs of CPU
-where SQLite itself needs 2–20 µs for the short statements Hourglass runs (docs/performance.md).
+connection and wakes the event loop for each answer: 3 to 5 hops per statement, ~200 µs of CPU
+where SQLite itself needs 2 to 20 µs for the short statements Hourglass runs (docs/performance.md).
 This module gives SQLAlchemy's `sqlite+aiosqlite` dialect (through `async_creator`) connections
 with aiosqlite's interface whose calls run the `sqlite3` call on the spot, on the event loop's
 thread, and are awaitable only because the dialect awaits them.

@@ -62,7 +62,8 @@ async def page(
         async with db.read() as tx:  # 404 and 412 come before 400
             await readable_job(tx, user_id, workflow_id, job_id)
         raise
-    async with db.read() as tx:
+    # a page of some streams may scan far for its lines: a bulk read then
+    async with db.read(bulk=ask.stream is not None) as tx:
         if ask.stream is not None:
             job, last_seq = await readable_log(tx, user_id, workflow_id, job_id)
             window = ask.window(last_seq)
@@ -112,7 +113,7 @@ async def search(
     """`GET …/logs/search`: matching lines with highlights; the first page counts them all.
     The scan stops with a 400 on `q` past `budget_seconds`."""
     budget = scan.Budget.start(budget_seconds)
-    async with db.read() as tx:
+    async with db.read(bulk=True) as tx:
         job, last_seq = await readable_log(tx, user_id, workflow_id, job_id)
         ask = SearchRequest.parse(job_id, params)
         count = ask.position is None

@@ -96,14 +96,14 @@ class _StreamReads:
         while not self.queue:
             if self.exhausted:
                 return None
-            async with reads.db.read() as tx:
+            async with reads.db.read(bulk=True) as tx:
                 metas = await reads.fetch_metas(tx, self.job_id, self.after, METAS_PER_READ)
             self.exhausted = len(metas) < METAS_PER_READ
             if metas:
                 self.after = metas[-1].last_seq
             self.queue = [m.first_seq for m in metas if self._holds(m.meta)]
         take, self.queue = self.queue[: reads.batch_chunks], self.queue[reads.batch_chunks :]
-        async with reads.db.read() as tx:
+        async with reads.db.read(bulk=True) as tx:
             return await reads.fetch_at(tx, self.job_id, take)
 
     def _holds(self, meta: bytes) -> bool:
@@ -158,7 +158,7 @@ class LogReads:
     # reading
 
     async def read(self, job_id: str, after: int, limit: int) -> list[Chunk]:
-        async with self.db.read() as tx:
+        async with self.db.read(bulk=True) as tx:
             return await self.fetch(tx, job_id, after, limit)
 
     def batches(

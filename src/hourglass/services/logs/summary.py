@@ -131,7 +131,7 @@ class LogSummaries:
 
     async def summary(self, user_id: str, workflow_id: str, job_id: str) -> LogSummary:
         """The job's summary: 404 if it is not the caller's, 412 if its logs are not kept."""
-        async with self.db.read() as tx:
+        async with self.db.read(bulk=True) as tx:
             job, last_seq = await readable_log(tx, user_id, workflow_id, job_id)
             kept = self._cache.get(job.id)
             if kept is not None and kept.job == job:

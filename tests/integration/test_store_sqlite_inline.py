@@ -1,0 +1,93 @@
+"""SQLite's calls run on the event loop's thread, except commits and bulk reads
+(`store/sqlite_inline.py`), and the store behaves as it did on aiosqlite's threads.
+
+Where a call ran is seen from inside SQLite: a SQL function registered on every connection
+returns the thread that called it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from sqlalchemy import event, text
+
+from hourglass.store import users
+from hourglass.store.db import Database
+
+pytestmark = pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def threads(db: Database) -> Database:
+    """`db` with `thread_id()` in SQL: the ident of the thread running the statement."""
+
+    @event.listens_for(db.engine.sync_engine, "connect")
+    def _register(dbapi_connection: object, _record: object) -> None:
+        dbapi_connection.create_function("thread_id", 0, threading.get_ident)  # type: ignore[attr-defined]
+
+    return db
+
+
+async def test_reads_and_writes_run_on_the_loop_thread(threads: Database) -> None:
+    """No hop per statement: reads and the statements of a write run where the caller runs."""
+    async with threads.read() as tx:
+        read_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
+    async with threads.write() as tx:
+        write_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
+    assert read_on == write_on == threading.get_ident()
+
+
+async def test_bulk_reads_run_on_a_worker_thread_and_the_connection_forgets_it(
+    threads: Database,
+) -> None:
+    """`read(bulk=True)` moves its statements off the loop; the pooled connection goes back
+    to running inline for the next reader."""
+    async with threads.read(bulk=True) as tx:
+        bulk_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
+    async with threads.read() as tx:
+        next_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
+    assert bulk_on != threading.get_ident()
+    assert next_on == threading.get_ident()
+
+
+async def test_a_bulk_read_does_not_hold_up_the_loop(threads: Database) -> None:
+    """While a slow bulk statement runs, other tasks on the loop keep running."""
+    ticks = 0
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    slow = text(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
+        "SELECT count(*) FROM n"
+    )
+    async with threads.read(bulk=True) as tx:
+        assert (await tx.execute(slow)).scalar_one() == 3_000_000
+    done.set()
+    await ticker
+    assert ticks > 1
+
+
+async def test_a_failed_write_rolls_back_and_the_connection_serves_again(db: Database) -> None:
+    """An error inside a write rolls its transaction back inline; nothing of it stays."""
+
+    async def insert_then_fail() -> None:
+        async with db.write() as tx:
+            await tx.execute(
+                text("INSERT INTO login_failures (key, at) VALUES ('x', '2026-01-01')")
+            )
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await insert_then_fail()
+    async with db.read() as tx:
+        count = (await tx.execute(text("SELECT count(*) FROM login_failures"))).scalar_one()
+        assert count == 0
+        assert await users.get_user_by_email(tx, "nobody@example.com") is None
