@@ -1,5 +1,7 @@
 """Workers: slots that claim a job, run it with its kind under a renewed lease, and finish it;
-plus a builder that builds queued workflows under a renewed build lease.
+plus a builder that builds queued workflows under a renewed build lease. Slots wake on the work
+channel (a job may be waiting), the builder on the build channel (a workflow changed); both poll
+as well.
 
 Shutdown (the `stop` event): stop claiming; running jobs get `shutdown_grace_seconds` to end on
 their own; then they are cancelled locally and released as a system failure, so another worker
@@ -34,7 +36,7 @@ from hourglass.errors import StoreUnavailable
 from hourglass.live import LiveBus, Subscription
 from hourglass.runtime.kinds.base import BuildError, Kind, SweepsOrphans
 from hourglass.runtime.output import JobOutput, OutputFactory
-from hourglass.services.engine import WORK_CHANNEL, Claim, Engine
+from hourglass.services.engine import BUILD_CHANNEL, WORK_CHANNEL, Claim, Engine
 from hourglass.services.metrics import Metrics
 from hourglass.store.schedules import BuildTask
 
@@ -150,11 +152,15 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then drain as described in the module docstring."""
-        async with subscribed(self.engine.bus, WORK_CHANNEL) as wakeups, asyncio.TaskGroup() as tg:
+        async with (
+            subscribed(self.engine.bus, WORK_CHANNEL) as wakeups,
+            subscribed(self.engine.bus, BUILD_CHANNEL) as build_wakeups,
+            asyncio.TaskGroup() as tg,
+        ):
             sweeper = tg.create_task(self._sweeper())
             feeder = tg.create_task(self._feed_turns(wakeups))
             slots = [tg.create_task(self._slot()) for _ in range(self.concurrency)]
-            builder = tg.create_task(self._builder(wakeups))
+            builder = tg.create_task(self._builder(build_wakeups))
             await stop.wait()
             log.info(
                 "worker %s stopping: no new claims; running jobs get %gs to finish",

@@ -55,6 +55,8 @@ from hourglass.store.schedules import BuildTask, DueWorkflow
 log = logging.getLogger("hourglass.engine")
 
 WORK_CHANNEL = "__work__"
+# builds come due far more rarely than jobs: builders wake only for them, not per job
+BUILD_CHANNEL = "__build__"
 """Bus channel that wakes idle workers when a job becomes QUEUED or a build is queued."""
 
 SCHEDULE_CHANNEL = "__schedule__"
@@ -135,6 +137,9 @@ class Engine:
     async def wake_workers(self) -> None:
         await self.bus.publish(Wakeup(WORK_CHANNEL))
 
+    async def wake_builders(self) -> None:
+        await self.bus.publish(Wakeup(BUILD_CHANNEL))
+
     async def wake_schedulers(self) -> None:
         await self.bus.publish(Wakeup(SCHEDULE_CHANNEL))
 
@@ -144,6 +149,7 @@ class Engine:
             running = await job_store.running_ids(tx, workflow_id, cancel_requested=True)
         for job_id in running:
             await self.publish_status(job_id, CANCEL_SIGNAL)
+        await self.wake_builders()
         await self.wake_workers()
         await self.wake_schedulers()
 
