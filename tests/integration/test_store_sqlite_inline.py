@@ -91,3 +91,32 @@ async def test_a_failed_write_rolls_back_and_the_connection_serves_again(db: Dat
         count = (await tx.execute(text("SELECT count(*) FROM login_failures"))).scalar_one()
         assert count == 0
         assert await users.get_user_by_email(tx, "nobody@example.com") is None
+
+
+async def test_a_write_waiting_for_another_process_lock_does_not_hold_up_the_loop(
+    db: Database, database_url: str
+) -> None:
+    """Another process on the file (here: a second engine) holds the write lock: our
+    `BEGIN IMMEDIATE` waits on a worker thread while the loop runs on, and goes through once
+    the lock is released."""
+    other = Database.connect(database_url)
+    try:
+        async with other.write() as holder:
+            await holder.execute(text("INSERT INTO login_failures (key, at) VALUES ('a', '2026')"))
+            waiting = asyncio.create_task(_insert(db, "b"))
+            for _ in range(20):  # the loop keeps turning while `waiting` waits for the lock
+                await asyncio.sleep(0.005)
+            assert not waiting.done()
+        await asyncio.wait_for(waiting, timeout=10)
+    finally:
+        await other.close()
+    async with db.read() as tx:
+        keys = (await tx.execute(text("SELECT key FROM login_failures ORDER BY key"))).scalars()
+        assert list(keys) == ["a", "b"]
+
+
+async def _insert(db: Database, key: str) -> None:
+    async with db.write() as tx:
+        await tx.execute(
+            text("INSERT INTO login_failures (key, at) VALUES (:key, '2026')"), {"key": key}
+        )

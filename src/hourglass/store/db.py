@@ -189,7 +189,7 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         # reads run in autocommit (each statement sees the latest commit, as under READ
         # COMMITTED on PostgreSQL): an explicit BEGIN would only cost a thread hop
         if conn.get_execution_options().get("hourglass_write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql(sqlite_inline.BEGIN_IMMEDIATE)
 
 
 _REFUSED_VALUE = "the store cannot hold a value of this request (e.g. NUL or invalid Unicode)"

@@ -14,8 +14,11 @@ What may take long runs on a worker thread instead (`to_thread`), one hop for th
 - every call of a connection marked `offloaded` (`Database.read(offload=True)`): the reads of
   whole logs (downloads, scans, streams), whose statements move megabytes.
 
-Waits for another process's write lock would block the loop (`busy_timeout`), but Hourglass
-on SQLite is one process, and its own writers queue on `Database`'s lock before `BEGIN`.
+- a `BEGIN IMMEDIATE` that finds the write lock taken. Hourglass's own writers queue on
+  `Database`'s lock before `BEGIN`, so only another process on the same file (a second
+  `hourglass` command) can hold it: `BEGIN IMMEDIATE` is tried on the spot without waiting,
+  and only when the lock is taken is it retried on a worker thread, waiting up to the
+  connection's `busy_timeout`.
 A connection is used by one task at a time (SQLAlchemy's pool), and `sqlite3` allows a
 connection to move between threads (`check_same_thread=False`) as long as calls do not overlap.
 """
@@ -28,6 +31,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
 
 
 class InlineConnection:
@@ -47,6 +52,22 @@ class InlineConnection:
         if self.offloaded:
             return await asyncio.to_thread(function, *args)
         return function(*args)
+
+    async def begin_immediate(self) -> None:
+        """`BEGIN IMMEDIATE` on the spot if the write lock is free, else on a worker thread,
+        waiting up to `busy_timeout` (see the module docstring)."""
+        raw = self.raw
+        (waits,) = raw.execute("PRAGMA busy_timeout").fetchone()
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            raw.execute(BEGIN_IMMEDIATE)
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={int(waits)}")
+        await asyncio.to_thread(raw.execute, BEGIN_IMMEDIATE)
 
     @property
     def isolation_level(self) -> str | None:
@@ -89,7 +110,10 @@ class InlineCursor:
         self._cursor.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
-        await self._owner.call(self._cursor.execute, sql, parameters)
+        if sql == BEGIN_IMMEDIATE and not self._owner.offloaded:
+            await self._owner.begin_immediate()
+        else:
+            await self._owner.call(self._cursor.execute, sql, parameters)
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> InlineCursor:
