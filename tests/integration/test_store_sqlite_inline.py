@@ -52,6 +52,16 @@ async def test_bulk_reads_run_on_a_worker_thread_and_the_connection_forgets_it(
     assert next_on == threading.get_ident()
 
 
+async def test_bulk_writes_run_on_a_worker_thread(threads: Database) -> None:
+    """`write(bulk=True)` (a log writer's big batch) moves its statements off the loop too."""
+    async with threads.write(bulk=True) as tx:
+        bulk_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
+    async with threads.write() as tx:
+        next_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
+    assert bulk_on != threading.get_ident()
+    assert next_on == threading.get_ident()
+
+
 async def test_a_bulk_read_does_not_hold_up_the_loop(threads: Database) -> None:
     """While a slow bulk statement runs, other tasks on the loop keep running."""
     ticks = 0

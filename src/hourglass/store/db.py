@@ -111,31 +111,40 @@ class Database:
 
         `bulk` for reads that may move megabytes (whole logs): on SQLite, whose calls otherwise
         run on the event loop's thread (`sqlite_inline`), they then run on a worker thread."""
-        async with translate_errors(), self.engine.connect() as conn:
-            if not (bulk and self.is_sqlite):
-                async with conn.begin():
-                    yield conn
-                return
-            driver = (await conn.get_raw_connection()).driver_connection
-            assert isinstance(driver, sqlite_inline.InlineConnection)
-            driver.offloaded = True
-            try:
-                async with conn.begin():
-                    yield conn
-            finally:
-                driver.offloaded = False
+        async with (
+            translate_errors(),
+            self.engine.connect() as conn,
+            self._bulk(conn, bulk),
+            conn.begin(),
+        ):
+            yield conn
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a write transaction; commits on success, rolls back on error."""
+    async def write(self, *, bulk: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection in a write transaction; commits on success, rolls back on error.
+        `bulk` as for `read` (a transaction writing megabytes of log)."""
         if self._write_lock is None:
             async with translate_errors(), self.engine.connect() as conn, conn.begin():
                 yield conn
             return
         async with self._write_lock, translate_errors(), self.engine.connect() as conn:
             await conn.execution_options(hourglass_write=True)
-            async with conn.begin():
+            async with self._bulk(conn, bulk), conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def _bulk(self, conn: AsyncConnection, bulk: bool) -> AsyncIterator[None]:
+        """While inside: `conn`'s SQLite calls run on a worker thread if `bulk`."""
+        if not (bulk and self.is_sqlite):
+            yield
+            return
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(driver, sqlite_inline.InlineConnection)
+        driver.offloaded = True
+        try:
+            yield
+        finally:
+            driver.offloaded = False
 
     async def write_retrying(
         self, work: Callable[[Tx], Awaitable[T]], *, attempts: int = WRITE_ATTEMPTS

@@ -7,7 +7,9 @@ This module gives SQLAlchemy's `sqlite+aiosqlite` dialect (through `async_creato
 with aiosqlite's interface whose calls run the `sqlite3` call on the spot, on the event loop's
 thread, and are awaitable only because the dialect awaits them.
 
-What may take long runs on a worker thread instead (`to_thread`), one hop for the whole call:
+What may take long runs on the connection's own worker thread instead (made on first use, like
+aiosqlite's, so a commit never queues behind argon2 or a log scan on asyncio's default
+executor), one hop for the whole call:
 
 - a transaction's `COMMIT`, which may checkpoint the write-ahead log (copying pages and an
   fsync of the database file);
@@ -26,8 +28,10 @@ connection to move between threads (`check_same_thread=False`) as long as calls 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -41,6 +45,7 @@ class InlineConnection:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection: sqlite3.Connection | None = connection
         self.offloaded = False  # run every call on a worker thread (see the module docstring)
+        self._thread: ThreadPoolExecutor | None = None
 
     @property
     def raw(self) -> sqlite3.Connection:
@@ -50,8 +55,15 @@ class InlineConnection:
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         if self.offloaded:
-            return await asyncio.to_thread(function, *args)
+            return await self.on_thread(function, *args)
         return function(*args)
+
+    async def on_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` on this connection's worker thread."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="hourglass-sqlite")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, functools.partial(function, *args))
 
     async def begin_immediate(self) -> None:
         """`BEGIN IMMEDIATE` on the spot if the write lock is free, else on a worker thread,
@@ -67,7 +79,7 @@ class InlineConnection:
                 raise
         finally:
             raw.execute(f"PRAGMA busy_timeout={int(waits)}")
-        await asyncio.to_thread(raw.execute, BEGIN_IMMEDIATE)
+        await self.on_thread(raw.execute, BEGIN_IMMEDIATE)
 
     @property
     def isolation_level(self) -> str | None:
@@ -78,7 +90,7 @@ class InlineConnection:
 
     async def commit(self) -> None:
         if self.raw.in_transaction:  # reads run in autocommit: nothing to end, no hop
-            await asyncio.to_thread(self.raw.commit)
+            await self.on_thread(self.raw.commit)
 
     async def rollback(self) -> None:
         if self.raw.in_transaction:
@@ -94,6 +106,9 @@ class InlineConnection:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
 
 
 class InlineCursor:

@@ -52,6 +52,9 @@ MAX_PENDING_BYTES = 8 * 1024 * 1024
 # One transaction takes what is queued, up to this much: big enough to keep up with a flood,
 # small enough that a live reader sees a fast job's lines in steps of a fraction of a second.
 TX_MAX_BYTES = 2 * 1024 * 1024
+# A transaction storing more than this is a bulk write (`Database.write`): on SQLite its
+# statements run on a worker thread rather than the event loop's.
+BULK_BYTES = 256 * 1024
 
 Sleep = Callable[[float], Awaitable[object]]
 T = TypeVar("T")
@@ -308,7 +311,8 @@ class JobLog:
         fenced out."""
         db, cap = self._outputs.db, self._cap
         tail = cap is not None and batch[-1].last_seq > cap.state.head_last_seq
-        async with db.write() as tx:
+        bulk = sum(len(c.text) for c in batch) > BULK_BYTES
+        async with db.write(bulk=bulk) as tx:
             if not await log_writes.insert_chunks(db, tx, self.job_id, batch, self._token):
                 return False
             moved = await self._keeper.keep(tx, batch, cap) if cap is not None and tail else None
