@@ -35,6 +35,13 @@ class FramedChunk(NamedTuple):
         return self.frames[at + 2 :] if at >= 0 else b""
 
 
+# Framed chunks kept per followed job (~64 KiB of text each, ~150 KiB framed: ~20 MB a job with
+# live readers). A reader that falls behind the kept run reads and frames the store on its own,
+# so the run must cover how far readers lag behind a fast writer: with 16, 500 readers of a job
+# written at 50,000 lines/s mostly read for themselves, and framing the same lines over and over
+# held `/healthz` at p50 30 ms; with 128, p50 1 ms and half the memory (bench/stress.py c).
+KEEP_CHUNKS = 128
+
 ReadFramed = Callable[[str, int], Awaitable[list[FramedChunk]]]
 """Reads the store: the framed chunks of job `job_id` holding lines after `seq`, ascending."""
 
@@ -85,7 +92,7 @@ class Tail:
 class LiveTails:
     """Per-process shared live edges, one `Tail` per job while it has live readers."""
 
-    def __init__(self, read: ReadFramed, *, keep_chunks: int = 16) -> None:
+    def __init__(self, read: ReadFramed, *, keep_chunks: int = KEEP_CHUNKS) -> None:
         self._read = read
         self._keep = keep_chunks
         self._tails: dict[str, Tail] = {}
