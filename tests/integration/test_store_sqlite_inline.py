@@ -13,10 +13,16 @@ import threading
 import pytest
 from sqlalchemy import event, text
 
-from hourglass.store import users
+from hourglass.store import sqlite_inline, users
 from hourglass.store.db import Database
 
 pytestmark = pytest.mark.parametrize("engine_name", ["sqlite"], indirect=True)
+
+# a statement that keeps SQLite busy for a while (a few hundred ms here)
+COUNT_3M = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
+    "SELECT count(*) FROM n"
+)
 
 
 @pytest.fixture
@@ -74,12 +80,8 @@ async def test_a_bulk_read_does_not_hold_up_the_loop(threads: Database) -> None:
             await asyncio.sleep(0)
 
     ticker = asyncio.create_task(tick())
-    slow = text(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
-        "SELECT count(*) FROM n"
-    )
     async with threads.read(bulk=True) as tx:
-        assert (await tx.execute(slow)).scalar_one() == 3_000_000
+        assert (await tx.execute(text(COUNT_3M))).scalar_one() == 3_000_000
     done.set()
     await ticker
     assert ticks > 1
@@ -130,3 +132,36 @@ async def _insert(db: Database, key: str) -> None:
         await tx.execute(
             text("INSERT INTO login_failures (key, at) VALUES (:key, '2026')"), {"key": key}
         )
+
+
+async def test_a_call_cancelled_on_the_thread_is_waited_for_not_overlapped(
+    database_url: str,
+) -> None:
+    """A task cancelled while its bulk statement runs on the thread (a client gone mid-download)
+    leaves the statement running there; the connection's next inline call waits for it on the
+    loop (other tasks run meanwhile) instead of running beside it."""
+    path = database_url.split("///", 1)[1]
+    connection = await sqlite_inline.creator(path)()
+    try:
+        connection.offloaded = True
+        slow = asyncio.create_task(connection.cursor().execute(COUNT_3M))
+        while connection._last is None or not connection._last.running():
+            await asyncio.sleep(0.001)
+        slow.cancel()
+        connection.offloaded = False
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        cursor = await connection.cursor().execute("SELECT 1")
+        assert await cursor.fetchall() == [(1,)]
+        assert connection._last.done()
+        assert ticks > 1
+        ticker.cancel()
+    finally:
+        await connection.close()

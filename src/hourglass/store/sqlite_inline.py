@@ -8,21 +8,24 @@ with aiosqlite's interface whose calls run the `sqlite3` call on the spot, on th
 thread, and are awaitable only because the dialect awaits them.
 
 What may take long runs on the connection's own worker thread instead (made on first use, like
-aiosqlite's, so a commit never queues behind argon2 or a log scan on asyncio's default
-executor), one hop for the whole call:
+aiosqlite's, so it never queues behind argon2 or a log scan on asyncio's default executor), one
+hop for the whole call:
 
 - a transaction's `COMMIT`, which may checkpoint the write-ahead log (copying pages and an
   fsync of the database file);
-- every call of a connection marked `offloaded` (`Database.read(offload=True)`): the reads of
-  whole logs (downloads, scans, streams), whose statements move megabytes.
-
+- every call while the connection is `offloaded` (`Database.read(bulk=True)` and
+  `write(bulk=True)`): reads and writes of whole logs, whose statements move megabytes;
 - a `BEGIN IMMEDIATE` that finds the write lock taken. Hourglass's own writers queue on
-  `Database`'s lock before `BEGIN`, so only another process on the same file (a second
-  `hourglass` command) can hold it: `BEGIN IMMEDIATE` is tried on the spot without waiting,
-  and only when the lock is taken is it retried on a worker thread, waiting up to the
-  connection's `busy_timeout`.
-A connection is used by one task at a time (SQLAlchemy's pool), and `sqlite3` allows a
-connection to move between threads (`check_same_thread=False`) as long as calls do not overlap.
+  `Database`'s lock before `BEGIN`, so only another process on the same file can hold it:
+  `BEGIN IMMEDIATE` is tried on the spot without waiting, and only when the lock is taken is it
+  retried on the thread, waiting up to the connection's `busy_timeout`.
+
+A connection is used by one task at a time (SQLAlchemy's pool), and `sqlite3` lets a connection
+move between threads (`check_same_thread=False`) as long as calls do not overlap. They could:
+a task cancelled while its call runs on the thread (a client gone mid-download) leaves the call
+running there, and the connection may go back to the pool meanwhile. So every call waits for
+the thread's last call to end first (`_settle`), and closing happens on the thread when there
+is one.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import asyncio
 import functools
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -46,6 +49,7 @@ class InlineConnection:
         self._connection: sqlite3.Connection | None = connection
         self.offloaded = False  # run every call on a worker thread (see the module docstring)
         self._thread: ThreadPoolExecutor | None = None
+        self._last: Future[Any] | None = None  # the thread's last call
 
     @property
     def raw(self) -> sqlite3.Connection:
@@ -56,18 +60,26 @@ class InlineConnection:
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         if self.offloaded:
             return await self.on_thread(function, *args)
+        await self._settle()
         return function(*args)
 
     async def on_thread(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` on this connection's worker thread."""
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="hourglass-sqlite")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, functools.partial(function, *args))
+        self._last = self._thread.submit(function, *args)
+        return await asyncio.wrap_future(self._last)
+
+    async def _settle(self) -> None:
+        """Wait until no call of this connection runs on its thread (see the module docstring)."""
+        last = self._last
+        if last is not None and not last.done():
+            await asyncio.wait([asyncio.wrap_future(last)])
 
     async def begin_immediate(self) -> None:
-        """`BEGIN IMMEDIATE` on the spot if the write lock is free, else on a worker thread,
+        """`BEGIN IMMEDIATE` on the spot if the write lock is free, else on the worker thread,
         waiting up to `busy_timeout` (see the module docstring)."""
+        await self._settle()
         raw = self.raw
         (waits,) = raw.execute("PRAGMA busy_timeout").fetchone()
         raw.execute("PRAGMA busy_timeout=0")
@@ -75,7 +87,7 @@ class InlineConnection:
             raw.execute(BEGIN_IMMEDIATE)
             return
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
         finally:
             raw.execute(f"PRAGMA busy_timeout={int(waits)}")
@@ -89,26 +101,33 @@ class InlineConnection:
         return InlineCursor(self, self.raw.cursor())
 
     async def commit(self) -> None:
+        await self._settle()
         if self.raw.in_transaction:  # reads run in autocommit: nothing to end, no hop
             await self.on_thread(self.raw.commit)
 
     async def rollback(self) -> None:
+        await self._settle()
         if self.raw.in_transaction:
             self.raw.rollback()
 
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
-        self.raw.create_function(*args, **kwargs)
+        await self.call(functools.partial(self.raw.create_function, *args, **kwargs))
 
     async def close(self) -> None:
+        await self._settle()  # then nothing runs on the thread: `stop` closes at once
         self.stop()
 
     def stop(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-        if self._thread is not None:
-            self._thread.shutdown(wait=False)
-            self._thread = None
+        """Close now, or after the thread's call in flight when there is one."""
+        connection, self._connection = self._connection, None
+        thread, self._thread = self._thread, None
+        if connection is not None:
+            if thread is None or self._last is None or self._last.done():
+                connection.close()
+            else:
+                thread.submit(connection.close)
+        if thread is not None:
+            thread.shutdown(wait=False)
 
 
 class InlineCursor:
@@ -122,7 +141,7 @@ class InlineCursor:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._cursor.close()
+        await self.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
         if sql == BEGIN_IMMEDIATE and not self._owner.offloaded:
@@ -146,7 +165,7 @@ class InlineCursor:
         return await self._owner.call(self._cursor.fetchall)
 
     async def close(self) -> None:
-        self._cursor.close()
+        await self._owner.call(self._cursor.close)
 
     def __aiter__(self) -> InlineCursor:
         return self
