@@ -5,7 +5,7 @@ statements each see the latest committed state (READ COMMITTED on PostgreSQL, au
 SQLite), which is all our reads need. On SQLite, writes start with `BEGIN IMMEDIATE` and are
 serialised in-process so that writers queue instead of failing with "database is locked"; readers
 run concurrently thanks to WAL. SQLite's calls run on the event loop's thread, except commits
-and `bulk` reads (`store/sqlite_inline.py`).
+and `bulk` transactions (`store/sqlite_inline.py`).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Database:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
             # every block ends its own transaction (`read`/`write`), so a returned connection
-            # has nothing to roll back: skip the reset round trip through aiosqlite's thread
+            # has nothing to roll back: skip the reset
             kwargs["pool_reset_on_return"] = None
             kwargs["async_creator"] = sqlite_inline.creator(database or ":memory:")
         else:
