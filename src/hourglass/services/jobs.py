@@ -169,6 +169,7 @@ class JobService:
         return canceled
 
     async def counts_by_status(self) -> dict[str, int]:
-        """How many jobs are in each status (all users: for operators' metrics)."""
-        async with self.db.read() as tx:
+        """How many jobs are in each status (all users: for operators' metrics). A scan of the
+        whole table: a bulk read (off the event loop on SQLite)."""
+        async with self.db.read(bulk=True) as tx:
             return await job_store.count_by_status(tx)
