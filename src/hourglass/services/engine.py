@@ -55,9 +55,11 @@ from hourglass.store.schedules import BuildTask, DueWorkflow
 log = logging.getLogger("hourglass.engine")
 
 WORK_CHANNEL = "__work__"
-# builds come due far more rarely than jobs: builders wake only for them, not per job
+"""Bus channel that wakes idle worker slots when a job becomes QUEUED."""
+
 BUILD_CHANNEL = "__build__"
-"""Bus channel that wakes idle workers when a job becomes QUEUED or a build is queued."""
+"""Bus channel that wakes builders when a workflow changed (a build may be queued): builds come
+due far more rarely than jobs, so builders do not wake per job."""
 
 SCHEDULE_CHANNEL = "__schedule__"
 """Bus channel that wakes schedulers when a workflow's schedule may have changed (created,
