@@ -8,6 +8,7 @@ returns the thread that called it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 
 import pytest
@@ -165,3 +166,29 @@ async def test_a_call_cancelled_on_the_thread_is_waited_for_not_overlapped(
         ticker.cancel()
     finally:
         await connection.close()
+
+
+async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transaction_open(
+    db: Database, database_url: str
+) -> None:
+    """A write cancelled while its `BEGIN IMMEDIATE` waits on the thread for another process's
+    lock: the `BEGIN` still happens there once the lock is free, and the connection must not
+    go back to the pool holding the write lock (the next writer would wait for it in vain)."""
+    other = Database.connect(database_url)
+    try:
+        async with other.write() as holder:
+            await holder.execute(text("INSERT INTO login_failures (key, at) VALUES ('a', '2026')"))
+            waiting = asyncio.create_task(_insert(db, "b"))
+            for _ in range(20):
+                await asyncio.sleep(0.005)
+            waiting.cancel()
+            await asyncio.sleep(0.01)  # the cancellation lands while `BEGIN` waits on the thread
+        with contextlib.suppress(asyncio.CancelledError):  # the other process let go: it ends
+            await asyncio.wait_for(waiting, timeout=5)
+        # the cancelled writer's connection is back in the pool; every connection writes again
+        await asyncio.wait_for(asyncio.gather(*(_insert(db, f"c{i}") for i in range(3))), 5)
+    finally:
+        await other.close()
+    async with db.read() as tx:
+        keys = (await tx.execute(text("SELECT key FROM login_failures ORDER BY key"))).scalars()
+        assert list(keys) == ["a", "c0", "c1", "c2"]

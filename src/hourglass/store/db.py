@@ -86,9 +86,9 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
-            # every block ends its own transaction (`read`/`write`), so a returned connection
-            # has nothing to roll back: skip the reset
-            kwargs["pool_reset_on_return"] = None
+            # a returned connection is rolled back (SQLAlchemy's default; free when no
+            # transaction is open): a `BEGIN` cancelled while it waited on the connection's
+            # thread still begins there, and must not go back to the pool holding the lock
             kwargs["async_creator"] = sqlite_inline.creator(database or ":memory:")
         else:
             kwargs["pool_size"] = pool_size
