@@ -257,3 +257,13 @@ def test_a_short_idle_window_is_stamped_every_tenth_of_it() -> None:
     minute = timedelta(seconds=60)
     assert not rules.session_needs_touch(NOW - timedelta(seconds=5), NOW, minute)
     assert rules.session_needs_touch(NOW - timedelta(seconds=6), NOW, minute)
+
+
+def test_an_email_over_the_limit_with_surrounding_blanks_is_refused() -> None:
+    """The schema's `maxLength` counts what was sent, surrounding blanks included: a 254-char
+    address with blanks around it is refused, one that fits with its blanks is taken."""
+    longest = "a" * (rules.EMAIL_MAX - len("@example.io")) + "@example.io"
+    with pytest.raises(ValidationError, match="at most 254"):
+        rules.normalize_email("\t\n " + longest)
+    fits = longest[3:]
+    assert rules.normalize_email(" " + fits + "\n ") == fits

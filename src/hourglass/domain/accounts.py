@@ -46,7 +46,10 @@ def login_email(raw: str) -> str:
 
 
 def normalize_email(raw: str) -> str:
-    """Trimmed, lower-cased and checked; raises `ValidationError` on `email`."""
+    """Trimmed, lower-cased and checked; raises `ValidationError` on `email`. The length limit
+    holds for what was sent, surrounding blanks included, as the API's schema states it."""
+    if len(raw) > EMAIL_MAX:
+        raise ValidationError.field("email", f"must be at most {EMAIL_MAX} characters")
     email = login_email(raw)
     if not email:
         raise ValidationError.field("email", "is required")

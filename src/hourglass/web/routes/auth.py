@@ -30,7 +30,7 @@ _EMAIL_PART = f"[^@\\s{CONTROL_CHARACTERS}]+"
 class Credentials(BaseModel):
     # the rules are the domain's (one message everywhere); the schema only states them
     email: StrictStr = Field(
-        description="trimmed and lower-cased; at most 254 characters",
+        description="at most 254 characters as sent; trimmed and lower-cased",
         json_schema_extra={
             "maxLength": 254,
             "pattern": f"^\\s*{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}\\s*$",
