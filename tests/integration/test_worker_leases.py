@@ -115,23 +115,28 @@ async def test_the_lease_is_renewed_until_finish_returns(
     wid = await built_workflow(services, who, payload={"cmd": ["echo", "hi"]})
     job_id = (await services.jobs.schedule(who.user_id, wid, idempotency_key="a")).body["id"]
     blocker = Database.connect(database_url)
+    # the lock is taken before the worker starts (`echo hi` could otherwise finish first) and
+    # let go before the worker stops (which waits for the finish the lock holds up)
+    holding = blocker.write()
+    tx = await holding.__aenter__()
     try:
+        await tx.execute(select(workflows.c.id).where(workflows.c.id == wid).with_for_update())
         async with serving(services):
-            async with blocker.write() as tx:
-                await tx.execute(
-                    select(workflows.c.id).where(workflows.c.id == wid).with_for_update()
-                )
-                await eventually(lambda: _someone_waits_on_a_lock(services))
-                clock.advance(seconds=services.settings.lease_seconds + 1)
-                renewed = clock.now() + timedelta(seconds=services.settings.lease_seconds)
+            await eventually(lambda: _someone_waits_on_a_lock(services))
+            clock.advance(seconds=services.settings.lease_seconds + 1)
+            renewed = clock.now() + timedelta(seconds=services.settings.lease_seconds)
 
-                async def lease_renewed() -> bool:
-                    return (await job(services, job_id)).lease_expires_at == renewed
+            async def lease_renewed() -> bool:
+                return (await job(services, job_id)).lease_expires_at == renewed
 
-                await eventually(lease_renewed)
-                assert await services.engine.recover_expired() == 0
+            await eventually(lease_renewed)
+            assert await services.engine.recover_expired() == 0
+            held, holding = holding, None
+            await held.__aexit__(None, None, None)
             done = await wait_job(services, job_id, FINAL)
     finally:
+        if holding is not None:
+            await holding.__aexit__(None, None, None)
         await blocker.close()
     assert (done.status, done.attempts) == (JobStatus.COMPLETED, 1)
 
