@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
+BUSY_TIMEOUT_MS = 10_000  # how long a connection waits for another's lock (`store/db.py`)
 
 
 class InlineConnection:
@@ -81,7 +82,6 @@ class InlineConnection:
         waiting up to `busy_timeout` (see the module docstring)."""
         await self._settle()
         raw = self.raw
-        (waits,) = raw.execute("PRAGMA busy_timeout").fetchone()
         raw.execute("PRAGMA busy_timeout=0")
         try:
             raw.execute(BEGIN_IMMEDIATE)
@@ -90,7 +90,7 @@ class InlineConnection:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
         finally:
-            raw.execute(f"PRAGMA busy_timeout={int(waits)}")
+            raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await self.on_thread(raw.execute, BEGIN_IMMEDIATE)
 
     @property
