@@ -8,11 +8,12 @@ returns the thread that called it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hourglass.store import sqlite_inline, users
 from hourglass.store.db import Database
@@ -37,36 +38,28 @@ def threads(db: Database) -> Database:
     return db
 
 
+async def ran_on(transaction: AbstractAsyncContextManager[AsyncConnection]) -> int:
+    """The thread a statement of `transaction` (a `db.read(...)` or `db.write(...)`) ran on."""
+    async with transaction as tx:
+        thread: int = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
+    return thread
+
+
 async def test_reads_and_writes_run_on_the_loop_thread(threads: Database) -> None:
     """No hop per statement: reads and the statements of a write run where the caller runs."""
-    async with threads.read() as tx:
-        read_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
-    async with threads.write() as tx:
-        write_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
-    assert read_on == write_on == threading.get_ident()
+    here = threading.get_ident()
+    assert await ran_on(threads.read()) == await ran_on(threads.write()) == here
 
 
-async def test_bulk_reads_run_on_a_worker_thread_and_the_connection_forgets_it(
-    threads: Database,
+@pytest.mark.parametrize("kind", ["read", "write"])
+async def test_bulk_transactions_run_on_a_worker_thread_and_the_connection_forgets_it(
+    threads: Database, kind: str
 ) -> None:
-    """`read(bulk=True)` moves its statements off the loop; the pooled connection goes back
-    to running inline for the next reader."""
-    async with threads.read(bulk=True) as tx:
-        bulk_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
-    async with threads.read() as tx:
-        next_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
-    assert bulk_on != threading.get_ident()
-    assert next_on == threading.get_ident()
-
-
-async def test_bulk_writes_run_on_a_worker_thread(threads: Database) -> None:
-    """`write(bulk=True)` (a log writer's big batch) moves its statements off the loop too."""
-    async with threads.write(bulk=True) as tx:
-        bulk_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
-    async with threads.write() as tx:
-        next_on = (await tx.execute(text("SELECT thread_id()"))).scalar_one()
-    assert bulk_on != threading.get_ident()
-    assert next_on == threading.get_ident()
+    """`read(bulk=True)` / `write(bulk=True)` (whole logs) move their statements off the loop;
+    the pooled connection goes back to running inline for the next transaction."""
+    begin = threads.read if kind == "read" else threads.write
+    assert await ran_on(begin(bulk=True)) != threading.get_ident()
+    assert await ran_on(begin()) == threading.get_ident()
 
 
 async def test_a_bulk_read_does_not_hold_up_the_loop(threads: Database) -> None:
@@ -168,27 +161,15 @@ async def test_a_call_cancelled_on_the_thread_is_waited_for_not_overlapped(
         await connection.close()
 
 
-async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transaction_open(
-    db: Database, database_url: str
-) -> None:
-    """A write cancelled while its `BEGIN IMMEDIATE` waits on the thread for another process's
-    lock: the `BEGIN` still happens there once the lock is free, and the connection must not
-    go back to the pool holding the write lock (the next writer would wait for it in vain)."""
-    other = Database.connect(database_url)
-    try:
-        async with other.write() as holder:
-            await holder.execute(text("INSERT INTO login_failures (key, at) VALUES ('a', '2026')"))
-            waiting = asyncio.create_task(_insert(db, "b"))
-            for _ in range(20):
-                await asyncio.sleep(0.005)
-            waiting.cancel()
-            await asyncio.sleep(0.01)  # the cancellation lands while `BEGIN` waits on the thread
-        with contextlib.suppress(asyncio.CancelledError):  # the other process let go: it ends
-            await asyncio.wait_for(waiting, timeout=5)
-        # the cancelled writer's connection is back in the pool; every connection writes again
-        await asyncio.wait_for(asyncio.gather(*(_insert(db, f"c{i}") for i in range(3))), 5)
-    finally:
-        await other.close()
+async def test_a_connection_back_in_the_pool_holds_no_transaction(db: Database) -> None:
+    """A `BEGIN` that completed on a connection's thread after its task was cancelled leaves a
+    transaction open that nobody will end; returned to the pool, the connection is rolled back,
+    so the next writer neither finds it mid-transaction nor waits for its lock."""
+    async with db.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert isinstance(driver, sqlite_inline.InlineConnection)
+        driver.raw.execute(sqlite_inline.BEGIN_IMMEDIATE)  # behind SQLAlchemy's back
+    await asyncio.wait_for(_insert(db, "after"), timeout=5)
     async with db.read() as tx:
-        keys = (await tx.execute(text("SELECT key FROM login_failures ORDER BY key"))).scalars()
-        assert list(keys) == ["a", "c0", "c1", "c2"]
+        keys = (await tx.execute(text("SELECT key FROM login_failures"))).scalars()
+        assert list(keys) == ["after"]
